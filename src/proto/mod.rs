@@ -1,0 +1,1015 @@
+//! The sans-IO protocol core: membership table, rumor queue, metadata register, failure detection
+//! and anti-entropy decisions. It owns no socket, thread or clock and no global randomness: it is
+//! fed `(now, input)` and returns the messages to send and what happened. The driver runs it on
+//! real sockets; tests run many cores in one thread on a virtual clock.
+
+pub mod hlc;
+pub mod rumors;
+pub mod types;
+
+pub use types::*;
+
+use crate::wire;
+use hlc::Hlc;
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rumors::{retransmit_limit, RumorQueue};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Members asked to probe a silent member on our behalf.
+pub const INDIRECT_CHECKS: usize = 3;
+/// Beyond this many members the final leave notice goes to a random subset, which gossips it on.
+const LEAVE_DIRECT_MAX: usize = 64;
+const EVENTS_MAX: usize = 4096;
+
+/// The timers derived from the user's `cycle_ms` and `timeout_ms` (see the README's table).
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Gossip round: rumors go to `amount` random members every `cycle`.
+    pub cycle: Millis,
+    /// One probe per `probe_interval`: `max(cycle, timeout / 10)`.
+    pub probe_interval: Millis,
+    /// Wait for a direct ack before asking others to probe indirectly.
+    pub probe_timeout: Millis,
+    /// Unrefuted suspicion becomes removal after this: `timeout * 2 / 5`.
+    pub suspicion: Millis,
+    /// A `peko_set` member never heard from is dropped after this.
+    pub timeout: Millis,
+    /// Base anti-entropy period (`30 * cycle`), stretched by log2(N / 32) beyond 32 members.
+    pub push_pull: Millis,
+    /// Dead and left members are remembered this long, so old news about them is recognised.
+    pub tombstone: Millis,
+}
+
+impl Timing {
+    pub fn new(cycle_ms: u32, timeout_ms: u32) -> Timing {
+        let cycle = cycle_ms.max(1) as Millis;
+        let timeout = timeout_ms as Millis;
+        let probe_interval = cycle.max(timeout / 10);
+        Timing {
+            cycle,
+            probe_interval,
+            probe_timeout: (probe_interval * 2 / 5).max(1),
+            suspicion: (timeout * 2 / 5).max(probe_interval),
+            timeout,
+            push_pull: cycle * 30,
+            tombstone: (timeout * 3).max(cycle * 60),
+        }
+    }
+
+    pub fn push_pull_for(&self, members: usize) -> Millis {
+        let extra = if members > 32 {
+            ((members as f64 / 32.0).log2().ceil()) as Millis
+        } else {
+            0
+        };
+        self.push_pull * (1 + extra)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CoreConfig {
+    pub me: MemberId,
+    pub attrs: Attributes,
+    pub amount: usize,
+    pub timing: Timing,
+    /// Largest metadata accepted, bytes.
+    pub max_meta: usize,
+    pub seed: u64,
+}
+
+/// A message for the driver to deliver.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outgoing {
+    pub to: MemberId,
+    pub msg: Message,
+}
+
+#[derive(Clone, Debug)]
+struct Member {
+    incarnation: Incarnation,
+    status: Status,
+    attrs: Attributes,
+    since: Millis,
+    /// Added by `peko_set` and not yet confirmed by the member itself or by a rumor: its
+    /// incarnation and attributes are only the caller's guess.
+    placeholder: bool,
+    /// Set only for a placeholder never heard from: dropped then.
+    set_deadline: Option<Millis>,
+    suspect_deadline: Millis,
+}
+
+#[derive(Debug)]
+struct Probe {
+    target: MemberId,
+    seq: u32,
+    direct_deadline: Millis,
+    end: Millis,
+    indirect_sent: bool,
+}
+
+#[derive(Debug)]
+struct Relay {
+    requester: MemberId,
+    seq: u32,
+    deadline: Millis,
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum RunState {
+    Idle,
+    Running,
+    Stopped,
+    Left,
+}
+
+pub struct Core {
+    cfg: CoreConfig,
+    incarnation: Incarnation,
+    members: HashMap<MemberId, Member>,
+    /// Members with a pending deadline (suspects, unconfirmed placeholders), so ticks need not
+    /// scan the whole table.
+    watch: HashSet<MemberId>,
+    rumors: RumorQueue,
+    meta: Option<Metadata>,
+    hlc: Hlc,
+    meta_fetch: Option<(MetaVersion, Millis)>,
+    rng: SmallRng,
+    state: RunState,
+    next_gossip: Millis,
+    next_probe: Millis,
+    next_push_pull: Millis,
+    next_seed_retry: Millis,
+    probe: Option<Probe>,
+    probe_order: Vec<MemberId>,
+    seq: u32,
+    relays: HashMap<u32, Relay>,
+    out: Vec<Outgoing>,
+    events: VecDeque<Event>,
+    pub events_lost: u64,
+}
+
+impl Core {
+    pub fn new(cfg: CoreConfig) -> Core {
+        let rng = SmallRng::seed_from_u64(cfg.seed);
+        Core {
+            cfg,
+            incarnation: 0,
+            members: HashMap::new(),
+            watch: HashSet::new(),
+            rumors: RumorQueue::default(),
+            meta: None,
+            hlc: Hlc::default(),
+            meta_fetch: None,
+            rng,
+            state: RunState::Idle,
+            next_gossip: 0,
+            next_probe: 0,
+            next_push_pull: 0,
+            next_seed_retry: 0,
+            probe: None,
+            probe_order: Vec::new(),
+            seq: 0,
+            relays: HashMap::new(),
+            out: Vec::new(),
+            events: VecDeque::new(),
+            events_lost: 0,
+        }
+    }
+
+    // ---- queries -------------------------------------------------------------------------
+
+    pub fn me(&self) -> MemberId {
+        self.cfg.me
+    }
+
+    pub fn timing(&self) -> &Timing {
+        &self.cfg.timing
+    }
+
+    pub fn incarnation(&self) -> Incarnation {
+        self.incarnation
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.state == RunState::Running
+    }
+
+    pub fn has_joined(&self) -> bool {
+        self.state != RunState::Idle
+    }
+
+    /// The local member first, then every member believed alive, ordered by address.
+    pub fn members(&self) -> Vec<(MemberId, Attributes)> {
+        let mut v: Vec<(MemberId, Attributes)> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.status.is_listed())
+            .map(|(id, m)| (*id, m.attrs.clone()))
+            .collect();
+        v.sort_by(|a, b| (a.0.ip(), a.0.port()).cmp(&(b.0.ip(), b.0.port())));
+        v.insert(0, (self.cfg.me, self.cfg.attrs.clone()));
+        v
+    }
+
+    pub fn member_status(&self, id: &MemberId) -> Option<(Status, Incarnation)> {
+        self.members.get(id).map(|m| (m.status, m.incarnation))
+    }
+
+    pub fn listed_count(&self) -> usize {
+        1 + self
+            .members
+            .values()
+            .filter(|m| m.status.is_listed())
+            .count()
+    }
+
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.meta.as_ref()
+    }
+
+    pub fn pending_rumors(&self) -> usize {
+        self.rumors.len()
+    }
+
+    /// The earliest time `tick` has work to do (deadlines of suspects and placeholders are
+    /// checked at every tick, which happens at least once per cycle).
+    pub fn next_wake(&self) -> Millis {
+        let mut t = self
+            .next_gossip
+            .min(self.next_probe)
+            .min(self.next_push_pull);
+        if let Some(p) = &self.probe {
+            t = t.min(if p.indirect_sent {
+                p.end
+            } else {
+                p.direct_deadline
+            });
+        }
+        if !self.watch.is_empty() {
+            t = t.min(self.next_seed_retry);
+        }
+        t
+    }
+
+    pub fn drain_outgoing(&mut self) -> Vec<Outgoing> {
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn next_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ---- commands --------------------------------------------------------------------------
+
+    /// Adds a known member (`peko_set`). It is listed at once and dropped after the timeout if it
+    /// is never heard from.
+    pub fn set_peer(&mut self, now: Millis, id: MemberId, attrs: Attributes) {
+        if id == self.cfg.me {
+            return;
+        }
+        if let Some(m) = self.members.get(&id) {
+            if m.status.is_listed() {
+                return;
+            }
+        }
+        let incarnation = self.members.get(&id).map_or(0, |m| m.incarnation);
+        self.members.insert(
+            id,
+            Member {
+                incarnation,
+                status: Status::Alive,
+                attrs,
+                since: now,
+                placeholder: true,
+                set_deadline: Some(now + self.cfg.timing.timeout),
+                suspect_deadline: 0,
+            },
+        );
+        self.watch.insert(id);
+        if self.state == RunState::Running {
+            self.send_push_pull(id);
+        }
+    }
+
+    /// Starts the protocol: announces the local member and syncs with every known member.
+    pub fn join(&mut self, now: Millis) {
+        if self.state != RunState::Idle {
+            return;
+        }
+        self.state = RunState::Running;
+        self.announce_self();
+        self.reset_timers(now);
+        let seeds: Vec<MemberId> = self.members.keys().copied().collect();
+        for id in seeds {
+            self.send_push_pull(id);
+        }
+    }
+
+    /// Goes silent: no gossip, no probes, no answers.
+    pub fn stop(&mut self) {
+        if self.state == RunState::Running {
+            self.state = RunState::Stopped;
+            self.probe = None;
+            self.relays.clear();
+        }
+    }
+
+    /// Resumes after `stop`. The others may have removed us meanwhile, so a higher incarnation is
+    /// announced at once and anti-entropy runs with a random member.
+    pub fn start(&mut self, now: Millis) {
+        if self.state != RunState::Stopped {
+            return;
+        }
+        self.state = RunState::Running;
+        self.incarnation += 1;
+        self.announce_self();
+        let suspicion = self.cfg.timing.suspicion;
+        for m in self.members.values_mut() {
+            if m.status == Status::Suspect {
+                m.suspect_deadline = now + suspicion;
+            }
+            if let Some(d) = m.set_deadline.as_mut() {
+                *d = (*d).max(now + suspicion);
+            }
+        }
+        self.reset_timers(now);
+        self.next_gossip = now;
+        self.next_push_pull = now;
+    }
+
+    /// Leaves for good: returns the notices to send before the sockets close.
+    pub fn leave(&mut self) -> Vec<Outgoing> {
+        if matches!(self.state, RunState::Idle | RunState::Left) {
+            self.state = RunState::Left;
+            return Vec::new();
+        }
+        self.state = RunState::Left;
+        let rumor = Rumor::Left {
+            id: self.cfg.me,
+            incarnation: self.incarnation,
+        };
+        let mut targets = self.gossip_candidates();
+        if targets.len() > LEAVE_DIRECT_MAX {
+            targets.shuffle(&mut self.rng);
+            targets.truncate(self.cfg.amount.max(1) * 4);
+        }
+        targets
+            .into_iter()
+            .map(|to| Outgoing {
+                to,
+                msg: Message::Gossip {
+                    from: self.cfg.me,
+                    rumors: vec![rumor.clone()],
+                },
+            })
+            .collect()
+    }
+
+    /// Replaces the cluster metadata. `wall_ms` is the wall clock, for the hybrid logical clock.
+    pub fn publish(&mut self, now: Millis, wall_ms: u64, data: Vec<u8>) -> MetaVersion {
+        let version = MetaVersion {
+            hlc: self.hlc.tick(wall_ms),
+            origin: self.cfg.me,
+        };
+        self.apply_meta(now, Metadata { version, data });
+        // Spread it at once rather than at the next round.
+        self.next_gossip = self.next_gossip.min(now);
+        version
+    }
+
+    // ---- inputs ------------------------------------------------------------------------------
+
+    pub fn handle(&mut self, now: Millis, msg: Message) {
+        if self.state != RunState::Running {
+            return;
+        }
+        let from = msg.from();
+        if from == self.cfg.me {
+            return;
+        }
+        self.heard_from(from);
+        match msg {
+            Message::Ping {
+                seq,
+                target,
+                rumors,
+                ..
+            } => {
+                self.apply_rumors(now, from, rumors);
+                if target == self.cfg.me {
+                    let rumors = self.piggyback();
+                    self.send(
+                        from,
+                        Message::Ack {
+                            seq,
+                            from: self.cfg.me,
+                            rumors,
+                        },
+                    );
+                }
+            }
+            Message::Ack { seq, rumors, .. } => {
+                self.apply_rumors(now, from, rumors);
+                if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
+                    let p = self.probe.take().expect("checked");
+                    self.heard_from(p.target);
+                } else if let Some(r) = self.relays.remove(&seq) {
+                    let rumors = self.piggyback();
+                    self.send(
+                        r.requester,
+                        Message::Ack {
+                            seq: r.seq,
+                            from: self.cfg.me,
+                            rumors,
+                        },
+                    );
+                }
+            }
+            Message::PingReq {
+                seq,
+                target,
+                rumors,
+                ..
+            } => {
+                self.apply_rumors(now, from, rumors);
+                if target != self.cfg.me && self.relays.len() < 1024 {
+                    let my_seq = self.next_seq();
+                    self.relays.insert(
+                        my_seq,
+                        Relay {
+                            requester: from,
+                            seq,
+                            deadline: now + self.cfg.timing.probe_interval,
+                        },
+                    );
+                    let rumors = self.piggyback();
+                    self.send(
+                        target,
+                        Message::Ping {
+                            seq: my_seq,
+                            from: self.cfg.me,
+                            target,
+                            rumors,
+                        },
+                    );
+                }
+            }
+            Message::Gossip { rumors, .. } => self.apply_rumors(now, from, rumors),
+            Message::PushPull {
+                reply,
+                members,
+                meta_version,
+                meta,
+                ..
+            } => {
+                self.merge_state(now, members);
+                if let Some(m) = meta {
+                    self.apply_meta(now, m);
+                }
+                if !reply {
+                    let mine = self.meta.as_ref().map(|m| m.version);
+                    let meta = match (&self.meta, meta_version) {
+                        (Some(m), Some(theirs)) if m.version > theirs => Some(m.clone()),
+                        (Some(m), None) => Some(m.clone()),
+                        _ => None,
+                    };
+                    let members = self.state_snapshot();
+                    self.send(
+                        from,
+                        Message::PushPull {
+                            from: self.cfg.me,
+                            reply: true,
+                            members,
+                            meta_version: mine,
+                            meta,
+                        },
+                    );
+                }
+                if let Some(theirs) = meta_version {
+                    if self.meta.as_ref().map(|m| m.version) < Some(theirs) {
+                        self.request_meta(now, theirs, from);
+                    }
+                }
+                self.push_event(Event::Synced(from));
+            }
+            Message::MetaRequest { .. } => {
+                if let Some(m) = self.meta.clone() {
+                    self.send(
+                        from,
+                        Message::MetaResponse {
+                            from: self.cfg.me,
+                            meta: m,
+                        },
+                    );
+                }
+            }
+            Message::MetaResponse { meta, .. } => self.apply_meta(now, meta),
+        }
+    }
+
+    /// Advances timers: probes, gossip rounds, anti-entropy, suspicion and placeholder deadlines.
+    pub fn tick(&mut self, now: Millis) {
+        if self.state != RunState::Running {
+            return;
+        }
+        self.check_deadlines(now);
+        self.step_probe(now);
+        if now >= self.next_gossip {
+            self.next_gossip = now + self.cfg.timing.cycle;
+            self.gossip_round();
+        }
+        if now >= self.next_push_pull {
+            self.next_push_pull = now + self.cfg.timing.push_pull_for(self.listed_count());
+            let candidates = self.gossip_candidates();
+            if let Some(&to) = candidates.choose(&mut self.rng) {
+                self.send_push_pull(to);
+            }
+            self.collect_tombstones(now);
+        }
+        if !self.watch.is_empty() && now >= self.next_seed_retry {
+            self.next_seed_retry = now + self.cfg.timing.probe_interval;
+            let unheard: Vec<MemberId> = self
+                .watch
+                .iter()
+                .filter(|id| self.members.get(id).is_some_and(|m| m.set_deadline.is_some()))
+                .copied()
+                .collect();
+            for id in unheard {
+                self.send_push_pull(id);
+            }
+        }
+        self.relays.retain(|_, r| r.deadline > now);
+    }
+
+    // ---- internals ---------------------------------------------------------------------------
+
+    fn reset_timers(&mut self, now: Millis) {
+        let t = self.cfg.timing;
+        self.next_gossip = now + self.rng.gen_range(0..t.cycle);
+        self.next_probe = now + self.rng.gen_range(0..t.probe_interval);
+        self.next_push_pull = now + t.push_pull_for(self.listed_count());
+        self.next_seed_retry = now + t.probe_interval;
+        self.probe = None;
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    fn send(&mut self, to: MemberId, msg: Message) {
+        self.out.push(Outgoing { to, msg });
+    }
+
+    fn push_event(&mut self, e: Event) {
+        if self.events.len() >= EVENTS_MAX {
+            self.events.pop_front();
+            self.events_lost += 1;
+        }
+        self.events.push_back(e);
+    }
+
+    fn announce_self(&mut self) {
+        self.rumors.push(Rumor::Alive {
+            id: self.cfg.me,
+            incarnation: self.incarnation,
+            attrs: self.cfg.attrs.clone(),
+        });
+    }
+
+    fn refute(&mut self, accused: Incarnation) {
+        self.incarnation = self.incarnation.max(accused) + 1;
+        self.announce_self();
+    }
+
+    fn heard_from(&mut self, id: MemberId) {
+        if let Some(m) = self.members.get_mut(&id) {
+            if m.set_deadline.take().is_some() && m.status != Status::Suspect {
+                self.watch.remove(&id);
+            }
+        }
+    }
+
+    /// Members gossip and anti-entropy may go to: listed, and not an unconfirmed guess.
+    fn gossip_candidates(&self) -> Vec<MemberId> {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.status.is_listed() && m.set_deadline.is_none())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    fn datagram_budget(&self) -> usize {
+        wire::DATAGRAM_MAX - wire::MESSAGE_OVERHEAD
+    }
+
+    fn piggyback(&mut self) -> Vec<Rumor> {
+        let limit = retransmit_limit(self.listed_count());
+        let budget = self.datagram_budget();
+        self.rumors.take(budget, limit)
+    }
+
+    fn state_snapshot(&self) -> Vec<MemberState> {
+        let mut v = Vec::with_capacity(self.members.len() + 1);
+        v.push(MemberState {
+            id: self.cfg.me,
+            incarnation: self.incarnation,
+            status: Status::Alive,
+            attrs: self.cfg.attrs.clone(),
+        });
+        v.extend(
+            self.members
+                .iter()
+                .filter(|(_, m)| !m.placeholder)
+                .map(|(id, m)| MemberState {
+                    id: *id,
+                    incarnation: m.incarnation,
+                    status: m.status,
+                    attrs: m.attrs.clone(),
+                }),
+        );
+        v
+    }
+
+    fn send_push_pull(&mut self, to: MemberId) {
+        let members = self.state_snapshot();
+        let meta_version = self.meta.as_ref().map(|m| m.version);
+        self.send(
+            to,
+            Message::PushPull {
+                from: self.cfg.me,
+                reply: false,
+                members,
+                meta_version,
+                meta: None,
+            },
+        );
+    }
+
+    fn check_deadlines(&mut self, now: Millis) {
+        if self.watch.is_empty() {
+            return;
+        }
+        let ids: Vec<MemberId> = self.watch.iter().copied().collect();
+        for id in ids {
+            let Some(m) = self.members.get(&id) else {
+                self.watch.remove(&id);
+                continue;
+            };
+            if m.set_deadline.is_some_and(|d| now >= d) {
+                // Never heard from: the caller's guess was wrong (or the member is down).
+                self.members.remove(&id);
+                self.watch.remove(&id);
+                self.push_event(Event::Failed(id));
+            } else if m.status == Status::Suspect && now >= m.suspect_deadline {
+                let incarnation = m.incarnation;
+                self.apply_dead(now, id, incarnation, Status::Dead, self.cfg.me);
+            } else if m.status != Status::Suspect && m.set_deadline.is_none() {
+                self.watch.remove(&id);
+            }
+        }
+    }
+
+    fn step_probe(&mut self, now: Millis) {
+        if let Some(p) = &mut self.probe {
+            if !p.indirect_sent && now >= p.direct_deadline {
+                p.indirect_sent = true;
+                let (target, seq) = (p.target, p.seq);
+                let mut helpers: Vec<MemberId> = self
+                    .gossip_candidates()
+                    .into_iter()
+                    .filter(|id| *id != target)
+                    .collect();
+                helpers.shuffle(&mut self.rng);
+                helpers.truncate(INDIRECT_CHECKS);
+                for h in helpers {
+                    let rumors = self.piggyback();
+                    self.send(
+                        h,
+                        Message::PingReq {
+                            seq,
+                            from: self.cfg.me,
+                            target,
+                            rumors,
+                        },
+                    );
+                }
+            }
+            if now >= self.probe.as_ref().expect("some").end {
+                let p = self.probe.take().expect("some");
+                if let Some(m) = self.members.get(&p.target) {
+                    if m.status == Status::Alive {
+                        let incarnation = m.incarnation;
+                        self.apply_suspect(now, p.target, incarnation, self.cfg.me);
+                        // Tell the suspect directly, so it can refute without waiting for the
+                        // rumor to reach it.
+                        let rumor = Rumor::Suspect {
+                            id: p.target,
+                            incarnation,
+                            from: self.cfg.me,
+                        };
+                        self.send(
+                            p.target,
+                            Message::Gossip {
+                                from: self.cfg.me,
+                                rumors: vec![rumor],
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        if self.probe.is_none() && now >= self.next_probe {
+            self.next_probe = now + self.cfg.timing.probe_interval;
+            if let Some(target) = self.next_probe_target() {
+                let seq = self.next_seq();
+                let t = self.cfg.timing;
+                self.probe = Some(Probe {
+                    target,
+                    seq,
+                    direct_deadline: now + t.probe_timeout,
+                    end: now + t.probe_interval * 9 / 10,
+                    indirect_sent: false,
+                });
+                let rumors = self.piggyback();
+                self.send(
+                    target,
+                    Message::Ping {
+                        seq,
+                        from: self.cfg.me,
+                        target,
+                        rumors,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Round-robin over a shuffled list, so every member is probed by each prober once per pass.
+    fn next_probe_target(&mut self) -> Option<MemberId> {
+        loop {
+            match self.probe_order.pop() {
+                Some(id) => {
+                    if self
+                        .members
+                        .get(&id)
+                        .is_some_and(|m| m.status.is_listed() && m.set_deadline.is_none())
+                    {
+                        return Some(id);
+                    }
+                }
+                None => {
+                    let mut ids = self.gossip_candidates();
+                    if ids.is_empty() {
+                        return None;
+                    }
+                    ids.shuffle(&mut self.rng);
+                    self.probe_order = ids;
+                }
+            }
+        }
+    }
+
+    fn gossip_round(&mut self) {
+        if self.rumors.is_empty() {
+            return;
+        }
+        let candidates = self.gossip_candidates();
+        let targets: Vec<MemberId> = candidates
+            .choose_multiple(&mut self.rng, self.cfg.amount)
+            .copied()
+            .collect();
+        for to in targets {
+            let rumors = self.piggyback();
+            if rumors.is_empty() {
+                break;
+            }
+            self.send(
+                to,
+                Message::Gossip {
+                    from: self.cfg.me,
+                    rumors,
+                },
+            );
+        }
+    }
+
+    fn collect_tombstones(&mut self, now: Millis) {
+        let ttl = self.cfg.timing.tombstone;
+        self.members
+            .retain(|_, m| m.status.is_listed() || now < m.since + ttl);
+    }
+
+    fn apply_rumors(&mut self, now: Millis, from: MemberId, rumors: Vec<Rumor>) {
+        for r in rumors {
+            match r {
+                Rumor::Alive {
+                    id,
+                    incarnation,
+                    attrs,
+                } => self.apply_alive(now, id, incarnation, attrs),
+                Rumor::Suspect {
+                    id,
+                    incarnation,
+                    from: accuser,
+                } => self.apply_suspect(now, id, incarnation, accuser),
+                Rumor::Dead {
+                    id,
+                    incarnation,
+                    from: accuser,
+                } => self.apply_dead(now, id, incarnation, Status::Dead, accuser),
+                Rumor::Left { id, incarnation } => {
+                    self.apply_dead(now, id, incarnation, Status::Left, id)
+                }
+                Rumor::Meta(m) => self.apply_meta(now, m),
+                Rumor::MetaAnnounce(v) => {
+                    if self.meta.as_ref().map(|m| m.version) < Some(v) {
+                        self.request_meta(now, v, from);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Anti-entropy merge. A remote "dead" only makes us suspect (the member may refute); a
+    /// remote "left" is final.
+    fn merge_state(&mut self, now: Millis, states: Vec<MemberState>) {
+        for s in states {
+            match s.status {
+                Status::Alive => self.apply_alive(now, s.id, s.incarnation, s.attrs),
+                Status::Suspect | Status::Dead => {
+                    self.apply_suspect(now, s.id, s.incarnation, s.id)
+                }
+                Status::Left => self.apply_dead(now, s.id, s.incarnation, Status::Left, s.id),
+            }
+        }
+    }
+
+    fn apply_alive(&mut self, now: Millis, id: MemberId, incarnation: Incarnation, attrs: Attributes) {
+        if id == self.cfg.me {
+            if incarnation > self.incarnation
+                || (incarnation == self.incarnation && attrs != self.cfg.attrs)
+            {
+                self.refute(incarnation);
+            }
+            return;
+        }
+        if attrs.name.len() > wire::ATTR_MAX || attrs.private_data.len() > wire::ATTR_MAX {
+            return;
+        }
+        let event = match self.members.get_mut(&id) {
+            None => {
+                self.members.insert(
+                    id,
+                    Member {
+                        incarnation,
+                        status: Status::Alive,
+                        attrs: attrs.clone(),
+                        since: now,
+                        placeholder: false,
+                        set_deadline: None,
+                        suspect_deadline: 0,
+                    },
+                );
+                Event::Joined(id, attrs.clone())
+            }
+            Some(m) => {
+                let newer = incarnation > m.incarnation
+                    || (m.placeholder && incarnation >= m.incarnation);
+                if !newer {
+                    return;
+                }
+                let event = if m.placeholder || !m.status.is_listed() {
+                    Event::Joined(id, attrs.clone())
+                } else if m.attrs != attrs {
+                    Event::Updated(id, attrs.clone())
+                } else {
+                    Event::Synced(id)
+                };
+                m.incarnation = incarnation;
+                m.status = Status::Alive;
+                m.attrs = attrs.clone();
+                m.since = now;
+                m.placeholder = false;
+                m.set_deadline = None;
+                self.watch.remove(&id);
+                event
+            }
+        };
+        if !matches!(event, Event::Synced(_)) {
+            self.push_event(event);
+        }
+        self.rumors.push(Rumor::Alive {
+            id,
+            incarnation,
+            attrs,
+        });
+    }
+
+    fn apply_suspect(&mut self, now: Millis, id: MemberId, incarnation: Incarnation, from: MemberId) {
+        if id == self.cfg.me {
+            if incarnation >= self.incarnation && self.state == RunState::Running {
+                self.refute(incarnation);
+            }
+            return;
+        }
+        let suspicion = self.cfg.timing.suspicion;
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
+        // A `peko_set` guess never heard from has its own deadline; it cannot be suspected.
+        if m.set_deadline.is_some() || m.status != Status::Alive || incarnation < m.incarnation {
+            return;
+        }
+        m.status = Status::Suspect;
+        m.incarnation = incarnation;
+        m.since = now;
+        m.suspect_deadline = now + suspicion;
+        self.watch.insert(id);
+        self.rumors.push(Rumor::Suspect {
+            id,
+            incarnation,
+            from,
+        });
+    }
+
+    fn apply_dead(
+        &mut self,
+        now: Millis,
+        id: MemberId,
+        incarnation: Incarnation,
+        status: Status,
+        from: MemberId,
+    ) {
+        if id == self.cfg.me {
+            if incarnation >= self.incarnation && self.state == RunState::Running {
+                self.refute(incarnation);
+            }
+            return;
+        }
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
+        if !m.status.is_listed() || incarnation < m.incarnation {
+            return;
+        }
+        m.status = status;
+        m.incarnation = incarnation;
+        m.since = now;
+        m.placeholder = false;
+        m.set_deadline = None;
+        self.watch.remove(&id);
+        let (event, rumor) = if status == Status::Left {
+            (Event::Left(id), Rumor::Left { id, incarnation })
+        } else {
+            (
+                Event::Failed(id),
+                Rumor::Dead {
+                    id,
+                    incarnation,
+                    from,
+                },
+            )
+        };
+        self.push_event(event);
+        self.rumors.push(rumor);
+    }
+
+    fn apply_meta(&mut self, _now: Millis, m: Metadata) {
+        if m.data.len() > self.cfg.max_meta {
+            return;
+        }
+        if self.meta.as_ref().is_some_and(|cur| cur.version >= m.version) {
+            return;
+        }
+        self.hlc.observe(m.version.hlc);
+        if self.meta_fetch.is_some_and(|(v, _)| v <= m.version) {
+            self.meta_fetch = None;
+        }
+        let version = m.version;
+        let rumor = Rumor::Meta(m.clone());
+        let rumor = if wire::rumor_len(&rumor) <= wire::INLINE_META_MAX {
+            rumor
+        } else {
+            Rumor::MetaAnnounce(version)
+        };
+        self.meta = Some(m);
+        self.rumors.push(rumor);
+        self.push_event(Event::MetadataChanged(version));
+    }
+
+    fn request_meta(&mut self, now: Millis, version: MetaVersion, holder: MemberId) {
+        if let Some((v, at)) = self.meta_fetch {
+            if v >= version && now < at + self.cfg.timing.probe_interval {
+                return;
+            }
+        }
+        self.meta_fetch = Some((version, now));
+        self.send(holder, Message::MetaRequest { from: self.cfg.me });
+    }
+}
+
+#[cfg(test)]
+mod tests;

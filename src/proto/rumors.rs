@@ -1,0 +1,144 @@
+//! The rumor queue: each rumor is piggybacked a bounded number of times (growing with log N),
+//! least-sent first, and a newer rumor about the same member replaces the older one.
+
+use super::types::{Rumor, RumorKey};
+use crate::wire;
+use std::collections::HashMap;
+
+/// How many times each rumor is sent per member, times ceil(log10(N + 1)) (memberlist's
+/// RetransmitMult).
+pub const RETRANSMIT_MULT: u32 = 4;
+/// Bound on queued rumors; beyond it the most-sent are dropped (anti-entropy repairs the rest).
+pub const QUEUE_MAX: usize = 4096;
+
+struct Queued {
+    rumor: Rumor,
+    len: usize,
+    transmits: u32,
+    order: u64,
+}
+
+#[derive(Default)]
+pub struct RumorQueue {
+    items: HashMap<RumorKey, Queued>,
+    next_order: u64,
+    pub dropped: u64,
+}
+
+pub fn retransmit_limit(members: usize) -> u32 {
+    let log = ((members + 1) as f64).log10().ceil().max(1.0) as u32;
+    RETRANSMIT_MULT * log
+}
+
+impl RumorQueue {
+    pub fn push(&mut self, rumor: Rumor) {
+        let len = wire::rumor_len(&rumor);
+        self.next_order += 1;
+        self.items.insert(
+            rumor.key(),
+            Queued {
+                rumor,
+                len,
+                transmits: 0,
+                order: self.next_order,
+            },
+        );
+        if self.items.len() > QUEUE_MAX {
+            let worst = self
+                .items
+                .iter()
+                .max_by_key(|(_, q)| (q.transmits, u64::MAX - q.order))
+                .map(|(k, _)| *k);
+            if let Some(k) = worst {
+                self.items.remove(&k);
+                self.dropped += 1;
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Takes rumors that fit in `budget` encoded bytes, least-sent and newest first, counting one
+    /// transmission for each; rumors sent `limit` times leave the queue.
+    pub fn take(&mut self, budget: usize, limit: u32) -> Vec<Rumor> {
+        if self.items.is_empty() {
+            return Vec::new();
+        }
+        let mut order: Vec<(u32, u64, RumorKey)> = self
+            .items
+            .iter()
+            .map(|(k, q)| (q.transmits, u64::MAX - q.order, *k))
+            .collect();
+        order.sort_unstable_by_key(|&(t, o, _)| (t, o));
+        let mut left = budget;
+        let mut out = Vec::new();
+        for (_, _, key) in order {
+            let q = self.items.get_mut(&key).expect("key from the map");
+            if q.len > left {
+                continue;
+            }
+            left -= q.len;
+            q.transmits += 1;
+            out.push(q.rumor.clone());
+            if q.transmits >= limit {
+                self.items.remove(&key);
+            }
+            if left < 8 {
+                break;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::types::{Attributes, Rumor};
+
+    fn alive(port: u16, inc: u32) -> Rumor {
+        Rumor::Alive {
+            id: format!("127.0.0.1:{port}").parse().unwrap(),
+            incarnation: inc,
+            attrs: Attributes::default(),
+        }
+    }
+
+    #[test]
+    fn newer_rumor_replaces_older_and_limit_is_kept() {
+        let mut q = RumorQueue::default();
+        q.push(alive(1, 1));
+        q.push(alive(1, 2));
+        assert_eq!(q.len(), 1);
+        for _ in 0..3 {
+            assert_eq!(q.take(1000, 3), vec![alive(1, 2)]);
+        }
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn packing_respects_budget_and_prefers_least_sent() {
+        let mut q = RumorQueue::default();
+        for p in 0..100 {
+            q.push(alive(p, 0));
+        }
+        let one = wire::rumor_len(&alive(1, 0));
+        let first = q.take(one * 10, 5);
+        assert_eq!(first.len(), 10);
+        let second = q.take(one * 10, 5);
+        assert!(second.iter().all(|r| !first.contains(r)));
+    }
+
+    #[test]
+    fn retransmit_limit_grows_with_log_n() {
+        assert_eq!(retransmit_limit(5), 4);
+        assert_eq!(retransmit_limit(100), 12);
+        assert_eq!(retransmit_limit(10_000), 20);
+    }
+}

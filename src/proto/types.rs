@@ -1,0 +1,191 @@
+//! The protocol's vocabulary: who a member is, what state it is in, and the messages members
+//! exchange. These types are encoded by `crate::wire`; nothing here knows about bytes.
+
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::net::SocketAddr;
+
+/// A member is identified by the address and port the others reach it at.
+pub type MemberId = SocketAddr;
+
+/// Liveness version of a member. Only the member itself raises it (to refute a suspicion, after a
+/// restart of its work, or when its attributes change).
+pub type Incarnation = u32;
+
+/// Milliseconds on the core's monotonic clock (the driver's, or the simulator's virtual one).
+pub type Millis = u64;
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Status {
+    Alive,
+    Suspect,
+    Dead,
+    Left,
+}
+
+impl Status {
+    /// Listed by `peko_get`: alive or merely suspected.
+    pub fn is_listed(self) -> bool {
+        matches!(self, Status::Alive | Status::Suspect)
+    }
+}
+
+/// What travels with a member besides its address.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug, Default)]
+pub struct Attributes {
+    pub name: String,
+    pub private_data: String,
+}
+
+/// One member as carried by a push-pull exchange.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct MemberState {
+    pub id: MemberId,
+    pub incarnation: Incarnation,
+    pub status: Status,
+    pub attrs: Attributes,
+}
+
+/// Version of the cluster metadata: a hybrid logical clock value, ties broken by the publisher.
+/// A fast wall clock can push the physical part ahead, but every later publish anywhere that has
+/// seen that version still orders after it, so no clock pins the metadata forever.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub struct MetaVersion {
+    pub hlc: u64,
+    pub origin: MemberId,
+}
+
+impl Ord for MetaVersion {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.hlc
+            .cmp(&other.hlc)
+            .then_with(|| self.origin.ip().cmp(&other.origin.ip()))
+            .then_with(|| self.origin.port().cmp(&other.origin.port()))
+    }
+}
+
+impl PartialOrd for MetaVersion {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The cluster-wide metadata register.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub struct Metadata {
+    pub version: MetaVersion,
+    pub data: Vec<u8>,
+}
+
+/// A piece of news spread by piggybacking on packets that are sent anyway.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub enum Rumor {
+    Alive {
+        id: MemberId,
+        incarnation: Incarnation,
+        attrs: Attributes,
+    },
+    Suspect {
+        id: MemberId,
+        incarnation: Incarnation,
+        from: MemberId,
+    },
+    Dead {
+        id: MemberId,
+        incarnation: Incarnation,
+        from: MemberId,
+    },
+    Left {
+        id: MemberId,
+        incarnation: Incarnation,
+    },
+    /// Metadata small enough to ride in a datagram.
+    Meta(Metadata),
+    /// A newer metadata version exists; fetch it from the sender of the packet.
+    MetaAnnounce(MetaVersion),
+}
+
+impl Rumor {
+    /// Rumors with the same key replace each other in the queue: only the newest news about a
+    /// member (or about the metadata) is worth sending.
+    pub fn key(&self) -> RumorKey {
+        match self {
+            Rumor::Alive { id, .. }
+            | Rumor::Suspect { id, .. }
+            | Rumor::Dead { id, .. }
+            | Rumor::Left { id, .. } => RumorKey::Member(*id),
+            Rumor::Meta(_) | Rumor::MetaAnnounce(_) => RumorKey::Metadata,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum RumorKey {
+    Member(MemberId),
+    Metadata,
+}
+
+/// Every message names its sender's member id (`from`): the transport's source address may differ
+/// (a wildcard bind, a NAT), and TCP replies go to the id, not to an ephemeral port.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+pub enum Message {
+    /// Direct probe. `target` lets a member at a reused address ignore probes meant for an
+    /// earlier one.
+    Ping {
+        seq: u32,
+        from: MemberId,
+        target: MemberId,
+        rumors: Vec<Rumor>,
+    },
+    Ack {
+        seq: u32,
+        from: MemberId,
+        rumors: Vec<Rumor>,
+    },
+    /// Ask the receiver to probe `target` on the sender's behalf and relay the ack.
+    PingReq {
+        seq: u32,
+        from: MemberId,
+        target: MemberId,
+        rumors: Vec<Rumor>,
+    },
+    /// A round's rumors to a random member.
+    Gossip { from: MemberId, rumors: Vec<Rumor> },
+    /// Anti-entropy: full membership state and the metadata version; `meta` holds the data when
+    /// the sender knows (from the request) that the receiver's copy is older.
+    PushPull {
+        from: MemberId,
+        reply: bool,
+        members: Vec<MemberState>,
+        meta_version: Option<MetaVersion>,
+        meta: Option<Metadata>,
+    },
+    MetaRequest { from: MemberId },
+    MetaResponse { from: MemberId, meta: Metadata },
+}
+
+impl Message {
+    pub fn from(&self) -> MemberId {
+        match self {
+            Message::Ping { from, .. }
+            | Message::Ack { from, .. }
+            | Message::PingReq { from, .. }
+            | Message::Gossip { from, .. }
+            | Message::PushPull { from, .. }
+            | Message::MetaRequest { from }
+            | Message::MetaResponse { from, .. } => *from,
+        }
+    }
+}
+
+/// What the core reports to the user.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Event {
+    Joined(MemberId, Attributes),
+    Updated(MemberId, Attributes),
+    Failed(MemberId),
+    Left(MemberId),
+    MetadataChanged(MetaVersion),
+    /// A push-pull exchange completed with this member.
+    Synced(MemberId),
+}
