@@ -1,1 +1,21 @@
-fn main(){}
+//! Generates include/pekonode.h from the C boundary's sources with cbindgen. The header is
+//! committed; `make check-header` fails when the committed copy is stale.
+
+use std::path::Path;
+
+fn main() {
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&dir);
+    for f in ["src/ffi.rs", "src/error.rs", "cbindgen.toml"] {
+        println!("cargo:rerun-if-changed={}", dir.join(f).display());
+    }
+    let config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml");
+    let bindings = cbindgen::Builder::new()
+        .with_config(config)
+        .with_src(dir.join("src/error.rs"))
+        .with_src(dir.join("src/ffi.rs"))
+        .generate()
+        .expect("cbindgen could not read src/ffi.rs");
+    // Written only when the content changed, so the file's time stamp stays put otherwise.
+    bindings.write_to_file(dir.join("include/pekonode.h"));
+}

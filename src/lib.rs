@@ -3,6 +3,18 @@
 //! Layers, each in its own module: `proto` (the sans-IO protocol core), `wire` (the one place
 //! the byte format lives), `driver` (tokio runtime, sockets, timers), `ffi` (the thin C boundary).
 
+pub mod config;
+pub mod driver;
+pub mod error;
+pub mod log;
 pub mod proto;
 pub mod sim;
 pub mod wire;
+
+pub use config::{Config, Protocol};
+pub use driver::stats::StatsSnapshot;
+pub use driver::Node;
+pub use error::{Error, Result};
+pub use proto::{Attributes, MemberId};
+#[allow(non_camel_case_types, clippy::missing_safety_doc)]
+pub mod ffi;

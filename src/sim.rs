@@ -209,7 +209,11 @@ impl Sim {
     }
 
     /// Runs until `done` holds or `limit` ms pass; returns the time it took.
-    pub fn run_until(&mut self, limit: Millis, mut done: impl FnMut(&Sim) -> bool) -> Option<Millis> {
+    pub fn run_until(
+        &mut self,
+        limit: Millis,
+        mut done: impl FnMut(&Sim) -> bool,
+    ) -> Option<Millis> {
         let start = self.now;
         while self.now - start < limit {
             if done(self) {
@@ -225,9 +229,7 @@ impl Sim {
         let running: Vec<usize> = (0..self.ids.len()).filter(|&i| !self.crashed[i]).collect();
         running.iter().all(|&i| {
             self.cores[i].listed_count() == running.len()
-                && running
-                    .iter()
-                    .all(|&j| j == i || self.lists(i, j))
+                && running.iter().all(|&j| j == i || self.lists(i, j))
         })
     }
 

@@ -125,7 +125,8 @@ pub fn decode(frame: &[u8], key: &Key, limit: usize) -> Result<Message, DecodeEr
             let (signed, tag) = frame.split_at(frame.len() - MAC_LEN);
             let mut m = <HmacSha256 as Mac>::new_from_slice(k).expect("any key length");
             m.update(signed);
-            m.verify_truncated_left(tag).map_err(|_| DecodeError::Auth)?;
+            m.verify_truncated_left(tag)
+                .map_err(|_| DecodeError::Auth)?;
             &signed[HEADER_LEN..]
         }
         _ => return Err(DecodeError::Auth),
@@ -204,9 +205,18 @@ mod tests {
         let a = Key::new(Some("a"));
         let b = Key::new(Some("b"));
         let none = Key::new(None);
-        assert_eq!(decode(&encode(&sample(), &a), &b, 1 << 16), Err(DecodeError::Auth));
-        assert_eq!(decode(&encode(&sample(), &a), &none, 1 << 16), Err(DecodeError::Auth));
-        assert_eq!(decode(&encode(&sample(), &none), &a, 1 << 16), Err(DecodeError::Auth));
+        assert_eq!(
+            decode(&encode(&sample(), &a), &b, 1 << 16),
+            Err(DecodeError::Auth)
+        );
+        assert_eq!(
+            decode(&encode(&sample(), &a), &none, 1 << 16),
+            Err(DecodeError::Auth)
+        );
+        assert_eq!(
+            decode(&encode(&sample(), &none), &a, 1 << 16),
+            Err(DecodeError::Auth)
+        );
     }
 
     #[test]
@@ -259,6 +269,9 @@ mod tests {
         f.extend_from_slice(&[0x39, 0x30]); // port, varint u16 < 251
         f.push(253); // u64 varint marker
         f.extend_from_slice(&(1u64 << 60).to_le_bytes());
-        assert_eq!(decode(&f, &Key::new(None), 1 << 16), Err(DecodeError::Malformed));
+        assert_eq!(
+            decode(&f, &Key::new(None), 1 << 16),
+            Err(DecodeError::Malformed)
+        );
     }
 }

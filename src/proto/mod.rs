@@ -261,6 +261,15 @@ impl Core {
         self.events.pop_front()
     }
 
+    /// Changes the local member's id before joining (the OS picked the port).
+    pub fn rebind(&mut self, me: MemberId) {
+        if self.state == RunState::Idle {
+            self.members.remove(&me);
+            self.watch.remove(&me);
+            self.cfg.me = me;
+        }
+    }
+
     // ---- commands --------------------------------------------------------------------------
 
     /// Adds a known member (`peko_set`). It is listed at once and dropped after the timeout if it
@@ -533,7 +542,11 @@ impl Core {
             let unheard: Vec<MemberId> = self
                 .watch
                 .iter()
-                .filter(|id| self.members.get(id).is_some_and(|m| m.set_deadline.is_some()))
+                .filter(|id| {
+                    self.members
+                        .get(id)
+                        .is_some_and(|m| m.set_deadline.is_some())
+                })
                 .copied()
                 .collect();
             for id in unheard {
@@ -847,7 +860,13 @@ impl Core {
         }
     }
 
-    fn apply_alive(&mut self, now: Millis, id: MemberId, incarnation: Incarnation, attrs: Attributes) {
+    fn apply_alive(
+        &mut self,
+        now: Millis,
+        id: MemberId,
+        incarnation: Incarnation,
+        attrs: Attributes,
+    ) {
         if id == self.cfg.me {
             if incarnation > self.incarnation
                 || (incarnation == self.incarnation && attrs != self.cfg.attrs)
@@ -876,8 +895,8 @@ impl Core {
                 Event::Joined(id, attrs.clone())
             }
             Some(m) => {
-                let newer = incarnation > m.incarnation
-                    || (m.placeholder && incarnation >= m.incarnation);
+                let newer =
+                    incarnation > m.incarnation || (m.placeholder && incarnation >= m.incarnation);
                 if !newer {
                     return;
                 }
@@ -908,7 +927,13 @@ impl Core {
         });
     }
 
-    fn apply_suspect(&mut self, now: Millis, id: MemberId, incarnation: Incarnation, from: MemberId) {
+    fn apply_suspect(
+        &mut self,
+        now: Millis,
+        id: MemberId,
+        incarnation: Incarnation,
+        from: MemberId,
+    ) {
         if id == self.cfg.me {
             if incarnation >= self.incarnation && self.state == RunState::Running {
                 self.refute(incarnation);
@@ -981,7 +1006,11 @@ impl Core {
         if m.data.len() > self.cfg.max_meta {
             return;
         }
-        if self.meta.as_ref().is_some_and(|cur| cur.version >= m.version) {
+        if self
+            .meta
+            .as_ref()
+            .is_some_and(|cur| cur.version >= m.version)
+        {
             return;
         }
         self.hlc.observe(m.version.hlc);

@@ -24,7 +24,10 @@ fn members_converge_through_one_seed() {
     for seed in 1..=3 {
         let mut s = sim(30, seed);
         let t = s.run_until(20_000, |s| s.converged());
-        assert!(t.is_some(), "seed {seed}: 30 members did not converge in 20 s");
+        assert!(
+            t.is_some(),
+            "seed {seed}: 30 members did not converge in 20 s"
+        );
     }
 }
 
@@ -34,10 +37,15 @@ fn publish_reaches_everyone_and_datagrams_stay_small() {
     assert!(s.run_until(20_000, |s| s.converged()).is_some());
     let v = s.cores[5].publish(s.now, 1_000, b"hello".to_vec());
     let t = s.run_until(10_000, |s| {
-        s.cores.iter().all(|c| c.metadata().map(|m| m.version) == Some(v))
+        s.cores
+            .iter()
+            .all(|c| c.metadata().map(|m| m.version) == Some(v))
     });
     assert!(t.is_some(), "publish did not reach all 40 members");
-    assert!(s.cores.iter().all(|c| c.metadata().unwrap().data == b"hello"));
+    assert!(s
+        .cores
+        .iter()
+        .all(|c| c.metadata().unwrap().data == b"hello"));
     assert!(
         s.largest_datagram <= wire::DATAGRAM_MAX,
         "a datagram of {} bytes",
@@ -52,7 +60,9 @@ fn large_metadata_is_announced_and_fetched() {
     let big = vec![0xAB; 200_000];
     let v = s.cores[2].publish(s.now, 5, big.clone());
     let t = s.run_until(10_000, |s| {
-        s.cores.iter().all(|c| c.metadata().map(|m| m.version) == Some(v))
+        s.cores
+            .iter()
+            .all(|c| c.metadata().map(|m| m.version) == Some(v))
     });
     assert!(t.is_some());
     assert!(s.cores.iter().all(|c| c.metadata().unwrap().data == big));
@@ -70,7 +80,10 @@ fn crashed_member_is_removed_within_timeout_and_no_one_else() {
             assert!(!removed_anywhere(s), "a live member was removed");
             s.listed_by(7) == 0
         });
-        assert!(t.is_some(), "seed {seed}: crashed member still listed after the timeout");
+        assert!(
+            t.is_some(),
+            "seed {seed}: crashed member still listed after the timeout"
+        );
     }
 }
 
@@ -93,10 +106,16 @@ fn suspected_member_refutes_and_stays() {
             }],
         },
     );
-    assert_eq!(s.cores[1].member_status(&victim).unwrap().0, Status::Suspect);
+    assert_eq!(
+        s.cores[1].member_status(&victim).unwrap().0,
+        Status::Suspect
+    );
     let timeout = s.cfg.timeout_ms as u64;
     s.run_for(timeout * 2);
-    assert!(s.cores[4].incarnation() > before, "the suspect never refuted");
+    assert!(
+        s.cores[4].incarnation() > before,
+        "the suspect never refuted"
+    );
     assert_eq!(s.listed_by(4), 9);
     for c in &s.cores {
         if c.me() != victim {
@@ -132,18 +151,27 @@ fn concurrent_publishes_converge_and_newest_wins() {
     let b = s.cores[9].publish(s.now, 50_000, b"b".to_vec());
     let winner = a.max(b);
     assert!(s
-        .run_until(10_000, |s| s.cores.iter().all(|c| c.metadata().map(|m| m.version) == Some(winner)))
+        .run_until(10_000, |s| s
+            .cores
+            .iter()
+            .all(|c| c.metadata().map(|m| m.version) == Some(winner)))
         .is_some());
     // A member with a clock an hour fast publishes; a later publish elsewhere with an honest
     // clock must still win.
     let fast = s.cores[1].publish(s.now, 50_000 + 3_600_000, b"fast".to_vec());
     assert!(s
-        .run_until(10_000, |s| s.cores.iter().all(|c| c.metadata().map(|m| m.version) == Some(fast)))
+        .run_until(10_000, |s| s
+            .cores
+            .iter()
+            .all(|c| c.metadata().map(|m| m.version) == Some(fast)))
         .is_some());
     let honest = s.cores[12].publish(s.now, 51_000, b"honest".to_vec());
     assert!(honest > fast);
     assert!(s
-        .run_until(10_000, |s| s.cores.iter().all(|c| c.metadata().is_some_and(|m| m.data == b"honest")))
+        .run_until(10_000, |s| s
+            .cores
+            .iter()
+            .all(|c| c.metadata().is_some_and(|m| m.data == b"honest")))
         .is_some());
 }
 
@@ -180,7 +208,10 @@ fn applying_a_rumor_twice_or_an_old_one_changes_nothing() {
     s.cores[0].handle(s.now, alive);
     let listed = s.cores[0].members();
     let m = listed.iter().find(|(i, _)| *i == id).unwrap();
-    assert_eq!(m.1.name, "m2", "an equal incarnation must not change attributes");
+    assert_eq!(
+        m.1.name, "m2",
+        "an equal incarnation must not change attributes"
+    );
 }
 
 #[test]
@@ -205,9 +236,15 @@ fn partition_heals_through_anti_entropy() {
     s.cores[15].set_peer(now, seed, Attributes::default());
     let pp = s.cores[0].timing().push_pull_for(16);
     let healed = s.run_until(pp * 3, |s| {
-        s.converged() && s.cores.iter().all(|c| c.metadata().map(|m| m.version) == Some(v))
+        s.converged()
+            && s.cores
+                .iter()
+                .all(|c| c.metadata().map(|m| m.version) == Some(v))
     });
-    assert!(healed.is_some(), "not healed within 3 anti-entropy intervals");
+    assert!(
+        healed.is_some(),
+        "not healed within 3 anti-entropy intervals"
+    );
 }
 
 #[test]

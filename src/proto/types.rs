@@ -150,7 +150,10 @@ pub enum Message {
         rumors: Vec<Rumor>,
     },
     /// A round's rumors to a random member.
-    Gossip { from: MemberId, rumors: Vec<Rumor> },
+    Gossip {
+        from: MemberId,
+        rumors: Vec<Rumor>,
+    },
     /// Anti-entropy: full membership state and the metadata version; `meta` holds the data when
     /// the sender knows (from the request) that the receiver's copy is older.
     PushPull {
@@ -160,8 +163,13 @@ pub enum Message {
         meta_version: Option<MetaVersion>,
         meta: Option<Metadata>,
     },
-    MetaRequest { from: MemberId },
-    MetaResponse { from: MemberId, meta: Metadata },
+    MetaRequest {
+        from: MemberId,
+    },
+    MetaResponse {
+        from: MemberId,
+        meta: Metadata,
+    },
 }
 
 impl Message {

@@ -1,0 +1,452 @@
+//! The C boundary: converts, checks and forwards to `driver::Node`; no protocol logic here.
+//! Every exported body runs under `boundary`, so a panic becomes `PEKO_ERR_PANIC` and every
+//! failure leaves a message for `peko_last_error`. Outputs are written only on success.
+
+use crate::config::{Config, Protocol};
+use crate::driver::Node;
+use crate::error::*;
+use crate::proto::Attributes;
+use crate::wire;
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr, CString};
+use std::net::{IpAddr, SocketAddr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// `peko_config.protocol`: gossip and probes over UDP datagrams, TCP for anything larger.
+pub const PEKO_PROTOCOL_UDP: u32 = 0;
+/// `peko_config.protocol`: everything over kept-open TCP connections.
+pub const PEKO_PROTOCOL_TCP: u32 = 1;
+
+/// A cluster member created by `peko_new`. Opaque; free it with `peko_free`.
+pub struct peko_node {
+    node: Node,
+}
+
+/// Configuration for `peko_new`. Fill it with `peko_config_default` first, then change fields.
+/// Zero in a numeric field means its default. Field order and types are ABI.
+#[repr(C)]
+pub struct peko_config {
+    /// Members each round's gossip goes to (fan-out). 0 = 3. At most 64.
+    pub amount: u32,
+    /// Gossip round period in milliseconds. 0 = 500. From 10 to 3600000.
+    pub cycle_ms: u32,
+    /// Depth of each send queue (messages) and of the UDP receive buffer (datagrams). 0 = 256.
+    pub buffer: u32,
+    /// Largest metadata (and largest TCP frame, plus room for the member table) in bytes.
+    /// 0 = 16384. From 1024 to 64 MiB.
+    pub size: u32,
+    /// A silent member is gone from every list within this many milliseconds.
+    /// 0 = 10 x cycle_ms (peko_config_default sets 5000). At least 5 x cycle_ms.
+    pub timeout_ms: u32,
+    /// Shared secret; every packet is authenticated with a MAC keyed from it. NULL or "" = none.
+    /// Copied by peko_new.
+    pub secret_key: *const c_char,
+    /// PEKO_PROTOCOL_UDP (default) or PEKO_PROTOCOL_TCP.
+    pub protocol: u32,
+    /// Local address to bind. NULL = the wildcard of the local member's family
+    /// ("0.0.0.0" or "::"). Copied by peko_new.
+    pub listen_addr: *const c_char,
+    /// Print a timestamped console log ([Join], the member list each round, [Stop], [Start],
+    /// [Publish], [PushPull], [Error]). Errors go to stderr even when false, rate-limited.
+    pub is_print: bool,
+}
+
+/// A member: the local one given to `peko_new`, a known one given to `peko_set`, or one returned
+/// by `peko_get`. Strings are NUL-terminated UTF-8. Field order and types are ABI.
+#[repr(C)]
+pub struct peko_node_info {
+    /// IPv4 or IPv6 literal the others reach this member at (not a host name).
+    pub addr: *const c_char,
+    /// UDP and TCP port. In peko_new, 0 lets the OS pick one at peko_join (see peko_local_port).
+    pub port: u16,
+    /// Free-form name, at most 1024 bytes. NULL = "".
+    pub name: *const c_char,
+    /// Free-form data, at most 1024 bytes. NULL = "".
+    pub private_data: *const c_char,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn set_last_error(msg: &str) {
+    LAST_ERROR.with(|e| {
+        let mut e = e.borrow_mut();
+        e.clear();
+        e.push_str(msg);
+    });
+}
+
+/// The one panic boundary: every exported function's body goes through it.
+fn boundary(f: impl FnOnce() -> Result<()>) -> peko_status {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => PEKO_OK,
+        Ok(Err(e)) => {
+            set_last_error(&e.message);
+            e.status
+        }
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            set_last_error(&format!("internal error (panic): {what}"));
+            PEKO_ERR_PANIC
+        }
+    }
+}
+
+fn null(what: &str) -> Error {
+    Error::new(PEKO_ERR_NULL_ARG, format!("{what} is NULL"))
+}
+
+unsafe fn handle<'a>(node: *mut peko_node) -> Result<&'a Node> {
+    node.as_ref().map(|n| &n.node).ok_or_else(|| null("node"))
+}
+
+/// A C string as UTF-8; NULL gives `None`.
+unsafe fn opt_str(p: *const c_char, what: &str) -> Result<Option<String>> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    CStr::from_ptr(p)
+        .to_str()
+        .map(|s| Some(s.to_owned()))
+        .map_err(|_| Error::invalid(format!("{what} is not valid UTF-8")))
+}
+
+unsafe fn attr(p: *const c_char, what: &str) -> Result<String> {
+    let s = opt_str(p, what)?.unwrap_or_default();
+    if s.len() > wire::ATTR_MAX {
+        return Err(Error::invalid(format!(
+            "{what} is {} bytes, more than {}",
+            s.len(),
+            wire::ATTR_MAX
+        )));
+    }
+    Ok(s)
+}
+
+unsafe fn member(info: *const peko_node_info, what: &str) -> Result<(SocketAddr, Attributes)> {
+    let info = info.as_ref().ok_or_else(|| null(what))?;
+    let addr = opt_str(info.addr, "addr")?.ok_or_else(|| null("addr"))?;
+    let ip: IpAddr = addr
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse()
+        .map_err(|_| {
+            Error::invalid(format!(
+                "addr {addr:?} is not an IPv4 or IPv6 address literal"
+            ))
+        })?;
+    if ip.is_unspecified() {
+        return Err(Error::invalid(format!(
+            "addr {addr} is unspecified; give the address the others reach this member at"
+        )));
+    }
+    Ok((
+        SocketAddr::new(ip, info.port),
+        Attributes {
+            name: attr(info.name, "name")?,
+            private_data: attr(info.private_data, "private_data")?,
+        },
+    ))
+}
+
+unsafe fn config(c: &peko_config) -> Result<Config> {
+    let protocol = match c.protocol {
+        PEKO_PROTOCOL_UDP => Protocol::Udp,
+        PEKO_PROTOCOL_TCP => Protocol::Tcp,
+        p => {
+            return Err(Error::invalid(format!(
+                "protocol {p} is neither UDP (0) nor TCP (1)"
+            )))
+        }
+    };
+    let listen_addr = match opt_str(c.listen_addr, "listen_addr")? {
+        None => None,
+        Some(s) => Some(
+            s.trim_matches(|c| c == '[' || c == ']')
+                .parse::<IpAddr>()
+                .map_err(|_| {
+                    Error::invalid(format!("listen_addr {s:?} is not an IP address literal"))
+                })?,
+        ),
+    };
+    Ok(Config {
+        amount: c.amount,
+        cycle_ms: c.cycle_ms,
+        buffer: c.buffer,
+        size: c.size,
+        timeout_ms: c.timeout_ms,
+        secret_key: opt_str(c.secret_key, "secret_key")?,
+        protocol,
+        listen_addr,
+        is_print: c.is_print,
+    })
+}
+
+/// A string for C: interior NULs (possible in names from the network) end it.
+fn c_string(s: &str) -> *const c_char {
+    let cut = s.split('\0').next().unwrap_or("");
+    CString::new(cut).expect("no NUL after the cut").into_raw()
+}
+
+/// Fills `*out` with every default: amount 3, cycle_ms 500, buffer 256, size 16384,
+/// timeout_ms 5000, no secret key, UDP, listen on the wildcard address, no console log.
+/// NULL does nothing.
+#[no_mangle]
+pub unsafe extern "C" fn peko_config_default(out: *mut peko_config) {
+    let _ = boundary(|| {
+        let d = Config::default();
+        if let Some(out) = out.as_mut() {
+            *out = peko_config {
+                amount: d.amount,
+                cycle_ms: d.cycle_ms,
+                buffer: d.buffer,
+                size: d.size,
+                timeout_ms: d.timeout_ms,
+                secret_key: std::ptr::null(),
+                protocol: PEKO_PROTOCOL_UDP,
+                listen_addr: std::ptr::null(),
+                is_print: d.is_print,
+            };
+        }
+        Ok(())
+    });
+}
+
+/// Creates the local member (nothing is bound or sent until peko_join). Strings in `config` and
+/// `local` are copied. On PEKO_OK, `*out` holds a handle to free with peko_free.
+#[no_mangle]
+pub unsafe extern "C" fn peko_new(
+    config: *const peko_config,
+    local: *const peko_node_info,
+    out: *mut *mut peko_node,
+) -> peko_status {
+    boundary(|| {
+        let c = config.as_ref().ok_or_else(|| null("config"))?;
+        if out.is_null() {
+            return Err(null("out"));
+        }
+        let cfg = self::config(c)?;
+        let (id, attrs) = member(local, "local")?;
+        let node = Node::new(cfg, id, attrs)?;
+        *out = Box::into_raw(Box::new(peko_node { node }));
+        Ok(())
+    })
+}
+
+/// Adds a known member, before or after peko_join. It is listed at once and dropped after
+/// timeout_ms if it is never heard from. Setting the local member itself does nothing.
+/// A bad address or port 0 is PEKO_ERR_INVALID_ARG.
+#[no_mangle]
+pub unsafe extern "C" fn peko_set(
+    node: *mut peko_node,
+    peer: *const peko_node_info,
+) -> peko_status {
+    boundary(|| {
+        let n = handle(node)?;
+        let (id, attrs) = member(peer, "peer")?;
+        n.set(id, attrs)
+    })
+}
+
+/// Binds UDP and TCP on listen_addr:port before returning (a port in use is PEKO_ERR_IO with the
+/// reason in peko_last_error), then starts the background work and syncs with the known members.
+/// A second call is PEKO_ERR_STATE.
+#[no_mangle]
+pub unsafe extern "C" fn peko_join(node: *mut peko_node) -> peko_status {
+    boundary(|| handle(node)?.join())
+}
+
+/// The local member first, then every member believed alive. On PEKO_OK `*out_nodes` is an array
+/// of `*out_count` entries owned by the library: free it with peko_nodes_free(nodes, count).
+#[no_mangle]
+pub unsafe extern "C" fn peko_get(
+    node: *mut peko_node,
+    out_nodes: *mut *mut peko_node_info,
+    out_count: *mut usize,
+) -> peko_status {
+    boundary(|| {
+        let n = handle(node)?;
+        if out_nodes.is_null() {
+            return Err(null("out_nodes"));
+        }
+        if out_count.is_null() {
+            return Err(null("out_count"));
+        }
+        let list: Box<[peko_node_info]> = n
+            .members()
+            .into_iter()
+            .map(|(id, a)| peko_node_info {
+                addr: c_string(&id.ip().to_string()),
+                port: id.port(),
+                name: c_string(&a.name),
+                private_data: c_string(&a.private_data),
+            })
+            .collect();
+        *out_count = list.len();
+        *out_nodes = Box::into_raw(list) as *mut peko_node_info;
+        Ok(())
+    })
+}
+
+/// Frees an array returned by peko_get, with the count it returned. NULL does nothing.
+#[no_mangle]
+pub unsafe extern "C" fn peko_nodes_free(nodes: *mut peko_node_info, count: usize) {
+    let _ = boundary(|| {
+        if nodes.is_null() {
+            return Ok(());
+        }
+        let list = Box::from_raw(std::ptr::slice_from_raw_parts_mut(nodes, count));
+        for n in list.iter() {
+            for p in [n.addr, n.name, n.private_data] {
+                if !p.is_null() {
+                    drop(CString::from_raw(p as *mut c_char));
+                }
+            }
+        }
+        Ok(())
+    });
+}
+
+/// Replaces the cluster metadata everywhere; the newest publish wins at every member. The bytes
+/// are copied. `data` may be NULL only when `len` is 0. More than `size` bytes is
+/// PEKO_ERR_TOO_LARGE.
+#[no_mangle]
+pub unsafe extern "C" fn peko_publish(
+    node: *mut peko_node,
+    data: *const u8,
+    len: usize,
+) -> peko_status {
+    boundary(|| {
+        let n = handle(node)?;
+        let bytes: &[u8] = if len == 0 {
+            &[]
+        } else if data.is_null() {
+            return Err(null("data"));
+        } else {
+            std::slice::from_raw_parts(data, len)
+        };
+        n.publish(bytes)
+    })
+}
+
+/// Copies the local metadata into `buf` and its length into `*out_len`. With `buf` NULL or `cap`
+/// too small it returns PEKO_ERR_BUFFER_TOO_SMALL and sets `*out_len` to the length needed (call
+/// again with a buffer that large). Never published: PEKO_OK with length 0.
+#[no_mangle]
+pub unsafe extern "C" fn peko_read(
+    node: *mut peko_node,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> peko_status {
+    boundary(|| {
+        let n = handle(node)?;
+        if out_len.is_null() {
+            return Err(null("out_len"));
+        }
+        n.with_metadata(|data| {
+            let data = data.unwrap_or(&[]);
+            if data.is_empty() {
+                *out_len = 0;
+                return Ok(());
+            }
+            if buf.is_null() || cap < data.len() {
+                *out_len = data.len();
+                return Err(Error::new(
+                    PEKO_ERR_BUFFER_TOO_SMALL,
+                    format!(
+                        "metadata is {} bytes, buffer holds {}",
+                        data.len(),
+                        if buf.is_null() { 0 } else { cap }
+                    ),
+                ));
+            }
+            std::ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len());
+            *out_len = data.len();
+            Ok(())
+        })
+    })
+}
+
+/// Goes silent: no gossip and no answers to probes; the others drop this member within
+/// timeout_ms. Before peko_join it is PEKO_ERR_STATE.
+#[no_mangle]
+pub unsafe extern "C" fn peko_stop(node: *mut peko_node) -> peko_status {
+    boundary(|| handle(node)?.stop())
+}
+
+/// Resumes after peko_stop; the member is listed everywhere again within a few rounds. On a
+/// running member it does nothing and returns PEKO_OK. Before peko_join it is PEKO_ERR_STATE.
+#[no_mangle]
+pub unsafe extern "C" fn peko_start(node: *mut peko_node) -> peko_status {
+    boundary(|| handle(node)?.start())
+}
+
+/// The port this member uses: after peko_join the one actually bound (useful with port 0),
+/// before it the configured one.
+#[no_mangle]
+pub unsafe extern "C" fn peko_local_port(node: *mut peko_node, out_port: *mut u16) -> peko_status {
+    boundary(|| {
+        let n = handle(node)?;
+        let out = out_port.as_mut().ok_or_else(|| null("out_port"))?;
+        *out = n.local_id().port();
+        Ok(())
+    })
+}
+
+/// Tells the others this member is leaving (so they drop it at once), stops the background
+/// work, closes the sockets before returning (the port can be reused at once), and frees the
+/// handle. Must be the last call on the handle. NULL does nothing.
+#[no_mangle]
+pub unsafe extern "C" fn peko_free(node: *mut peko_node) {
+    let _ = boundary(|| {
+        if !node.is_null() {
+            let n = Box::from_raw(node);
+            n.node.close();
+        }
+        Ok(())
+    });
+}
+
+/// A static, human-readable name for a status code ("unknown status" for others). Never free it.
+#[no_mangle]
+pub extern "C" fn peko_status_str(status: peko_status) -> *const c_char {
+    let s: &'static CStr = match status {
+        PEKO_OK => c"ok",
+        PEKO_ERR_NULL_ARG => c"a required pointer argument was NULL",
+        PEKO_ERR_INVALID_ARG => c"invalid argument",
+        PEKO_ERR_STATE => c"call not valid in the current state",
+        PEKO_ERR_IO => c"socket error",
+        PEKO_ERR_BUFFER_TOO_SMALL => c"buffer too small",
+        PEKO_ERR_TOO_LARGE => c"data larger than the configured size",
+        PEKO_ERR_PANIC => c"internal error (panic)",
+        _ => c"unknown status",
+    };
+    s.as_ptr()
+}
+
+/// Copies this thread's last error message into `buf` (truncated to `cap - 1` bytes and
+/// NUL-terminated; nothing is written when `buf` is NULL or `cap` is 0) and returns the full
+/// message length, so a caller can size a buffer. 0 means no error happened on this thread.
+#[no_mangle]
+pub unsafe extern "C" fn peko_last_error(buf: *mut c_char, cap: usize) -> usize {
+    LAST_ERROR.with(|e| {
+        let e = e.borrow();
+        if !buf.is_null() && cap > 0 {
+            let n = e.len().min(cap - 1);
+            std::ptr::copy_nonoverlapping(e.as_ptr(), buf as *mut u8, n);
+            *buf.add(n) = 0;
+        }
+        e.len()
+    })
+}
+
+/// The library version, e.g. "0.1.0". Static; never free it.
+#[no_mangle]
+pub extern "C" fn peko_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+}
