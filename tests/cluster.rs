@@ -1,0 +1,241 @@
+//! Real sockets on loopback, for UDP and for TCP mode. Every wait polls with a generous deadline.
+
+mod common;
+use common::*;
+use pekonode::{Attributes, Config, Node, Protocol};
+use std::time::Duration;
+
+fn refs(nodes: &[Node]) -> Vec<&Node> {
+    nodes.iter().collect()
+}
+
+fn five_converge(p: Protocol) {
+    let nodes = cluster(5, config(p));
+    let ids = ids(&nodes);
+    assert!(wait_for(GENEROUS, || all_list(&refs(&nodes), &ids)).is_some());
+    // Names and private data travel with the member.
+    let listed = nodes[4].members();
+    let first = listed.iter().find(|(id, _)| *id == ids[0]).unwrap();
+    assert_eq!(first.1.name, "n0");
+    assert_eq!(first.1.private_data, "data of n0");
+}
+
+fn metadata_reaches_all(p: Protocol) {
+    let nodes = cluster(5, config(p));
+    let ids = ids(&nodes);
+    assert!(wait_for(GENEROUS, || all_list(&refs(&nodes), &ids)).is_some());
+    nodes[2].publish(b"cluster config v1").unwrap();
+    assert!(wait_for(GENEROUS, || nodes
+        .iter()
+        .all(|n| n.metadata().is_some_and(|m| m.data == b"cluster config v1")))
+    .is_some());
+    // A later publish elsewhere replaces it everywhere.
+    nodes[4].publish(b"v2").unwrap();
+    assert!(wait_for(GENEROUS, || nodes
+        .iter()
+        .all(|n| n.metadata().is_some_and(|m| m.data == b"v2")))
+    .is_some());
+}
+
+fn concurrent_publishes_converge(p: Protocol) {
+    let nodes = cluster(5, config(p));
+    let ids = ids(&nodes);
+    assert!(wait_for(GENEROUS, || all_list(&refs(&nodes), &ids)).is_some());
+    std::thread::scope(|s| {
+        s.spawn(|| nodes[1].publish(b"from one").unwrap());
+        s.spawn(|| nodes[3].publish(b"from three").unwrap());
+    });
+    let same = || {
+        let first = nodes[0].metadata();
+        first.is_some() && nodes.iter().all(|n| n.metadata() == first)
+    };
+    assert!(
+        wait_for(GENEROUS, same).is_some(),
+        "members hold different metadata"
+    );
+    let winner = nodes[0].metadata().unwrap().data;
+    assert!(winner == b"from one" || winner == b"from three");
+}
+
+fn late_joiner_gets_everything(p: Protocol) {
+    let nodes = cluster(4, config(p));
+    let ids4 = ids(&nodes);
+    assert!(wait_for(GENEROUS, || all_list(&refs(&nodes), &ids4)).is_some());
+    nodes[1].publish(b"before you came").unwrap();
+    assert!(wait_for(GENEROUS, || nodes.iter().all(|n| n.metadata().is_some())).is_some());
+    // Rumors about the publish have long died out when the late member arrives: only the
+    // join-time anti-entropy can give it the metadata.
+    let late = node_with(config(p), "late");
+    late.set(ids4[3], Attributes::default()).unwrap();
+    let mut all = ids4.clone();
+    all.push(late.local_id());
+    let mut everyone = refs(&nodes);
+    everyone.push(&late);
+    assert!(wait_for(GENEROUS, || all_list(&everyone, &all)).is_some());
+    assert!(wait_for(GENEROUS, || late
+        .metadata()
+        .is_some_and(|m| m.data == b"before you came"))
+    .is_some());
+}
+
+fn stop_then_start(p: Protocol) {
+    let cfg = config(p);
+    let nodes = cluster(5, cfg.clone());
+    let ids = ids(&nodes);
+    assert!(wait_for(GENEROUS, || all_list(&refs(&nodes), &ids)).is_some());
+    nodes[3].stop().unwrap();
+    let live: Vec<&Node> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3)
+        .map(|(_, n)| n)
+        .collect();
+    let live_ids: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3)
+        .map(|(_, id)| *id)
+        .collect();
+    let mut live_dropped = false;
+    let gone = wait_for(GENEROUS, || {
+        for n in &live {
+            let listed: Vec<_> = n.members().into_iter().map(|(id, _)| id).collect();
+            live_dropped |= live_ids.iter().any(|id| !listed.contains(id));
+        }
+        all_list(&live, &live_ids)
+    });
+    assert!(gone.is_some(), "stopped member never dropped");
+    assert!(
+        !live_dropped,
+        "a live member was dropped while one was stopped"
+    );
+    println!(
+        "stopped member gone after {gone:?} (timeout {} ms)",
+        cfg.timeout_ms
+    );
+    nodes[3].start().unwrap();
+    nodes[3].start().unwrap(); // no-op on a running member
+    assert!(wait_for(GENEROUS, || all_list(&refs(&nodes), &ids)).is_some());
+}
+
+fn free_is_prompt(p: Protocol) {
+    // With a one-minute timeout, a removal within 30 s can only come from the leave notice.
+    let cfg = Config {
+        timeout_ms: 60_000,
+        ..config(p)
+    };
+    let mut nodes = cluster(4, cfg);
+    let ids = ids(&nodes);
+    assert!(wait_for(GENEROUS, || all_list(&refs(&nodes), &ids)).is_some());
+    let leaving = nodes.pop().unwrap();
+    let port = leaving.local_id();
+    drop(leaving); // closes: leave notice, sockets closed before it returns
+                   // The port is free at once.
+    let again = std::net::UdpSocket::bind(port).expect("UDP port reusable after close");
+    drop(again);
+    let _tcp = std::net::TcpListener::bind(port).expect("TCP port reusable after close");
+    assert!(wait_for(Duration::from_secs(30), || all_list(
+        &refs(&nodes),
+        &ids[..3]
+    ))
+    .is_some());
+}
+
+fn wrong_key_is_shut_out(p: Protocol) {
+    let good = Config {
+        secret_key: Some("right".into()),
+        ..config(p)
+    };
+    let nodes = cluster(3, good.clone());
+    let ids3 = ids(&nodes);
+    assert!(wait_for(GENEROUS, || all_list(&refs(&nodes), &ids3)).is_some());
+    let intruder = node_with(
+        Config {
+            secret_key: Some("wrong".into()),
+            ..config(p)
+        },
+        "intruder",
+    );
+    intruder.set(ids3[0], Attributes::default()).unwrap();
+    nodes[1]
+        .set(intruder.local_id(), Attributes::default())
+        .unwrap();
+    // Until its timeout the intruder lists its own guess; then only itself, and nobody ever
+    // lists it after theirs.
+    let alone = wait_for(GENEROUS, || {
+        intruder.members().len() == 1 && all_list(&refs(&nodes), &ids3)
+    });
+    assert!(alone.is_some());
+    for n in &nodes {
+        assert!(n.members().iter().all(|(id, _)| *id != intruder.local_id()));
+    }
+    let dropped: u64 =
+        nodes.iter().map(|n| n.stats().dropped_auth).sum::<u64>() + intruder.stats().dropped_auth;
+    assert!(dropped > 0, "no frame was rejected for its MAC");
+}
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod udp { $( #[test] fn $name() { super::$name(pekonode::Protocol::Udp) } )* }
+        mod tcp { $( #[test] fn $name() { super::$name(pekonode::Protocol::Tcp) } )* }
+    };
+}
+
+both!(
+    five_converge,
+    metadata_reaches_all,
+    concurrent_publishes_converge,
+    late_joiner_gets_everything,
+    stop_then_start,
+    free_is_prompt,
+    wrong_key_is_shut_out,
+);
+
+#[test]
+fn half_a_mebibyte_of_metadata_over_udp_mode() {
+    let cfg = Config {
+        size: 1 << 20,
+        ..config(Protocol::Udp)
+    };
+    let nodes = cluster(4, cfg);
+    let ids = ids(&nodes);
+    assert!(wait_for(GENEROUS, || all_list(&refs(&nodes), &ids)).is_some());
+    let big: Vec<u8> = (0..512 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+    nodes[0].publish(&big).unwrap();
+    assert!(wait_for(GENEROUS, || nodes
+        .iter()
+        .all(|n| n.metadata().is_some_and(|m| m.data == big)))
+    .is_some());
+    // Too large for `size` is refused with a clear error and changes nothing.
+    let err = nodes[0].publish(&vec![0u8; (1 << 20) + 1]).unwrap_err();
+    assert_eq!(err.status, pekonode::error::PEKO_ERR_TOO_LARGE);
+    assert_eq!(nodes[0].metadata().unwrap().data, big);
+}
+
+#[test]
+fn port_in_use_is_an_io_error() {
+    let a = node_with(config(Protocol::Udp), "a");
+    let b = Node::new(config(Protocol::Udp), a.local_id(), Attributes::default()).unwrap();
+    let err = b.join().unwrap_err();
+    assert_eq!(err.status, pekonode::error::PEKO_ERR_IO);
+    assert!(err.message.contains("bind"), "{}", err.message);
+    // A second join of a joined node is a state error.
+    assert_eq!(
+        a.join().unwrap_err().status,
+        pekonode::error::PEKO_ERR_STATE
+    );
+}
+
+#[test]
+fn fifty_members_in_one_process_converge() {
+    let cfg = Config {
+        cycle_ms: 200,
+        timeout_ms: 5000,
+        ..Config::default()
+    };
+    let nodes = cluster(50, cfg);
+    let ids = ids(&nodes);
+    let t = wait_for(Duration::from_secs(60), || all_list(&refs(&nodes), &ids));
+    assert!(t.is_some(), "50 members did not converge");
+    println!("50 members converged in {t:?}");
+}
