@@ -208,7 +208,7 @@ impl Core {
             .filter(|(_, m)| m.status.is_listed())
             .map(|(id, m)| (*id, m.attrs.clone()))
             .collect();
-        v.sort_by(|a, b| (a.0.ip(), a.0.port()).cmp(&(b.0.ip(), b.0.port())));
+        v.sort_by_key(|(id, _)| (id.ip(), id.port()));
         v.insert(0, (self.cfg.me, self.cfg.attrs.clone()));
         v
     }
@@ -530,7 +530,7 @@ impl Core {
             self.gossip_round();
         }
         if now >= self.next_push_pull {
-            self.next_push_pull = now + self.cfg.timing.push_pull_for(self.listed_count());
+            self.next_push_pull = now + self.cfg.timing.push_pull_for(self.members.len() + 1);
             let candidates = self.gossip_candidates();
             if let Some(&to) = candidates.choose(&mut self.rng) {
                 self.send_push_pull(to);
@@ -562,7 +562,7 @@ impl Core {
         let t = self.cfg.timing;
         self.next_gossip = now + self.rng.gen_range(0..t.cycle);
         self.next_probe = now + self.rng.gen_range(0..t.probe_interval);
-        self.next_push_pull = now + t.push_pull_for(self.listed_count());
+        self.next_push_pull = now + t.push_pull_for(self.members.len() + 1);
         self.next_seed_retry = now + t.probe_interval;
         self.probe = None;
     }
@@ -619,7 +619,8 @@ impl Core {
     }
 
     fn piggyback(&mut self) -> Vec<Rumor> {
-        let limit = retransmit_limit(self.listed_count());
+        // The table's size (tombstones included) is close enough for a log factor, and O(1).
+        let limit = retransmit_limit(self.members.len() + 1);
         let budget = self.datagram_budget();
         self.rumors.take(budget, limit)
     }
