@@ -239,3 +239,27 @@ fn fifty_members_in_one_process_converge() {
     assert!(t.is_some(), "50 members did not converge");
     println!("50 members converged in {t:?}");
 }
+
+#[test]
+fn ipv6_loopback_members_converge() {
+    let v6 = |name: &str| {
+        let n = Node::new(
+            config(Protocol::Udp),
+            "[::1]:0".parse().unwrap(),
+            Attributes {
+                name: name.into(),
+                private_data: String::new(),
+            },
+        )
+        .unwrap();
+        n.join().unwrap();
+        n
+    };
+    let a = v6("a");
+    let b = v6("b");
+    b.set(a.local_id(), Attributes::default()).unwrap();
+    let ids = [a.local_id(), b.local_id()];
+    assert!(wait_for(GENEROUS, || all_list(&[&a, &b], &ids)).is_some());
+    a.publish(b"v6").unwrap();
+    assert!(wait_for(GENEROUS, || b.metadata().is_some_and(|m| m.data == b"v6")).is_some());
+}
