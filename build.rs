@@ -6,7 +6,13 @@ use std::path::Path;
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let dir = Path::new(&dir);
-    for f in ["src/ffi.rs", "src/error.rs", "cbindgen.toml"] {
+    // The header itself too: a deleted or hand-edited copy is regenerated.
+    for f in [
+        "src/ffi.rs",
+        "src/error.rs",
+        "cbindgen.toml",
+        "include/pekonode.h",
+    ] {
         println!("cargo:rerun-if-changed={}", dir.join(f).display());
     }
     let config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml");

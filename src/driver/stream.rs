@@ -7,23 +7,34 @@ use crate::proto::MemberId;
 use crate::wire;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-pub const OUTBOUND_MAX: usize = 256;
+/// Outbound connections kept per member; beyond it the least recently used is closed. Probes
+/// walk the whole membership, so keeping one per peer would cost 2(N-1) sockets per member.
+pub const OUTBOUND_MAX: usize = 32;
 pub const INBOUND_MAX: usize = 512;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-const OUTBOUND_IDLE: Duration = Duration::from_secs(60);
-const INBOUND_IDLE: Duration = Duration::from_secs(120);
+const OUTBOUND_IDLE: Duration = Duration::from_secs(15);
+/// Longer than the writer's idle time, so the writing side is the one that closes.
+const INBOUND_IDLE: Duration = Duration::from_secs(30);
 /// Time allowed for the rest of a frame once its length has arrived.
 const FRAME_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A kept outbound connection: the writer's queue, which writer it is, and when it was last used.
+struct Conn {
+    tx: mpsc::Sender<Arc<Vec<u8>>>,
+    serial: u64,
+    used: Instant,
+}
+
 #[derive(Default)]
 pub struct Pool {
-    conns: Mutex<HashMap<MemberId, mpsc::Sender<Arc<Vec<u8>>>>>,
+    conns: Mutex<HashMap<MemberId, Conn>>,
+    next_serial: std::sync::atomic::AtomicU64,
     inbound: std::sync::atomic::AtomicUsize,
 }
 
@@ -37,8 +48,9 @@ impl Pool {
 /// Queues one frame for `to`, opening (or reopening) the connection when needed.
 pub fn send(shared: &Arc<Shared>, to: MemberId, frame: Arc<Vec<u8>>) {
     let mut conns = shared.pool.conns.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(tx) = conns.get(&to) {
-        match tx.try_send(frame) {
+    if let Some(c) = conns.get_mut(&to) {
+        c.used = Instant::now();
+        match c.tx.try_send(frame) {
             Ok(()) => return,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 super::stats::add(&shared.stats.dropped_queue_full, 1);
@@ -55,7 +67,7 @@ pub fn send(shared: &Arc<Shared>, to: MemberId, frame: Arc<Vec<u8>>) {
 
 fn open(
     shared: &Arc<Shared>,
-    conns: &mut HashMap<MemberId, mpsc::Sender<Arc<Vec<u8>>>>,
+    conns: &mut HashMap<MemberId, Conn>,
     to: MemberId,
     first: Arc<Vec<u8>>,
 ) {
@@ -63,14 +75,26 @@ fn open(
         return;
     }
     if conns.len() >= OUTBOUND_MAX {
-        // Evict an arbitrary connection: its writer flushes and closes.
-        if let Some(k) = conns.keys().next().copied() {
+        // Close the least recently used: dropping its queue handle lets the writer flush and end.
+        if let Some(k) = conns.iter().min_by_key(|(_, c)| c.used).map(|(k, _)| *k) {
             conns.remove(&k);
         }
     }
     let (tx, rx) = mpsc::channel(shared.cfg.buffer as usize);
     let _ = tx.try_send(first);
-    conns.insert(to, tx.clone());
+    let serial = shared
+        .pool
+        .next_serial
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // The map holds the only sender, so clearing the map closes the queue.
+    conns.insert(
+        to,
+        Conn {
+            tx,
+            serial,
+            used: Instant::now(),
+        },
+    );
     let s = shared.clone();
     shared.spawn(async move {
         let hard = s.hard_stop.clone();
@@ -79,7 +103,7 @@ fn open(
             _ = writer(&s, to, rx) => {}
         }
         let mut conns = s.pool.conns.lock().unwrap_or_else(|e| e.into_inner());
-        if conns.get(&to).is_some_and(|t| t.same_channel(&tx)) {
+        if conns.get(&to).is_some_and(|c| c.serial == serial) {
             conns.remove(&to);
         }
     });

@@ -15,10 +15,12 @@ use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rumors::{retransmit_limit, RumorQueue};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// Members asked to probe a silent member on our behalf.
 pub const INDIRECT_CHECKS: usize = 3;
+/// Independent confirmations that bring a suspicion down to its shortest timeout.
+pub const SUSPICION_CONFIRMATIONS: usize = 3;
 /// Beyond this many members the final leave notice goes to a random subset, which gossips it on.
 const LEAVE_DIRECT_MAX: usize = 64;
 const EVENTS_MAX: usize = 4096;
@@ -32,13 +34,14 @@ pub struct Timing {
     pub probe_interval: Millis,
     /// Wait for a direct ack before asking others to probe indirectly.
     pub probe_timeout: Millis,
-    /// Unrefuted suspicion becomes removal after this: `timeout * 2 / 5`.
+    /// Longest suspicion (no confirmations): `timeout * 2 / 5`. See `suspicion_for`.
     pub suspicion: Millis,
     /// A `peko_set` member never heard from is dropped after this.
     pub timeout: Millis,
     /// Base anti-entropy period (`30 * cycle`), stretched by log2(N / 32) beyond 32 members.
     pub push_pull: Millis,
-    /// Dead and left members are remembered this long, so old news about them is recognised.
+    /// Dead and left members are remembered this long (`max(12 * timeout, 300 * cycle)`), so old
+    /// news about them is recognised and failed members are retried after a partition heals.
     pub tombstone: Millis,
 }
 
@@ -54,8 +57,26 @@ impl Timing {
             suspicion: (timeout * 2 / 5).max(probe_interval),
             timeout,
             push_pull: cycle * 30,
-            tombstone: (timeout * 3).max(cycle * 60),
+            tombstone: (timeout * 12).max(cycle * 300),
         }
+    }
+
+    /// Lifeguard's dynamic suspicion timeout: it starts at `suspicion` and shrinks as independent
+    /// members confirm the suspicion, down to a floor of `timeout / 10 * log10(N)` (at least one
+    /// probe interval). A member that really failed is probed, and suspected, by many; a false
+    /// suspicion from one lossy probe keeps the long timeout, which leaves time to refute.
+    pub fn suspicion_for(&self, members: usize, confirmations: usize) -> Millis {
+        let max = self.suspicion;
+        let log_n = (members.max(1) as f64).log10().max(1.0);
+        let min = ((self.timeout as f64 / 10.0 * log_n) as Millis)
+            .clamp(self.probe_interval.min(max), max);
+        let k = SUSPICION_CONFIRMATIONS.min(members.saturating_sub(2));
+        if k == 0 {
+            return max;
+        }
+        let frac = ((confirmations as f64) + 1.0).ln() / ((k as f64) + 1.0).ln();
+        let t = max as f64 - (max - min) as f64 * frac.min(1.0);
+        (t as Millis).max(min)
     }
 
     pub fn push_pull_for(&self, members: usize) -> Millis {
@@ -98,6 +119,9 @@ struct Member {
     /// Set only for a placeholder never heard from: dropped then.
     set_deadline: Option<Millis>,
     suspect_deadline: Millis,
+    /// Distinct members that suspected it at this incarnation (Lifeguard confirmations), at most
+    /// `SUSPICION_CONFIRMATIONS + 1`.
+    accusers: Vec<MemberId>,
 }
 
 #[derive(Debug)]
@@ -127,10 +151,11 @@ enum RunState {
 pub struct Core {
     cfg: CoreConfig,
     incarnation: Incarnation,
-    members: HashMap<MemberId, Member>,
+    /// Ordered maps: iteration order feeds random choices, and a run must replay from its seed.
+    members: BTreeMap<MemberId, Member>,
     /// Members with a pending deadline (suspects, unconfirmed placeholders), so ticks need not
     /// scan the whole table.
-    watch: HashSet<MemberId>,
+    watch: BTreeSet<MemberId>,
     rumors: RumorQueue,
     meta: Option<Metadata>,
     hlc: Hlc,
@@ -156,8 +181,8 @@ impl Core {
         Core {
             cfg,
             incarnation: 0,
-            members: HashMap::new(),
-            watch: HashSet::new(),
+            members: BTreeMap::new(),
+            watch: BTreeSet::new(),
             rumors: RumorQueue::default(),
             meta: None,
             hlc: Hlc::default(),
@@ -294,6 +319,7 @@ impl Core {
                 placeholder: true,
                 set_deadline: Some(now + self.cfg.timing.timeout),
                 suspect_deadline: 0,
+                accusers: Vec::new(),
             },
         );
         self.watch.insert(id);
@@ -530,9 +556,20 @@ impl Core {
             self.gossip_round();
         }
         if now >= self.next_push_pull {
-            self.next_push_pull = now + self.cfg.timing.push_pull_for(self.members.len() + 1);
+            self.next_push_pull = now + self.push_pull_delay();
             let candidates = self.gossip_candidates();
             if let Some(&to) = candidates.choose(&mut self.rng) {
+                self.send_push_pull(to);
+            }
+            // Reconnect: also try one member we believe failed. If it was only cut off (a healed
+            // partition), the exchange makes both sides refute and list each other again.
+            let failed: Vec<MemberId> = self
+                .members
+                .iter()
+                .filter(|(_, m)| m.status == Status::Dead)
+                .map(|(id, _)| *id)
+                .collect();
+            if let Some(&to) = failed.choose(&mut self.rng) {
                 self.send_push_pull(to);
             }
             self.collect_tombstones(now);
@@ -562,9 +599,16 @@ impl Core {
         let t = self.cfg.timing;
         self.next_gossip = now + self.rng.gen_range(0..t.cycle);
         self.next_probe = now + self.rng.gen_range(0..t.probe_interval);
-        self.next_push_pull = now + t.push_pull_for(self.members.len() + 1);
+        self.next_push_pull = now + self.push_pull_delay();
         self.next_seed_retry = now + t.probe_interval;
         self.probe = None;
+    }
+
+    /// The anti-entropy period with +-50% jitter, so members that joined together do not all
+    /// exchange state at the same moment.
+    fn push_pull_delay(&mut self) -> Millis {
+        let p = self.cfg.timing.push_pull_for(self.members.len() + 1);
+        p / 2 + self.rng.gen_range(0..=p)
     }
 
     fn next_seq(&mut self) -> u32 {
@@ -714,7 +758,7 @@ impl Core {
             if now >= self.probe.as_ref().expect("some").end {
                 let p = self.probe.take().expect("some");
                 if let Some(m) = self.members.get(&p.target) {
-                    if m.status == Status::Alive {
+                    if m.status.is_listed() {
                         let incarnation = m.incarnation;
                         self.apply_suspect(now, p.target, incarnation, self.cfg.me);
                         // Tell the suspect directly, so it can refute without waiting for the
@@ -891,6 +935,7 @@ impl Core {
                         placeholder: false,
                         set_deadline: None,
                         suspect_deadline: 0,
+                        accusers: Vec::new(),
                     },
                 );
                 Event::Joined(id, attrs.clone())
@@ -941,19 +986,36 @@ impl Core {
             }
             return;
         }
-        let suspicion = self.cfg.timing.suspicion;
+        let members = self.members.len() + 1;
+        let timing = self.cfg.timing;
         let Some(m) = self.members.get_mut(&id) else {
             return;
         };
         // A `peko_set` guess never heard from has its own deadline; it cannot be suspected.
-        if m.set_deadline.is_some() || m.status != Status::Alive || incarnation < m.incarnation {
+        if m.set_deadline.is_some() || !m.status.is_listed() || incarnation < m.incarnation {
             return;
         }
-        m.status = Status::Suspect;
-        m.incarnation = incarnation;
-        m.since = now;
-        m.suspect_deadline = now + suspicion;
-        self.watch.insert(id);
+        if m.status == Status::Suspect && incarnation == m.incarnation {
+            // A confirmation from another member shortens the timeout, and is passed on.
+            if from == id
+                || m.accusers.contains(&from)
+                || m.accusers.len() > SUSPICION_CONFIRMATIONS
+            {
+                return;
+            }
+            m.accusers.push(from);
+            m.suspect_deadline = m.since + timing.suspicion_for(members, m.accusers.len() - 1);
+        } else {
+            m.status = Status::Suspect;
+            m.incarnation = incarnation;
+            m.since = now;
+            m.accusers.clear();
+            if from != id {
+                m.accusers.push(from);
+            }
+            m.suspect_deadline = now + timing.suspicion_for(members, 0);
+            self.watch.insert(id);
+        }
         self.rumors.push(Rumor::Suspect {
             id,
             incarnation,

@@ -216,35 +216,32 @@ fn applying_a_rumor_twice_or_an_old_one_changes_nothing() {
 
 #[test]
 fn partition_heals_through_anti_entropy() {
-    let mut s = sim(16, 9);
-    assert!(s.run_until(20_000, |s| s.converged()).is_some());
-    for i in 8..16 {
-        s.group[i] = 1;
+    for seed in 1..=4 {
+        let mut s = sim(16, seed);
+        assert!(s.run_until(20_000, |s| s.converged()).is_some());
+        for i in 8..16 {
+            s.group[i] = 1;
+        }
+        // 60 rounds apart: longer than the timeout, so each side removes the other.
+        s.run_for(60 * s.cfg.cycle_ms as u64);
+        assert_eq!(s.cores[0].listed_count(), 8);
+        assert_eq!(s.cores[15].listed_count(), 8);
+        let v = s.cores[10].publish(s.now, 9, b"from the other side".to_vec());
+        for g in s.group.iter_mut() {
+            *g = 0;
+        }
+        let pp = s.cores[0].timing().push_pull_for(16);
+        let healed = s.run_until(pp * 3, |s| {
+            s.converged()
+                && s.cores
+                    .iter()
+                    .all(|c| c.metadata().map(|m| m.version) == Some(v))
+        });
+        assert!(
+            healed.is_some(),
+            "seed {seed}: not healed within 3 anti-entropy intervals"
+        );
     }
-    // Long enough for each side to drop the other.
-    let t = s.cfg.timeout_ms as u64;
-    s.run_for(t * 3);
-    assert_eq!(s.cores[0].listed_count(), 8);
-    let v = s.cores[10].publish(s.now, 9, b"from the minority".to_vec());
-    for g in s.group.iter_mut() {
-        *g = 0;
-    }
-    // Nobody lists the other side any more, so only a seed (re-set by the user, as an operator
-    // would) or anti-entropy can heal; member 15 is told about member 0 again.
-    let seed = s.ids[0];
-    let now = s.now;
-    s.cores[15].set_peer(now, seed, Attributes::default());
-    let pp = s.cores[0].timing().push_pull_for(16);
-    let healed = s.run_until(pp * 3, |s| {
-        s.converged()
-            && s.cores
-                .iter()
-                .all(|c| c.metadata().map(|m| m.version) == Some(v))
-    });
-    assert!(
-        healed.is_some(),
-        "not healed within 3 anti-entropy intervals"
-    );
 }
 
 #[test]
@@ -280,4 +277,24 @@ fn unconfirmed_seed_is_dropped_after_timeout() {
     assert_eq!(s.cores[0].listed_count(), 2, "dropped before the timeout");
     s.run_for(t / 2);
     assert_eq!(s.cores[0].listed_count(), 1);
+}
+
+#[test]
+fn suspicion_shrinks_with_confirmations_down_to_a_log_n_floor() {
+    let t = Timing::new(200, 5000);
+    let none = t.suspicion_for(100, 0);
+    let one = t.suspicion_for(100, 1);
+    let three = t.suspicion_for(100, 3);
+    assert_eq!(none, t.suspicion);
+    assert!(none > one && one > three, "{none} {one} {three}");
+    assert_eq!(
+        three,
+        t.suspicion_for(100, 10),
+        "floor reached at 3 confirmations"
+    );
+    assert!(
+        t.suspicion_for(1000, 3) > t.suspicion_for(10, 3),
+        "floor grows with N"
+    );
+    assert!(t.suspicion_for(10_000, 3) <= t.suspicion);
 }
