@@ -263,3 +263,35 @@ fn ipv6_loopback_members_converge() {
     a.publish(b"v6").unwrap();
     assert!(wait_for(GENEROUS, || b.metadata().is_some_and(|m| m.data == b"v6")).is_some());
 }
+
+#[test]
+fn restarted_member_at_the_same_address_is_accepted_again() {
+    let nodes = cluster(4, config(Protocol::Udp));
+    let ids = ids(&nodes);
+    assert!(wait_for(GENEROUS, || all_list(&refs(&nodes), &ids)).is_some());
+    let mut nodes = nodes;
+    // Member 3 goes away (its leave is remembered with its incarnation) and a new process takes
+    // its address, starting again from incarnation 0.
+    let old = nodes.pop().unwrap();
+    let addr = old.local_id();
+    drop(old);
+    assert!(wait_for(GENEROUS, || all_list(&refs(&nodes), &ids[..3])).is_some());
+    let again = Node::new(
+        config(Protocol::Udp),
+        addr,
+        Attributes {
+            name: "n3, second life".into(),
+            private_data: String::new(),
+        },
+    )
+    .unwrap();
+    again.join().unwrap();
+    again.set(ids[0], Attributes::default()).unwrap();
+    nodes.push(again);
+    assert!(wait_for(GENEROUS, || all_list(&refs(&nodes), &ids)).is_some());
+    let seen = nodes[0].members();
+    assert_eq!(
+        seen.iter().find(|(id, _)| *id == addr).unwrap().1.name,
+        "n3, second life"
+    );
+}

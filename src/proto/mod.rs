@@ -24,6 +24,9 @@ pub const SUSPICION_CONFIRMATIONS: usize = 3;
 /// Beyond this many members the final leave notice goes to a random subset, which gossips it on.
 const LEAVE_DIRECT_MAX: usize = 64;
 const EVENTS_MAX: usize = 4096;
+/// Bound on the membership table (live members and tombstones); news of further members is
+/// dropped and counted.
+pub const MEMBERS_MAX: usize = 100_000;
 
 /// The timers derived from the user's `cycle_ms` and `timeout_ms` (see the README's table).
 #[derive(Clone, Copy, Debug)]
@@ -173,6 +176,8 @@ pub struct Core {
     out: Vec<Outgoing>,
     events: VecDeque<Event>,
     pub events_lost: u64,
+    /// Members not added because the table was full.
+    pub members_refused: u64,
 }
 
 impl Core {
@@ -200,6 +205,7 @@ impl Core {
             out: Vec::new(),
             events: VecDeque::new(),
             events_lost: 0,
+            members_refused: 0,
         }
     }
 
@@ -921,6 +927,10 @@ impl Core {
             return;
         }
         if attrs.name.len() > wire::ATTR_MAX || attrs.private_data.len() > wire::ATTR_MAX {
+            return;
+        }
+        if self.members.len() >= MEMBERS_MAX && !self.members.contains_key(&id) {
+            self.members_refused += 1;
             return;
         }
         let event = match self.members.get_mut(&id) {
