@@ -105,10 +105,11 @@ impl Shared {
         }
         let udp = self.udp.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for o in out {
+            let frame = wire::encode(&o.msg, &self.key);
             if matches!(o.msg, Message::PushPull { .. }) {
                 add(&self.stats.push_pulls, 1);
+                add(&self.stats.anti_entropy_bytes_sent, frame.len() as u64);
             }
-            let frame = wire::encode(&o.msg, &self.key);
             let small = frame.len() <= wire::DATAGRAM_MAX;
             match (&udp, self.cfg.protocol) {
                 (Some(sock), Protocol::Udp) if small => match sock.try_send_to(&frame, o.to) {

@@ -18,6 +18,8 @@ pub struct Stats {
     pub send_errors: AtomicU64,
     pub connections_refused: AtomicU64,
     pub push_pulls: AtomicU64,
+    /// Bytes of anti-entropy messages (push-pull and digests), also counted in the totals above.
+    pub anti_entropy_bytes_sent: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -37,6 +39,7 @@ pub struct StatsSnapshot {
     pub send_errors: u64,
     pub connections_refused: u64,
     pub push_pulls: u64,
+    pub anti_entropy_bytes_sent: u64,
 }
 
 pub fn add(c: &AtomicU64, n: u64) {
@@ -61,6 +64,7 @@ impl Stats {
             send_errors: g(&self.send_errors),
             connections_refused: g(&self.connections_refused),
             push_pulls: g(&self.push_pulls),
+            anti_entropy_bytes_sent: g(&self.anti_entropy_bytes_sent),
         }
     }
 }
