@@ -1,8 +1,10 @@
 //! A deterministic simulator: many protocol cores in one thread on a virtual clock, with a seeded
-//! random source, message loss and latency, partitions and crashes. Any run is replayed from its
-//! seed. Used by the core's tests (and by the scale benches of later work).
+//! random source. Network model: per-message loss, latency with jitter, partitions (groups that
+//! cannot reach each other), crashes, pauses (a member stops processing, then resumes with its
+//! old state) and restarts. Events run in time order from one queue, so any run is replayed from
+//! its seed. Used by the core's tests and by `examples/sim.rs`.
 
-use crate::proto::{Attributes, Core, CoreConfig, MemberId, Message, Millis, Timing};
+use crate::proto::{Attributes, Core, CoreConfig, Event, MemberId, Message, Millis, Timing};
 use crate::wire;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -38,25 +40,29 @@ impl Default for SimConfig {
     }
 }
 
-struct InFlight {
-    at: Millis,
-    order: u64,
-    to: usize,
-    msg: Message,
+enum What {
+    Deliver { to: usize, msg: Message },
+    Wake { member: usize },
 }
 
-impl PartialEq for InFlight {
+struct Scheduled {
+    at: Millis,
+    order: u64,
+    what: What,
+}
+
+impl PartialEq for Scheduled {
     fn eq(&self, o: &Self) -> bool {
         (self.at, self.order) == (o.at, o.order)
     }
 }
-impl Eq for InFlight {}
-impl PartialOrd for InFlight {
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
     fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(o))
     }
 }
-impl Ord for InFlight {
+impl Ord for Scheduled {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
         (self.at, self.order).cmp(&(o.at, o.order))
     }
@@ -69,15 +75,27 @@ pub struct Sim {
     pub ids: Vec<MemberId>,
     /// A crashed member neither sends nor receives nor ticks.
     pub crashed: Vec<bool>,
+    /// A paused member does nothing until this time; messages to it meanwhile are lost.
+    pub paused_until: Vec<Millis>,
     /// Members in different groups cannot reach each other.
     pub group: Vec<u32>,
-    flight: BinaryHeap<Reverse<InFlight>>,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    /// The wake-up each member has in the queue (later ones supersede it).
+    wake_at: Vec<Millis>,
     order: u64,
     rng: SmallRng,
+    /// Messages and encoded bytes sent by each member.
     pub sent: Vec<u64>,
     pub sent_bytes: Vec<u64>,
+    /// Whether to encode every message to count its bytes (costly at large N).
+    pub count_bytes: bool,
     /// Largest datagram-class message seen (everything but push-pull and metadata transfer).
     pub largest_datagram: usize,
+    /// Every removal any member made: (time, by, whom), from the cores' events.
+    pub removals: Vec<(Millis, usize, usize)>,
+    /// How many members list each member, kept from the cores' events. Exact for clusters
+    /// started with `start_converged` (a `peko_set` guess is listed without an event).
+    pub listers: Vec<i64>,
 }
 
 pub fn member_id(i: usize) -> MemberId {
@@ -87,28 +105,20 @@ pub fn member_id(i: usize) -> MemberId {
     )
 }
 
+fn attrs(i: usize) -> Attributes {
+    Attributes {
+        name: format!("m{i}"),
+        private_data: String::new(),
+    }
+}
+
 impl Sim {
-    /// Builds `members` cores; member 0 is the seed every other member was `peko_set` with. No
-    /// core has joined yet.
+    /// Builds `members` cores; none has joined yet.
     pub fn new(cfg: SimConfig) -> Sim {
         let mut rng = SmallRng::seed_from_u64(cfg.seed);
         let ids: Vec<MemberId> = (0..cfg.members).map(member_id).collect();
-        let cores = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| {
-                Core::new(CoreConfig {
-                    me: *id,
-                    attrs: Attributes {
-                        name: format!("m{i}"),
-                        private_data: String::new(),
-                    },
-                    amount: cfg.amount,
-                    timing: Timing::new(cfg.cycle_ms, cfg.timeout_ms),
-                    max_meta: 1 << 20,
-                    seed: rng.gen(),
-                })
-            })
+        let cores = (0..cfg.members)
+            .map(|i| Self::make_core(&cfg, ids[i], i, rng.gen()))
             .collect();
         let n = cfg.members;
         Sim {
@@ -117,17 +127,33 @@ impl Sim {
             cores,
             ids,
             crashed: vec![false; n],
+            paused_until: vec![0; n],
             group: vec![0; n],
-            flight: BinaryHeap::new(),
+            queue: BinaryHeap::new(),
+            wake_at: vec![Millis::MAX; n],
             order: 0,
             rng,
             sent: vec![0; n],
             sent_bytes: vec![0; n],
+            count_bytes: true,
             largest_datagram: 0,
+            removals: Vec::new(),
+            listers: vec![0; n],
         }
     }
 
-    /// Every member learns of member 0 and joins, in order, one millisecond apart.
+    fn make_core(cfg: &SimConfig, id: MemberId, i: usize, seed: u64) -> Core {
+        Core::new(CoreConfig {
+            me: id,
+            attrs: attrs(i),
+            amount: cfg.amount,
+            timing: Timing::new(cfg.cycle_ms, cfg.timeout_ms, cfg.amount),
+            max_meta: 1 << 20,
+            seed,
+        })
+    }
+
+    /// Every member learns of member 0 and joins, in order, at the current time.
     pub fn join_all(&mut self) {
         let seed = self.ids[0];
         for i in 0..self.cores.len() {
@@ -137,6 +163,19 @@ impl Sim {
             self.cores[i].join(self.now);
             self.flush(i);
         }
+    }
+
+    /// Starts every member as if the cluster had long converged: each knows all the others.
+    pub fn start_converged(&mut self) {
+        let all: Vec<(MemberId, Attributes)> = (0..self.ids.len())
+            .map(|i| (self.ids[i], attrs(i)))
+            .collect();
+        for i in 0..self.cores.len() {
+            self.cores[i].join_converged(self.now, &all);
+            self.flush(i);
+        }
+        let n = self.ids.len() as i64;
+        self.listers.iter_mut().for_each(|l| *l = n - 1);
     }
 
     pub fn index_of(&self, id: &MemberId) -> Option<usize> {
@@ -151,21 +190,49 @@ impl Sim {
         }
     }
 
+    fn push(&mut self, at: Millis, what: What) {
+        self.order += 1;
+        self.queue.push(Reverse(Scheduled {
+            at,
+            order: self.order,
+            what,
+        }));
+    }
+
+    /// Sends what member `from` produced, records what happened, and books its next wake-up.
     fn flush(&mut self, from: usize) {
+        while let Some(e) = self.cores[from].next_event() {
+            match e {
+                Event::Joined(id, _) => {
+                    if let Some(j) = self.index_of(&id) {
+                        self.listers[j] += 1;
+                    }
+                }
+                Event::Failed(id) | Event::Left(id) => {
+                    if let Some(j) = self.index_of(&id) {
+                        self.listers[j] -= 1;
+                        self.removals.push((self.now, from, j));
+                    }
+                }
+                _ => {}
+            }
+        }
         for o in self.cores[from].drain_outgoing() {
             self.sent[from] += 1;
-            let bytes = wire::encode(&o.msg, &wire::Key::new(None)).len();
-            self.sent_bytes[from] += bytes as u64;
-            if !matches!(
-                o.msg,
-                Message::PushPull { .. } | Message::MetaResponse { .. }
-            ) {
-                self.largest_datagram = self.largest_datagram.max(bytes);
+            if self.count_bytes {
+                let bytes = wire::encode(&o.msg, &wire::Key::new(None)).len();
+                self.sent_bytes[from] += bytes as u64;
+                if !matches!(
+                    o.msg,
+                    Message::PushPull { .. } | Message::MetaResponse { .. }
+                ) {
+                    self.largest_datagram = self.largest_datagram.max(bytes);
+                }
             }
             let Some(to) = self.index_of(&o.to) else {
                 continue;
             };
-            if self.rng.gen_bool(self.cfg.loss) {
+            if self.cfg.loss > 0.0 && self.rng.gen_bool(self.cfg.loss) {
                 continue;
             }
             let jitter = if self.cfg.jitter > 0 {
@@ -173,45 +240,71 @@ impl Sim {
             } else {
                 0
             };
-            self.order += 1;
-            self.flight.push(Reverse(InFlight {
-                at: self.now + self.cfg.latency + jitter,
-                order: self.order,
-                to,
-                msg: o.msg,
-            }));
+            let at = self.now + self.cfg.latency + jitter;
+            self.push(at, What::Deliver { to, msg: o.msg });
+        }
+        let wake = self.cores[from].next_wake().max(self.now + 1);
+        if wake < self.wake_at[from] || self.wake_at[from] <= self.now {
+            self.wake_at[from] = wake;
+            self.push(wake, What::Wake { member: from });
         }
     }
 
-    /// Advances the virtual clock to `until`, delivering messages and ticking members in time
-    /// order (ticks every millisecond a member has work due).
+    fn active(&self, i: usize) -> bool {
+        !self.crashed[i] && self.paused_until[i] <= self.now
+    }
+
+    /// Advances the virtual clock by `ms`, running every delivery and wake-up in time order.
     pub fn run_for(&mut self, ms: Millis) {
         let until = self.now + ms;
-        while self.now < until {
-            self.now += 1;
-            while self.flight.peek().is_some_and(|f| f.0.at <= self.now) {
-                let Reverse(f) = self.flight.pop().expect("peeked");
-                let from = self.index_of(&f.msg.from());
-                let reachable = from.is_none_or(|s| self.group[s] == self.group[f.to]);
-                if self.crashed[f.to] || !reachable {
-                    continue;
-                }
-                self.cores[f.to].handle(self.now, f.msg);
-                self.flush(f.to);
+        while let Some(Reverse(next)) = self.queue.peek() {
+            if next.at > until {
+                break;
             }
-            for i in 0..self.cores.len() {
-                if !self.crashed[i] && self.cores[i].next_wake() <= self.now {
-                    self.cores[i].tick(self.now);
-                    self.flush(i);
+            let Reverse(ev) = self.queue.pop().expect("peeked");
+            self.now = self.now.max(ev.at);
+            match ev.what {
+                What::Deliver { to, msg } => {
+                    let from = self.index_of(&msg.from());
+                    let reachable = from.is_none_or(|s| self.group[s] == self.group[to]);
+                    if !self.active(to) || !reachable {
+                        continue;
+                    }
+                    self.cores[to].handle(self.now, msg);
+                    self.flush(to);
+                }
+                What::Wake { member } => {
+                    if self.wake_at[member] != ev.at || self.crashed[member] {
+                        continue;
+                    }
+                    if self.paused_until[member] > self.now {
+                        let at = self.paused_until[member];
+                        self.wake_at[member] = at;
+                        self.push(at, What::Wake { member });
+                        continue;
+                    }
+                    self.cores[member].tick(self.now);
+                    self.flush(member);
                 }
             }
         }
+        self.now = until;
     }
 
-    /// Runs until `done` holds or `limit` ms pass; returns the time it took.
+    /// Runs until `done` holds (checked every `step` ms) or `limit` ms pass; returns the time it
+    /// took.
     pub fn run_until(
         &mut self,
         limit: Millis,
+        mut done: impl FnMut(&Sim) -> bool,
+    ) -> Option<Millis> {
+        self.run_until_step(limit, 10, &mut done)
+    }
+
+    pub fn run_until_step(
+        &mut self,
+        limit: Millis,
+        step: Millis,
         mut done: impl FnMut(&Sim) -> bool,
     ) -> Option<Millis> {
         let start = self.now;
@@ -219,7 +312,7 @@ impl Sim {
             if done(self) {
                 return Some(self.now - start);
             }
-            self.run_for(10);
+            self.run_for(step);
         }
         done(self).then(|| self.now - start)
     }
@@ -244,11 +337,45 @@ impl Sim {
         self.crashed[i] = true;
     }
 
-    /// How many running members list member `i`.
+    /// Member `i` stops processing for `ms`, then carries on with its old state.
+    pub fn pause(&mut self, i: usize, ms: Millis) {
+        self.paused_until[i] = self.now + ms;
+    }
+
+    /// A crashed member comes back as a new process at the same address: empty state,
+    /// incarnation 0, joining through member `seed`.
+    pub fn restart(&mut self, i: usize, seed: usize) {
+        let s = self.rng.gen();
+        self.cores[i] = Self::make_core(&self.cfg, self.ids[i], i, s);
+        self.crashed[i] = false;
+        self.paused_until[i] = 0;
+        self.cores[i].set_peer(self.now, self.ids[seed], Attributes::default());
+        self.cores[i].join(self.now);
+        self.wake_at[i] = Millis::MAX;
+        self.flush(i);
+    }
+
+    /// How many running members (other than `i`) list member `i`.
     pub fn listed_by(&self, i: usize) -> usize {
         (0..self.cores.len())
             .filter(|&j| j != i && !self.crashed[j])
             .filter(|&j| self.lists(j, i))
+            .count()
+    }
+
+    /// Members (not crashed) that some other running member does not list.
+    pub fn removed_anywhere(&self) -> Vec<usize> {
+        let running = self.crashed.iter().filter(|c| !**c).count();
+        (0..self.cores.len())
+            .filter(|&i| !self.crashed[i] && self.listed_by(i) != running - 1)
+            .collect()
+    }
+
+    /// Removals since `t` of members that were not crashed: false removals.
+    pub fn live_removals_since(&self, t: Millis) -> usize {
+        self.removals
+            .iter()
+            .filter(|(at, _, whom)| *at >= t && !self.crashed[*whom])
             .count()
     }
 }

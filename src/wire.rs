@@ -85,6 +85,8 @@ fn type_byte(msg: &Message) -> u8 {
         Message::PushPull { .. } => 4,
         Message::MetaRequest { .. } => 5,
         Message::MetaResponse { .. } => 6,
+        Message::Nack { .. } => 7,
+        Message::Digest { .. } => 8,
     }
 }
 
@@ -249,7 +251,7 @@ mod tests {
             if rng.gen_bool(0.7) && f.len() >= HEADER_LEN {
                 f[..2].copy_from_slice(&MAGIC);
                 f[2] = PROTOCOL_VERSION;
-                f[3] = rng.gen_range(0..8);
+                f[3] = rng.gen_range(0..10);
                 f[4] = 0;
             }
             let _ = decode(&f, &key, 1 << 16);

@@ -106,7 +106,7 @@ impl Shared {
         let udp = self.udp.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for o in out {
             let frame = wire::encode(&o.msg, &self.key);
-            if matches!(o.msg, Message::PushPull { .. }) {
+            if matches!(o.msg, Message::PushPull { .. } | Message::Digest { .. }) {
                 add(&self.stats.push_pulls, 1);
                 add(&self.stats.anti_entropy_bytes_sent, frame.len() as u64);
             }
@@ -271,7 +271,7 @@ fn set_recv_buffer(sock: &std::net::UdpSocket, bytes: usize) {
 impl Node {
     pub fn new(cfg: Config, local: SocketAddr, attrs: Attributes) -> Result<Node> {
         let cfg = cfg.resolve()?;
-        let timing = Timing::new(cfg.cycle_ms, cfg.timeout_ms);
+        let timing = Timing::new(cfg.cycle_ms, cfg.timeout_ms, cfg.amount as usize);
         let seed = wall_ms() ^ (local.port() as u64) << 48 ^ rand::random::<u64>();
         let core = Core::new(CoreConfig {
             me: local,

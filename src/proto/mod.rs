@@ -19,6 +19,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// Members asked to probe a silent member on our behalf.
 pub const INDIRECT_CHECKS: usize = 3;
+/// Local health (Lifeguard): 0 is healthy; each step stretches the probe interval and probe
+/// timeout by one more multiple. Capped here.
+pub const HEALTH_MAX: u32 = 8;
 /// Independent confirmations that bring a suspicion down to its shortest timeout.
 pub const SUSPICION_CONFIRMATIONS: usize = 3;
 /// Beyond this many members the final leave notice goes to a random subset, which gossips it on.
@@ -28,18 +31,18 @@ const EVENTS_MAX: usize = 4096;
 /// dropped and counted.
 pub const MEMBERS_MAX: usize = 100_000;
 
-/// The timers derived from the user's `cycle_ms` and `timeout_ms` (see the README's table).
+/// The timers derived from the user's `cycle_ms`, `timeout_ms` and `amount` (see the README).
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {
     /// Gossip round: rumors go to `amount` random members every `cycle`.
     pub cycle: Millis,
+    /// Fan-out, for the expected spread time of a rumor.
+    pub fanout: usize,
     /// One probe per `probe_interval`: `max(cycle, timeout / 10)`.
     pub probe_interval: Millis,
     /// Wait for a direct ack before asking others to probe indirectly.
     pub probe_timeout: Millis,
-    /// Longest suspicion (no confirmations): `timeout * 2 / 5`. See `suspicion_for`.
-    pub suspicion: Millis,
-    /// A `peko_set` member never heard from is dropped after this.
+    /// A silent member is gone from every list within this.
     pub timeout: Millis,
     /// Base anti-entropy period (`30 * cycle`), stretched by log2(N / 32) beyond 32 members.
     pub push_pull: Millis,
@@ -49,30 +52,58 @@ pub struct Timing {
 }
 
 impl Timing {
-    pub fn new(cycle_ms: u32, timeout_ms: u32) -> Timing {
+    pub fn new(cycle_ms: u32, timeout_ms: u32, amount: usize) -> Timing {
         let cycle = cycle_ms.max(1) as Millis;
         let timeout = timeout_ms as Millis;
         let probe_interval = cycle.max(timeout / 10);
         Timing {
             cycle,
+            fanout: amount.max(1),
             probe_interval,
             probe_timeout: (probe_interval * 2 / 5).max(1),
-            suspicion: (timeout * 2 / 5).max(probe_interval),
             timeout,
             push_pull: cycle * 30,
             tombstone: (timeout * 12).max(cycle * 300),
         }
     }
 
-    /// Lifeguard's dynamic suspicion timeout: it starts at `suspicion` and shrinks as independent
-    /// members confirm the suspicion, down to a floor of `timeout / 10 * log10(N)` (at least one
-    /// probe interval). A member that really failed is probed, and suspected, by many; a false
-    /// suspicion from one lossy probe keeps the long timeout, which leaves time to refute.
+    /// Expected time for news to reach N members: (ceil(log_{f+1} N) + 1) rounds.
+    pub fn spread(&self, members: usize) -> Millis {
+        let n = members.max(2) as f64;
+        let rounds = (n.ln() / ((self.fanout + 1) as f64).ln()).ceil() as Millis + 1;
+        rounds * self.cycle
+    }
+
+    /// Longest time before some member probes a silent one and gives up: its ring predecessor
+    /// probes it every second interval, and a probe ends 9/10 into its interval.
+    pub fn detection_max(&self) -> Millis {
+        3 * self.probe_interval
+    }
+
+    /// The range of the suspicion timeout for N members: `(floor, longest)`.
+    ///
+    /// The longest is what the timeout leaves after detection and the spread of the news, so a
+    /// silent member is gone everywhere within `timeout`. The floor is long enough that a member
+    /// silent for half the timeout (a pause) can resume and refute before anyone removes it; it
+    /// grows with log N because the refutation needs that long to spread. When the timeout is too
+    /// short for both (`timeout` < about 16 cycles at large N), removal within `timeout` wins.
+    pub fn suspicion_bounds(&self, members: usize) -> (Millis, Millis) {
+        let spread = self.spread(members);
+        let p = self.probe_interval;
+        let longest = self
+            .timeout
+            .saturating_sub(self.detection_max() + spread)
+            .max(p);
+        let floor = (self.timeout / 2 + spread + self.cycle)
+            .saturating_sub(p * 9 / 10)
+            .clamp(p.min(longest), longest);
+        (floor, longest)
+    }
+
+    /// Lifeguard's dynamic suspicion timeout: it starts at the longest and shrinks as
+    /// independent members confirm the suspicion, down to the floor (`suspicion_bounds`).
     pub fn suspicion_for(&self, members: usize, confirmations: usize) -> Millis {
-        let max = self.suspicion;
-        let log_n = (members.max(1) as f64).log10().max(1.0);
-        let min = ((self.timeout as f64 / 10.0 * log_n) as Millis)
-            .clamp(self.probe_interval.min(max), max);
+        let (min, max) = self.suspicion_bounds(members);
         let k = SUSPICION_CONFIRMATIONS.min(members.saturating_sub(2));
         if k == 0 {
             return max;
@@ -134,6 +165,8 @@ struct Probe {
     direct_deadline: Millis,
     end: Millis,
     indirect_sent: bool,
+    nacks_expected: u32,
+    nacks: u32,
 }
 
 #[derive(Debug)]
@@ -173,6 +206,11 @@ pub struct Core {
     probe_order: Vec<MemberId>,
     seq: u32,
     relays: HashMap<u32, Relay>,
+    /// Lifeguard's local health multiplier, 0..=HEALTH_MAX.
+    health: u32,
+    probes_started: u64,
+    /// When `tick` last ran: a long gap means this member was paused or starved.
+    last_tick: Millis,
     out: Vec<Outgoing>,
     events: VecDeque<Event>,
     pub events_lost: u64,
@@ -202,6 +240,9 @@ impl Core {
             probe_order: Vec::new(),
             seq: 0,
             relays: HashMap::new(),
+            health: 0,
+            probes_started: 0,
+            last_tick: 0,
             out: Vec::new(),
             events: VecDeque::new(),
             events_lost: 0,
@@ -221,6 +262,11 @@ impl Core {
 
     pub fn incarnation(&self) -> Incarnation {
         self.incarnation
+    }
+
+    /// Lifeguard's local health score: 0 when this member's own probes and network look fine.
+    pub fn health(&self) -> u32 {
+        self.health
     }
 
     pub fn is_running(&self) -> bool {
@@ -280,6 +326,9 @@ impl Core {
         }
         if !self.watch.is_empty() {
             t = t.min(self.next_seed_retry);
+        }
+        if let Some(r) = self.relays.values().map(|r| r.deadline).min() {
+            t = t.min(r);
         }
         t
     }
@@ -348,6 +397,30 @@ impl Core {
         }
     }
 
+    /// For simulations and tests: starts the protocol as if it had long been running, with
+    /// `members` already known and alive, and nothing to announce.
+    pub fn join_converged(&mut self, now: Millis, members: &[(MemberId, Attributes)]) {
+        for (id, attrs) in members {
+            if *id != self.cfg.me {
+                self.members.insert(
+                    *id,
+                    Member {
+                        incarnation: 0,
+                        status: Status::Alive,
+                        attrs: attrs.clone(),
+                        since: now,
+                        placeholder: false,
+                        set_deadline: None,
+                        suspect_deadline: 0,
+                        accusers: Vec::new(),
+                    },
+                );
+            }
+        }
+        self.state = RunState::Running;
+        self.reset_timers(now);
+    }
+
     /// Goes silent: no gossip, no probes, no answers.
     pub fn stop(&mut self) {
         if self.state == RunState::Running {
@@ -366,7 +439,7 @@ impl Core {
         self.state = RunState::Running;
         self.incarnation += 1;
         self.announce_self();
-        let suspicion = self.cfg.timing.suspicion;
+        let suspicion = self.cfg.timing.suspicion_for(self.members.len() + 1, 0);
         for m in self.members.values_mut() {
             if m.status == Status::Suspect {
                 m.suspect_deadline = now + suspicion;
@@ -456,6 +529,7 @@ impl Core {
                 if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
                     let p = self.probe.take().expect("checked");
                     self.heard_from(p.target);
+                    self.health = self.health.saturating_sub(1);
                 } else if let Some(r) = self.relays.remove(&seq) {
                     let rumors = self.piggyback();
                     self.send(
@@ -482,7 +556,7 @@ impl Core {
                         Relay {
                             requester: from,
                             seq,
-                            deadline: now + self.cfg.timing.probe_interval,
+                            deadline: now + self.cfg.timing.probe_timeout,
                         },
                     );
                     let rumors = self.piggyback();
@@ -535,6 +609,36 @@ impl Core {
                 }
                 self.push_event(Event::Synced(from));
             }
+            Message::Nack { seq, .. } => {
+                if let Some(p) = self.probe.as_mut().filter(|p| p.seq == seq) {
+                    p.nacks += 1;
+                }
+            }
+            Message::Digest {
+                digest,
+                meta_version,
+                ..
+            } => {
+                if digest != self.digest() {
+                    self.send_push_pull(from);
+                } else {
+                    let mine = self.meta.as_ref().map(|m| m.version);
+                    if meta_version > mine {
+                        if let Some(v) = meta_version {
+                            self.request_meta(now, v, from);
+                        }
+                    } else if mine > meta_version {
+                        let meta = self.meta.clone().expect("mine is Some");
+                        self.send(
+                            from,
+                            Message::MetaResponse {
+                                from: self.cfg.me,
+                                meta,
+                            },
+                        );
+                    }
+                }
+            }
             Message::MetaRequest { .. } => {
                 if let Some(m) = self.meta.clone() {
                     self.send(
@@ -555,6 +659,16 @@ impl Core {
         if self.state != RunState::Running {
             return;
         }
+        let t = self.cfg.timing;
+        if now.saturating_sub(self.last_tick) > 2 * t.probe_interval + t.cycle {
+            // We did not run for a while (a pause, an overloaded host): others may suspect us,
+            // so refute before they ask, and distrust our own view for a while.
+            self.health = (self.health + 2).min(HEALTH_MAX);
+            self.refute(self.incarnation);
+            self.probe = None;
+            self.next_gossip = now;
+        }
+        self.last_tick = now;
         self.check_deadlines(now);
         self.step_probe(now);
         if now >= self.next_gossip {
@@ -565,7 +679,16 @@ impl Core {
             self.next_push_pull = now + self.push_pull_delay();
             let candidates = self.gossip_candidates();
             if let Some(&to) = candidates.choose(&mut self.rng) {
-                self.send_push_pull(to);
+                let digest = self.digest();
+                let meta_version = self.meta.as_ref().map(|m| m.version);
+                self.send(
+                    to,
+                    Message::Digest {
+                        from: self.cfg.me,
+                        digest,
+                        meta_version,
+                    },
+                );
             }
             // Reconnect: also try one member we believe failed. If it was only cut off (a healed
             // partition), the exchange makes both sides refute and list each other again.
@@ -596,12 +719,28 @@ impl Core {
                 self.send_push_pull(id);
             }
         }
-        self.relays.retain(|_, r| r.deadline > now);
+        let expired: Vec<u32> = self
+            .relays
+            .iter()
+            .filter(|(_, r)| r.deadline <= now)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in expired {
+            let r = self.relays.remove(&seq).expect("listed");
+            self.send(
+                r.requester,
+                Message::Nack {
+                    seq: r.seq,
+                    from: self.cfg.me,
+                },
+            );
+        }
     }
 
     // ---- internals ---------------------------------------------------------------------------
 
     fn reset_timers(&mut self, now: Millis) {
+        self.last_tick = now;
         let t = self.cfg.timing;
         self.next_gossip = now + self.rng.gen_range(0..t.cycle);
         self.next_probe = now + self.rng.gen_range(0..t.probe_interval);
@@ -645,6 +784,20 @@ impl Core {
     fn refute(&mut self, accused: Incarnation) {
         self.incarnation = self.incarnation.max(accused) + 1;
         self.announce_self();
+        // Being suspected hints that our own network or host is struggling (Lifeguard).
+        self.health = (self.health + 1).min(HEALTH_MAX);
+    }
+
+    /// Order-independent hash of the listed members (and their incarnations), self included.
+    /// Equal digests mean a full exchange would change nothing in either table.
+    pub fn digest(&self) -> u64 {
+        let entry = |id: &MemberId, inc: Incarnation| mix_hash(id, Some(inc));
+        self.members
+            .iter()
+            .filter(|(_, m)| m.status.is_listed() && !m.placeholder)
+            .fold(entry(&self.cfg.me, self.incarnation), |acc, (id, m)| {
+                acc ^ entry(id, m.incarnation)
+            })
     }
 
     fn heard_from(&mut self, id: MemberId) {
@@ -748,6 +901,9 @@ impl Core {
                     .collect();
                 helpers.shuffle(&mut self.rng);
                 helpers.truncate(INDIRECT_CHECKS);
+                if let Some(p) = self.probe.as_mut() {
+                    p.nacks_expected = helpers.len() as u32;
+                }
                 for h in helpers {
                     let rumors = self.piggyback();
                     self.send(
@@ -763,6 +919,14 @@ impl Core {
             }
             if now >= self.probe.as_ref().expect("some").end {
                 let p = self.probe.take().expect("some");
+                // No ack. If the helpers did not even nack, the trouble may be ours (Lifeguard):
+                // slow down rather than accuse.
+                let missing = if p.nacks_expected > 0 {
+                    p.nacks_expected.saturating_sub(p.nacks)
+                } else {
+                    1
+                };
+                self.health = (self.health + missing).min(HEALTH_MAX);
                 if let Some(m) = self.members.get(&p.target) {
                     if m.status.is_listed() {
                         let incarnation = m.incarnation;
@@ -786,18 +950,38 @@ impl Core {
             }
         }
         if self.probe.is_none() && now >= self.next_probe {
-            self.next_probe = now + self.cfg.timing.probe_interval;
+            let t = self.cfg.timing;
+            let stretch = 1 + self.health as Millis;
+            self.next_probe = now + t.probe_interval * stretch;
             if let Some(target) = self.next_probe_target() {
                 let seq = self.next_seq();
-                let t = self.cfg.timing;
                 self.probe = Some(Probe {
                     target,
                     seq,
-                    direct_deadline: now + t.probe_timeout,
-                    end: now + t.probe_interval * 9 / 10,
+                    direct_deadline: now + t.probe_timeout * stretch,
+                    end: now + t.probe_interval * stretch * 9 / 10,
                     indirect_sent: false,
+                    nacks_expected: 0,
+                    nacks: 0,
                 });
-                let rumors = self.piggyback();
+                // A suspect learns of the suspicion from the probe itself, and can refute at once.
+                let suspicion = self.members.get(&target).and_then(|m| {
+                    (m.status == Status::Suspect).then(|| Rumor::Suspect {
+                        id: target,
+                        incarnation: m.incarnation,
+                        from: m.accusers.first().copied().unwrap_or(self.cfg.me),
+                    })
+                });
+                let rumors = match suspicion {
+                    None => self.piggyback(),
+                    Some(r) => {
+                        let limit = retransmit_limit(self.members.len() + 1);
+                        let budget = self.datagram_budget().saturating_sub(wire::rumor_len(&r));
+                        let mut v = vec![r];
+                        v.extend(self.rumors.take(budget, limit));
+                        v
+                    }
+                };
                 self.send(
                     target,
                     Message::Ping {
@@ -811,8 +995,17 @@ impl Core {
         }
     }
 
-    /// Round-robin over a shuffled list, so every member is probed by each prober once per pass.
+    /// Every other probe goes to our successor on a ring ordered by a hash of the ids, so every
+    /// member is probed by its predecessor at least every second interval (a bound on detection
+    /// time, where random choice alone leaves a long tail); the others go round-robin over a
+    /// shuffled list, so each member is probed by each prober once per pass.
     fn next_probe_target(&mut self) -> Option<MemberId> {
+        self.probes_started = self.probes_started.wrapping_add(1);
+        if self.probes_started % 2 == 0 {
+            if let Some(id) = self.ring_successor() {
+                return Some(id);
+            }
+        }
         loop {
             match self.probe_order.pop() {
                 Some(id) => {
@@ -834,6 +1027,25 @@ impl Core {
                 }
             }
         }
+    }
+
+    fn ring_successor(&self) -> Option<MemberId> {
+        let mine = ring_hash(&self.cfg.me);
+        let mut first: Option<(u64, MemberId)> = None;
+        let mut next: Option<(u64, MemberId)> = None;
+        for (id, m) in &self.members {
+            if !m.status.is_listed() || m.set_deadline.is_some() {
+                continue;
+            }
+            let h = ring_hash(id);
+            if first.is_none_or(|(f, _)| h < f) {
+                first = Some((h, *id));
+            }
+            if h > mine && next.is_none_or(|(n, _)| h < n) {
+                next = Some((h, *id));
+            }
+        }
+        next.or(first).map(|(_, id)| id)
     }
 
     fn gossip_round(&mut self) {
@@ -1111,6 +1323,32 @@ impl Core {
         self.meta_fetch = Some((version, now));
         self.send(holder, Message::MetaRequest { from: self.cfg.me });
     }
+}
+
+/// A stable 64-bit hash of a member id (FNV-1a, then a final mix): the same on every build and
+/// platform, unlike std's hasher. Orders the probe ring; with the incarnation mixed in, it makes
+/// up the membership digest.
+fn ring_hash(id: &MemberId) -> u64 {
+    mix_hash(id, None)
+}
+
+fn mix_hash(id: &MemberId, incarnation: Option<Incarnation>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    match id.ip() {
+        std::net::IpAddr::V4(a) => a.octets().iter().for_each(|b| eat(*b)),
+        std::net::IpAddr::V6(a) => a.octets().iter().for_each(|b| eat(*b)),
+    }
+    id.port().to_le_bytes().iter().for_each(|b| eat(*b));
+    if let Some(inc) = incarnation {
+        inc.to_le_bytes().iter().for_each(|b| eat(*b));
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
 }
 
 #[cfg(test)]

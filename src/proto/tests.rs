@@ -281,11 +281,11 @@ fn unconfirmed_seed_is_dropped_after_timeout() {
 
 #[test]
 fn suspicion_shrinks_with_confirmations_down_to_a_log_n_floor() {
-    let t = Timing::new(200, 5000);
+    let t = Timing::new(200, 10_000, 3);
     let none = t.suspicion_for(100, 0);
     let one = t.suspicion_for(100, 1);
     let three = t.suspicion_for(100, 3);
-    assert_eq!(none, t.suspicion);
+    assert_eq!(none, t.suspicion_bounds(100).1);
     assert!(none > one && one > three, "{none} {one} {three}");
     assert_eq!(
         three,
@@ -296,5 +296,9 @@ fn suspicion_shrinks_with_confirmations_down_to_a_log_n_floor() {
         t.suspicion_for(1000, 3) > t.suspicion_for(10, 3),
         "floor grows with N"
     );
-    assert!(t.suspicion_for(10_000, 3) <= t.suspicion);
+    assert!(t.suspicion_for(10_000, 3) <= t.suspicion_bounds(10_000).1);
+    // Removal within the timeout wins when the timeout is short.
+    let short = Timing::new(500, 5000, 3);
+    let (_, longest) = short.suspicion_bounds(5);
+    assert!(short.detection_max() + longest + short.spread(5) <= 5000);
 }

@@ -170,6 +170,19 @@ pub enum Message {
         from: MemberId,
         meta: Metadata,
     },
+    /// From a member asked to probe indirectly: the target did not answer it either. Tells the
+    /// requester its own network is fine (Lifeguard).
+    Nack {
+        seq: u32,
+        from: MemberId,
+    },
+    /// Cheap anti-entropy: a hash of the sender's listed members and its metadata version. A
+    /// receiver whose table hashes differently starts a full `PushPull`.
+    Digest {
+        from: MemberId,
+        digest: u64,
+        meta_version: Option<MetaVersion>,
+    },
 }
 
 impl Message {
@@ -181,7 +194,9 @@ impl Message {
             | Message::Gossip { from, .. }
             | Message::PushPull { from, .. }
             | Message::MetaRequest { from }
-            | Message::MetaResponse { from, .. } => *from,
+            | Message::MetaResponse { from, .. }
+            | Message::Nack { from, .. }
+            | Message::Digest { from, .. } => *from,
         }
     }
 }

@@ -1,0 +1,284 @@
+//! Simulator benches: the protocol core for N members in one thread on a virtual clock.
+//!
+//!     cargo run --release --example sim -- dissemination [--n 1000] [--seeds 20] [--loss 0.05]
+//!     cargo run --release --example sim -- detection     [--n 1000] [--seeds 10] [--loss 0]
+//!     cargo run --release --example sim -- pause         [--n 1000] [--seeds 3]
+//!     cargo run --release --example sim -- scale         [--n 10000]
+//!     (all take --cycle MS --timeout MS --amount F --json FILE)
+//!
+//! Every run is reproducible from its seed.
+
+use pekonode::proto::Millis;
+use pekonode::sim::{Sim, SimConfig};
+use std::fmt::Write as _;
+use std::time::Instant;
+
+struct Args {
+    mode: String,
+    n: Vec<usize>,
+    seeds: u64,
+    loss: Vec<f64>,
+    cycle: u32,
+    timeout: u32,
+    amount: usize,
+    json: Option<String>,
+}
+
+fn usage() -> ! {
+    eprintln!("usage: sim dissemination|detection|pause|scale [--n N[,N..]] [--seeds K] [--loss P[,P..]] [--cycle MS] [--timeout MS] [--amount F] [--json FILE]");
+    std::process::exit(2)
+}
+
+fn parse() -> Args {
+    let mut it = std::env::args().skip(1);
+    let mode = it.next().unwrap_or_else(|| usage());
+    let mut a = Args {
+        mode,
+        n: vec![1000],
+        seeds: 10,
+        loss: vec![0.0],
+        cycle: 200,
+        timeout: 5000,
+        amount: 3,
+        json: None,
+    };
+    while let Some(flag) = it.next() {
+        let v = it.next().unwrap_or_else(|| usage());
+        match flag.as_str() {
+            "--n" => {
+                a.n = v
+                    .split(',')
+                    .map(|x| x.parse().unwrap_or_else(|_| usage()))
+                    .collect()
+            }
+            "--seeds" => a.seeds = v.parse().unwrap_or_else(|_| usage()),
+            "--loss" => {
+                a.loss = v
+                    .split(',')
+                    .map(|x| x.parse().unwrap_or_else(|_| usage()))
+                    .collect()
+            }
+            "--cycle" => a.cycle = v.parse().unwrap_or_else(|_| usage()),
+            "--timeout" => a.timeout = v.parse().unwrap_or_else(|_| usage()),
+            "--amount" => a.amount = v.parse().unwrap_or_else(|_| usage()),
+            "--json" => a.json = Some(v),
+            _ => usage(),
+        }
+    }
+    a
+}
+
+fn config(a: &Args, n: usize, loss: f64, seed: u64) -> SimConfig {
+    SimConfig {
+        members: n,
+        amount: a.amount,
+        cycle_ms: a.cycle,
+        timeout_ms: a.timeout,
+        loss,
+        seed,
+        ..SimConfig::default()
+    }
+}
+
+/// The round bound the issue sets for dissemination: log_{f+1}(N) + ln(N)/f + 3.
+pub fn bound_rounds(n: usize, f: usize) -> f64 {
+    let n = n as f64;
+    let f = f as f64;
+    n.ln() / (f + 1.0).ln() + n.ln() / f + 3.0
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
+    v[rank.min(v.len()) - 1]
+}
+
+/// Rounds from a publish until every member holds it; `None` if not within 100 rounds.
+fn disseminate(sim: &mut Sim) -> Option<f64> {
+    // Let the start-up settle so the publish is the only news.
+    sim.run_for(2 * sim.cfg.cycle_ms as Millis);
+    let origin = (sim.cfg.seed as usize * 7919) % sim.cores.len();
+    let now = sim.now;
+    let v = sim.cores[origin].publish(now, 1_000_000, b"x".to_vec());
+    let cycle = sim.cfg.cycle_ms as Millis;
+    sim.run_until_step(100 * cycle, 5, |s| {
+        s.cores
+            .iter()
+            .all(|c| c.metadata().map(|m| m.version) == Some(v))
+    })
+    .map(|t| t as f64 / cycle as f64)
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|x| x.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let a = parse();
+    let mut json = String::from("[");
+    match a.mode.as_str() {
+        "dissemination" => {
+            println!("| N | loss | seeds | rounds p50 | rounds p99 | max | bound log_(f+1)N + lnN/f + 3 |");
+            println!("|---|---|---|---|---|---|---|");
+            for &n in &a.n {
+                for &loss in &a.loss {
+                    let mut rounds = Vec::new();
+                    let mut failed = 0;
+                    for seed in 1..=a.seeds {
+                        let mut sim = Sim::new(config(&a, n, loss, seed));
+                        sim.count_bytes = false;
+                        sim.start_converged();
+                        match disseminate(&mut sim) {
+                            Some(r) => rounds.push(r),
+                            None => failed += 1,
+                        }
+                    }
+                    let bound = bound_rounds(n, a.amount);
+                    let (p50, p99, max) = if rounds.is_empty() {
+                        (f64::NAN, f64::NAN, f64::NAN)
+                    } else {
+                        let max = rounds.iter().cloned().fold(0.0, f64::max);
+                        (
+                            percentile(&mut rounds, 50.0),
+                            percentile(&mut rounds, 99.0),
+                            max,
+                        )
+                    };
+                    println!(
+                        "| {n} | {:.0}% | {} | {p50:.1} | {p99:.1} | {max:.1} | {bound:.1} |{}",
+                        loss * 100.0,
+                        a.seeds,
+                        if failed > 0 {
+                            format!(" {failed} runs never completed")
+                        } else {
+                            String::new()
+                        }
+                    );
+                    let _ = write!(
+                        json,
+                        "{}{{\"n\":{n},\"loss\":{loss},\"seeds\":{},\"p50\":{p50},\"p99\":{p99},\"max\":{max},\"bound\":{bound},\"rounds\":{:?}}}",
+                        if json.len() > 1 { "," } else { "" },
+                        a.seeds,
+                        rounds
+                    );
+                }
+            }
+        }
+        "detection" => {
+            println!("| N | loss | seeds | removed everywhere after (ms): p50 | p99 | max | timeout | live members removed |");
+            println!("|---|---|---|---|---|---|---|---|");
+            for &n in &a.n {
+                for &loss in &a.loss {
+                    let mut times = Vec::new();
+                    let mut false_removals = 0;
+                    for seed in 1..=a.seeds {
+                        let mut sim = Sim::new(config(&a, n, loss, seed));
+                        sim.count_bytes = false;
+                        sim.start_converged();
+                        sim.run_for(20 * a.cycle as Millis);
+                        let victim = (seed as usize * 31) % n;
+                        let t0 = sim.now;
+                        sim.crash(victim);
+                        let t = sim.run_until_step(4 * a.timeout as Millis, 10, |s| {
+                            s.listers[victim] == 0
+                        });
+                        false_removals += sim.live_removals_since(t0);
+                        times.push(t.map(|t| t as f64).unwrap_or(f64::INFINITY));
+                    }
+                    let max = times.iter().cloned().fold(0.0, f64::max);
+                    let raw = times.clone();
+                    println!(
+                        "| {n} | {:.0}% | {} | {:.0} | {:.0} | {max:.0} | {} | {false_removals} |",
+                        loss * 100.0,
+                        a.seeds,
+                        percentile(&mut times, 50.0),
+                        percentile(&mut times, 99.0),
+                        a.timeout
+                    );
+                    let _ = write!(
+                        json,
+                        "{}{{\"n\":{n},\"loss\":{loss},\"timeout\":{},\"detection_ms\":{:?},\"false_removals\":{false_removals}}}",
+                        if json.len() > 1 { "," } else { "" },
+                        a.timeout,
+                        raw
+                    );
+                }
+            }
+        }
+        "pause" => {
+            println!("| N | seed | 10% paused T/2: removals | one paused 2T: removed after (ms) | listed again after resume (ms) |");
+            println!("|---|---|---|---|---|");
+            for &n in &a.n {
+                for seed in 1..=a.seeds {
+                    let mut sim = Sim::new(config(&a, n, 0.0, seed));
+                    sim.count_bytes = false;
+                    sim.start_converged();
+                    sim.run_for(20 * a.cycle as Millis);
+                    let t = a.timeout as Millis;
+                    for i in (0..n).step_by(10) {
+                        sim.pause(i, t / 2);
+                    }
+                    let t0 = sim.now;
+                    sim.run_for(3 * t);
+                    let worst = sim.live_removals_since(t0);
+                    let victim = n / 2 + 1;
+                    sim.pause(victim, 2 * t);
+                    let gone = sim.run_until_step(2 * t, 10, |s| s.listers[victim] == 0);
+                    let back = gone.and_then(|g| {
+                        sim.run_for(2 * t - g);
+                        sim.run_until_step(2 * t, 10, |s| s.listers[victim] == n as i64 - 1)
+                    });
+                    println!("| {n} | {seed} | {worst} | {gone:?} | {back:?} |");
+                }
+            }
+        }
+        "scale" => {
+            println!("| N | memory/member (KiB) | build (s) | rounds to full dissemination | messages/member/round | bytes/member/round | wall (s) |");
+            println!("|---|---|---|---|---|---|---|");
+            for &n in &a.n {
+                let t0 = Instant::now();
+                let before = rss_kib();
+                let mut sim = Sim::new(config(&a, n, a.loss[0], 1));
+                sim.start_converged();
+                let built = t0.elapsed().as_secs_f64();
+                let per_member = (rss_kib().saturating_sub(before)) as f64 / n as f64;
+                sim.run_for(2 * a.cycle as Millis);
+                let sent0: u64 = sim.sent.iter().sum();
+                let bytes0: u64 = sim.sent_bytes.iter().sum();
+                let start = sim.now;
+                let rounds = disseminate(&mut sim);
+                let elapsed_rounds = (sim.now - start) as f64 / a.cycle as f64;
+                let msgs =
+                    (sim.sent.iter().sum::<u64>() - sent0) as f64 / n as f64 / elapsed_rounds;
+                let bytes = (sim.sent_bytes.iter().sum::<u64>() - bytes0) as f64
+                    / n as f64
+                    / elapsed_rounds;
+                println!(
+                    "| {n} | {per_member:.0} | {built:.1} | {} | {msgs:.2} | {bytes:.0} | {:.1} |",
+                    rounds
+                        .map(|r| format!("{r:.1}"))
+                        .unwrap_or("not within 100".into()),
+                    t0.elapsed().as_secs_f64()
+                );
+                let _ = write!(
+                    json,
+                    "{}{{\"n\":{n},\"kib_per_member\":{per_member},\"rounds\":{},\"msgs_per_member_round\":{msgs},\"bytes_per_member_round\":{bytes}}}",
+                    if json.len() > 1 { "," } else { "" },
+                    rounds.map(|r| r.to_string()).unwrap_or("null".into())
+                );
+            }
+        }
+        _ => usage(),
+    }
+    json.push(']');
+    if let Some(f) = a.json {
+        std::fs::write(&f, json).expect("write --json file");
+    }
+}
