@@ -166,3 +166,6 @@ bench:
 clean:
 	$(CARGO) clean
 	rm -rf $(BUILD)
+
+# Per-topic targets (report, language bindings) live in mk/*.mk.
+-include $(wildcard mk/*.mk)

@@ -46,6 +46,9 @@ enum Mode {
 }
 
 /// What to run; the defaults depend on the mode.
+/// Longest wait, after the settle period, for every rumor queue to drain.
+const QUIET_DEADLINE: Duration = Duration::from_secs(300);
+
 struct Plan {
     mode: Mode,
     sizes: Vec<usize>,
@@ -629,6 +632,22 @@ fn run(n: usize, cfg: &Config, plan: &Plan) -> Row {
     let settle0 = sum_stats(&nodes);
     let settle_t0 = Instant::now();
     std::thread::sleep(plan.settle);
+    // Steady state means the join news has been spread: wait (bounded) until no member has a
+    // rumor left to send, polling rarely so the wait itself costs little.
+    let quiet_deadline = Instant::now() + QUIET_DEADLINE;
+    let mut quiet = false;
+    while Instant::now() < quiet_deadline {
+        if nodes.iter().all(|n| n.pending_rumors() == 0) {
+            quiet = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    row.notes.push(format!(
+        "steady state began {:.1} s after the lists were complete{}",
+        settle_t0.elapsed().as_secs_f64(),
+        if quiet { " (no member had a rumor left to send)" } else { " (rumors were still queued at the deadline)" }
+    ));
     let before = sum_stats(&nodes);
     let settle_d = delta(&settle0, &before);
     row.settle_bytes = Some(

@@ -19,7 +19,8 @@ const FLAG_MAC: u8 = 1;
 /// relies on IP fragmentation. Larger messages go over TCP.
 pub const DATAGRAM_MAX: usize = 1400;
 /// Receive buffer for one datagram; anything longer is truncated by the kernel and then rejected.
-pub const DATAGRAM_RECV_MAX: usize = 65_536;
+/// Small on purpose: every member in a process keeps one.
+pub const DATAGRAM_RECV_MAX: usize = 2048;
 /// Room in a frame around the rumors of a datagram message (header, MAC, ids, seq, lengths).
 pub const MESSAGE_OVERHEAD: usize = HEADER_LEN + MAC_LEN + 96;
 /// Largest metadata rumor carried inline in a datagram; larger metadata is announced and fetched.

@@ -444,6 +444,11 @@ impl Node {
         Ok(())
     }
 
+    /// Rumors still queued for sending: 0 once the news this member knows has been spread.
+    pub fn pending_rumors(&self) -> usize {
+        lock(&self.shared.core).pending_rumors()
+    }
+
     pub fn stats(&self) -> StatsSnapshot {
         self.shared.stats.snapshot()
     }

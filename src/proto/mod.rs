@@ -145,7 +145,7 @@ pub struct Outgoing {
 struct Member {
     incarnation: Incarnation,
     status: Status,
-    attrs: Attributes,
+    attrs: PackedAttributes,
     since: Millis,
     /// Added by `peko_set` and not yet confirmed by the member itself or by a rumor: its
     /// incarnation and attributes are only the caller's guess.
@@ -203,7 +203,6 @@ pub struct Core {
     next_push_pull: Millis,
     next_seed_retry: Millis,
     probe: Option<Probe>,
-    probe_order: Vec<MemberId>,
     seq: u32,
     relays: HashMap<u32, Relay>,
     /// Lifeguard's local health multiplier, 0..=HEALTH_MAX.
@@ -237,7 +236,6 @@ impl Core {
             next_push_pull: 0,
             next_seed_retry: 0,
             probe: None,
-            probe_order: Vec::new(),
             seq: 0,
             relays: HashMap::new(),
             health: 0,
@@ -283,7 +281,7 @@ impl Core {
             .members
             .iter()
             .filter(|(_, m)| m.status.is_listed())
-            .map(|(id, m)| (*id, m.attrs.clone()))
+            .map(|(id, m)| (*id, m.attrs.unpack()))
             .collect();
         v.sort_by_key(|(id, _)| (id.ip(), id.port()));
         v.insert(0, (self.cfg.me, self.cfg.attrs.clone()));
@@ -369,7 +367,7 @@ impl Core {
             Member {
                 incarnation,
                 status: Status::Alive,
-                attrs,
+                attrs: PackedAttributes::pack(&attrs),
                 since: now,
                 placeholder: true,
                 set_deadline: Some(now + self.cfg.timing.timeout),
@@ -407,7 +405,7 @@ impl Core {
                     Member {
                         incarnation: 0,
                         status: Status::Alive,
-                        attrs: attrs.clone(),
+                        attrs: PackedAttributes::pack(attrs),
                         since: now,
                         placeholder: false,
                         set_deadline: None,
@@ -844,7 +842,7 @@ impl Core {
                     id: *id,
                     incarnation: m.incarnation,
                     status: m.status,
-                    attrs: m.attrs.clone(),
+                    attrs: m.attrs.unpack(),
                 }),
         );
         v
@@ -997,8 +995,8 @@ impl Core {
 
     /// Every other probe goes to our successor on a ring ordered by a hash of the ids, so every
     /// member is probed by its predecessor at least every second interval (a bound on detection
-    /// time, where random choice alone leaves a long tail); the others go round-robin over a
-    /// shuffled list, so each member is probed by each prober once per pass.
+    /// time, where random choice alone leaves a long tail); the others go to a random member, so
+    /// suspicions get independent confirmations.
     fn next_probe_target(&mut self) -> Option<MemberId> {
         self.probes_started = self.probes_started.wrapping_add(1);
         if self.probes_started % 2 == 0 {
@@ -1006,27 +1004,8 @@ impl Core {
                 return Some(id);
             }
         }
-        loop {
-            match self.probe_order.pop() {
-                Some(id) => {
-                    if self
-                        .members
-                        .get(&id)
-                        .is_some_and(|m| m.status.is_listed() && m.set_deadline.is_none())
-                    {
-                        return Some(id);
-                    }
-                }
-                None => {
-                    let mut ids = self.gossip_candidates();
-                    if ids.is_empty() {
-                        return None;
-                    }
-                    ids.shuffle(&mut self.rng);
-                    self.probe_order = ids;
-                }
-            }
-        }
+        let candidates = self.gossip_candidates();
+        candidates.choose(&mut self.rng).copied()
     }
 
     fn ring_successor(&self) -> Option<MemberId> {
@@ -1152,7 +1131,7 @@ impl Core {
                     Member {
                         incarnation,
                         status: Status::Alive,
-                        attrs: attrs.clone(),
+                        attrs: PackedAttributes::pack(&attrs),
                         since: now,
                         placeholder: false,
                         set_deadline: None,
@@ -1170,14 +1149,14 @@ impl Core {
                 }
                 let event = if m.placeholder || !m.status.is_listed() {
                     Event::Joined(id, attrs.clone())
-                } else if m.attrs != attrs {
+                } else if m.attrs != PackedAttributes::pack(&attrs) {
                     Event::Updated(id, attrs.clone())
                 } else {
                     Event::Synced(id)
                 };
                 m.incarnation = incarnation;
                 m.status = Status::Alive;
-                m.attrs = attrs.clone();
+                m.attrs = PackedAttributes::pack(&attrs);
                 m.since = now;
                 m.placeholder = false;
                 m.set_deadline = None;

@@ -93,6 +93,10 @@ impl RumorQueue {
                 break;
             }
         }
+        // After a burst (a mass join) give the memory back rather than keep the peak's table.
+        if self.items.capacity() > 64 && self.items.len() * 4 < self.items.capacity() {
+            self.items.shrink_to(self.items.len() * 2);
+        }
         out
     }
 }

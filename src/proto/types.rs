@@ -37,6 +37,40 @@ pub struct Attributes {
     pub private_data: String,
 }
 
+/// `Attributes` packed into one allocation (`[name length: u16 LE][name][private data]`): the
+/// membership table holds one per member at every member, so at N members N^2 of them live in a
+/// process that simulates or hosts many members.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PackedAttributes(Box<[u8]>);
+
+impl PackedAttributes {
+    /// Names longer than 65,535 bytes are cut (the wire limits them to 1024 anyway).
+    pub fn pack(a: &Attributes) -> PackedAttributes {
+        let mut name = a.name.as_str();
+        while name.len() > u16::MAX as usize {
+            let mut cut = u16::MAX as usize;
+            while !name.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            name = &name[..cut];
+        }
+        let mut v = Vec::with_capacity(2 + name.len() + a.private_data.len());
+        v.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        v.extend_from_slice(name.as_bytes());
+        v.extend_from_slice(a.private_data.as_bytes());
+        PackedAttributes(v.into_boxed_slice())
+    }
+
+    pub fn unpack(&self) -> Attributes {
+        let n = u16::from_le_bytes([self.0[0], self.0[1]]) as usize;
+        // Both parts were valid UTF-8 strings when packed.
+        Attributes {
+            name: String::from_utf8_lossy(&self.0[2..2 + n]).into_owned(),
+            private_data: String::from_utf8_lossy(&self.0[2 + n..]).into_owned(),
+        }
+    }
+}
+
 /// One member as carried by a push-pull exchange.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 pub struct MemberState {
