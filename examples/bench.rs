@@ -646,7 +646,11 @@ fn run(n: usize, cfg: &Config, plan: &Plan) -> Row {
     row.notes.push(format!(
         "steady state began {:.1} s after the lists were complete{}",
         settle_t0.elapsed().as_secs_f64(),
-        if quiet { " (no member had a rumor left to send)" } else { " (rumors were still queued at the deadline)" }
+        if quiet {
+            " (no member had a rumor left to send)"
+        } else {
+            " (rumors were still queued at the deadline)"
+        }
     ));
     let before = sum_stats(&nodes);
     let settle_d = delta(&settle0, &before);

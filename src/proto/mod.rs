@@ -150,12 +150,36 @@ struct Member {
     /// Added by `peko_set` and not yet confirmed by the member itself or by a rumor: its
     /// incarnation and attributes are only the caller's guess.
     placeholder: bool,
-    /// Set only for a placeholder never heard from: dropped then.
-    set_deadline: Option<Millis>,
-    suspect_deadline: Millis,
+    /// A placeholder never heard from: dropped at `deadline`.
+    unheard: bool,
+    /// When an unheard placeholder is dropped, or a suspect declared dead.
+    deadline: Millis,
     /// Distinct members that suspected it at this incarnation (Lifeguard confirmations), at most
     /// `SUSPICION_CONFIRMATIONS + 1`.
-    accusers: Vec<MemberId>,
+    accusers: Accusers,
+}
+
+/// Distinct members that suspected one member at its current incarnation. Boxed so the common
+/// case (nobody suspects it) costs one pointer in every table entry.
+#[derive(Clone, Debug, Default)]
+struct Accusers(Option<Box<Vec<MemberId>>>);
+
+impl Accusers {
+    fn contains(&self, id: &MemberId) -> bool {
+        self.0.as_ref().is_some_and(|v| v.contains(id))
+    }
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |v| v.len())
+    }
+    fn push(&mut self, id: MemberId) {
+        self.0.get_or_insert_with(Default::default).push(id);
+    }
+    fn clear(&mut self) {
+        self.0 = None;
+    }
+    fn first(&self) -> Option<&MemberId> {
+        self.0.as_ref().and_then(|v| v.first())
+    }
 }
 
 #[derive(Debug)]
@@ -370,9 +394,9 @@ impl Core {
                 attrs: PackedAttributes::pack(&attrs),
                 since: now,
                 placeholder: true,
-                set_deadline: Some(now + self.cfg.timing.timeout),
-                suspect_deadline: 0,
-                accusers: Vec::new(),
+                unheard: true,
+                deadline: now + self.cfg.timing.timeout,
+                accusers: Accusers::default(),
             },
         );
         self.watch.insert(id);
@@ -408,9 +432,9 @@ impl Core {
                         attrs: PackedAttributes::pack(attrs),
                         since: now,
                         placeholder: false,
-                        set_deadline: None,
-                        suspect_deadline: 0,
-                        accusers: Vec::new(),
+                        unheard: false,
+                        deadline: 0,
+                        accusers: Accusers::default(),
                     },
                 );
             }
@@ -440,10 +464,10 @@ impl Core {
         let suspicion = self.cfg.timing.suspicion_for(self.members.len() + 1, 0);
         for m in self.members.values_mut() {
             if m.status == Status::Suspect {
-                m.suspect_deadline = now + suspicion;
+                m.deadline = now + suspicion;
             }
-            if let Some(d) = m.set_deadline.as_mut() {
-                *d = (*d).max(now + suspicion);
+            if m.unheard {
+                m.deadline = m.deadline.max(now + suspicion);
             }
         }
         self.reset_timers(now);
@@ -706,11 +730,7 @@ impl Core {
             let unheard: Vec<MemberId> = self
                 .watch
                 .iter()
-                .filter(|id| {
-                    self.members
-                        .get(id)
-                        .is_some_and(|m| m.set_deadline.is_some())
-                })
+                .filter(|id| self.members.get(id).is_some_and(|m| m.unheard))
                 .copied()
                 .collect();
             for id in unheard {
@@ -800,7 +820,7 @@ impl Core {
 
     fn heard_from(&mut self, id: MemberId) {
         if let Some(m) = self.members.get_mut(&id) {
-            if m.set_deadline.take().is_some() && m.status != Status::Suspect {
+            if std::mem::take(&mut m.unheard) && m.status != Status::Suspect {
                 self.watch.remove(&id);
             }
         }
@@ -810,7 +830,7 @@ impl Core {
     fn gossip_candidates(&self) -> Vec<MemberId> {
         self.members
             .iter()
-            .filter(|(_, m)| m.status.is_listed() && m.set_deadline.is_none())
+            .filter(|(_, m)| m.status.is_listed() && !m.unheard)
             .map(|(id, _)| *id)
             .collect()
     }
@@ -873,15 +893,15 @@ impl Core {
                 self.watch.remove(&id);
                 continue;
             };
-            if m.set_deadline.is_some_and(|d| now >= d) {
+            if m.unheard && now >= m.deadline {
                 // Never heard from: the caller's guess was wrong (or the member is down).
                 self.members.remove(&id);
                 self.watch.remove(&id);
                 self.push_event(Event::Failed(id));
-            } else if m.status == Status::Suspect && now >= m.suspect_deadline {
+            } else if m.status == Status::Suspect && now >= m.deadline {
                 let incarnation = m.incarnation;
                 self.apply_dead(now, id, incarnation, Status::Dead, self.cfg.me);
-            } else if m.status != Status::Suspect && m.set_deadline.is_none() {
+            } else if m.status != Status::Suspect && !m.unheard {
                 self.watch.remove(&id);
             }
         }
@@ -1013,7 +1033,7 @@ impl Core {
         let mut first: Option<(u64, MemberId)> = None;
         let mut next: Option<(u64, MemberId)> = None;
         for (id, m) in &self.members {
-            if !m.status.is_listed() || m.set_deadline.is_some() {
+            if !m.status.is_listed() || m.unheard {
                 continue;
             }
             let h = ring_hash(id);
@@ -1134,9 +1154,9 @@ impl Core {
                         attrs: PackedAttributes::pack(&attrs),
                         since: now,
                         placeholder: false,
-                        set_deadline: None,
-                        suspect_deadline: 0,
-                        accusers: Vec::new(),
+                        unheard: false,
+                        deadline: 0,
+                        accusers: Accusers::default(),
                     },
                 );
                 Event::Joined(id, attrs.clone())
@@ -1159,7 +1179,7 @@ impl Core {
                 m.attrs = PackedAttributes::pack(&attrs);
                 m.since = now;
                 m.placeholder = false;
-                m.set_deadline = None;
+                m.unheard = false;
                 self.watch.remove(&id);
                 event
             }
@@ -1193,7 +1213,7 @@ impl Core {
             return;
         };
         // A `peko_set` guess never heard from has its own deadline; it cannot be suspected.
-        if m.set_deadline.is_some() || !m.status.is_listed() || incarnation < m.incarnation {
+        if m.unheard || !m.status.is_listed() || incarnation < m.incarnation {
             return;
         }
         if m.status == Status::Suspect && incarnation == m.incarnation {
@@ -1205,7 +1225,7 @@ impl Core {
                 return;
             }
             m.accusers.push(from);
-            m.suspect_deadline = m.since + timing.suspicion_for(members, m.accusers.len() - 1);
+            m.deadline = m.since + timing.suspicion_for(members, m.accusers.len() - 1);
         } else {
             m.status = Status::Suspect;
             m.incarnation = incarnation;
@@ -1214,7 +1234,7 @@ impl Core {
             if from != id {
                 m.accusers.push(from);
             }
-            m.suspect_deadline = now + timing.suspicion_for(members, 0);
+            m.deadline = now + timing.suspicion_for(members, 0);
             self.watch.insert(id);
         }
         self.rumors.push(Rumor::Suspect {
@@ -1248,7 +1268,7 @@ impl Core {
         m.incarnation = incarnation;
         m.since = now;
         m.placeholder = false;
-        m.set_deadline = None;
+        m.unheard = false;
         self.watch.remove(&id);
         let (event, rumor) = if status == Status::Left {
             (Event::Left(id), Rumor::Left { id, incarnation })
