@@ -24,6 +24,27 @@
 // `peko_config.protocol`: everything over kept-open TCP connections.
 #define PEKO_PROTOCOL_TCP 1
 
+// `peko_event.kind`: a member joined (or came back).
+#define PEKO_EVENT_JOINED 1
+
+// `peko_event.kind`: a member left gracefully.
+#define PEKO_EVENT_LEFT 2
+
+// `peko_event.kind`: a member failed (or was never heard from after peko_set).
+#define PEKO_EVENT_FAILED 3
+
+// `peko_event.kind`: a member changed its name or private data.
+#define PEKO_EVENT_UPDATED 4
+
+// `peko_event.kind`: the cluster metadata changed; `member` is the publisher (address, port).
+#define PEKO_EVENT_METADATA 5
+
+// `peko_set_log` level: errors only.
+#define PEKO_LOG_ERROR 0
+
+// `peko_set_log` level: errors and the informational lines of the console log.
+#define PEKO_LOG_INFO 1
+
 // A cluster member created by `peko_new`. Opaque; free it with `peko_free`.
 typedef struct peko_node peko_node;
 
@@ -71,6 +92,47 @@ typedef struct peko_node_info {
   const char *private_data;
 } peko_node_info;
 
+// One membership or metadata event from `peko_next_event`. The strings in `member` belong to
+// the library until `peko_event_clear(&event)`, which must be called once per event received.
+typedef struct peko_event {
+  // PEKO_EVENT_JOINED, _LEFT, _FAILED, _UPDATED or _METADATA.
+  uint32_t kind;
+  // The member concerned (name and private data are set for JOINED and UPDATED, "" otherwise).
+  struct peko_node_info member;
+  // Events dropped because the queue (1024 events) was full since the previous one delivered.
+  uint64_t lost;
+} peko_event;
+
+// A host logger for `peko_set_log`: called with the userdata given there, the line's level and
+// the line (valid only during the call). Called from the library's threads, never while a
+// library lock is held.
+typedef void (*peko_log_fn)(void *userdata, uint32_t level, const char *line);
+
+// Counters for monitoring, from `peko_stats`. (Named with `_t` because C does not allow a type
+// and a function of the same name.)
+typedef struct peko_stats_t {
+  // Members listed as alive, the local one included.
+  uint64_t members_alive;
+  // Members currently suspected (still listed).
+  uint64_t members_suspect;
+  // Datagrams and TCP frames sent.
+  uint64_t packets_sent;
+  uint64_t bytes_sent;
+  // Datagrams and TCP frames received.
+  uint64_t packets_received;
+  uint64_t bytes_received;
+  // Dropped: wrong or missing MAC (another key).
+  uint64_t dropped_auth;
+  // Dropped: garbage, truncated or oversized.
+  uint64_t dropped_malformed;
+  // Dropped: a send queue was full.
+  uint64_t dropped_queue_full;
+  // Anti-entropy messages sent (digests and full push-pull exchanges).
+  uint64_t anti_entropy_exchanges;
+  // Gossip rounds run since peko_join.
+  uint64_t round;
+} peko_stats_t;
+
 // Success.
 #define PEKO_OK 0
 
@@ -94,6 +156,9 @@ typedef struct peko_node_info {
 
 // A bug inside the library was caught at the boundary; the handle may be unusable.
 #define PEKO_ERR_PANIC 7
+
+// Nothing happened within the time given (`peko_next_event`, `peko_leave`).
+#define PEKO_ERR_TIMEOUT 8
 
 #ifdef __cplusplus
 extern "C" {
@@ -164,6 +229,38 @@ size_t peko_last_error(char *buf, size_t cap);
 
 // The library version, e.g. "0.1.0". Static; never free it.
 const char *peko_version(void);
+
+// Waits up to `timeout_ms` (0 = do not wait) for the next event and writes it to `*out`.
+// Returns PEKO_ERR_TIMEOUT when none came. Free the event's strings with peko_event_clear.
+peko_status peko_next_event(struct peko_node *node, uint32_t timeout_ms, struct peko_event *out);
+
+// Frees the strings of an event filled by peko_next_event and sets them to NULL. Clearing an
+// already-cleared event, or NULL, does nothing.
+void peko_event_clear(struct peko_event *event);
+
+// A file descriptor that is readable while events are pending, for poll/epoll, libuv or Go's
+// netpoller; read events with peko_next_event(node, 0, ...) until PEKO_ERR_TIMEOUT. Owned by
+// the node (closed by peko_free): never read, write or close it yourself. -1 on error.
+int peko_event_fd(struct peko_node *node);
+
+// Leaves the cluster gracefully: tells the others (who drop this member at once) and waits up
+// to `timeout_ms` until the notices have been handed to the network. PEKO_ERR_TIMEOUT if some
+// were still queued then. The member is silent afterwards; peko_free it. A second leave does
+// nothing. Before peko_join it is PEKO_ERR_STATE.
+peko_status peko_leave(struct peko_node *node, uint32_t timeout_ms);
+
+// Changes the local member's name and private data (NULL = ""); the change reaches every
+// member, which sees PEKO_EVENT_UPDATED. Strings are copied.
+peko_status peko_update(struct peko_node *node, const char *name, const char *private_data);
+
+// Sends the library's log lines (of every node in the process) to `callback` instead of the
+// console: lines at `level` or more severe (PEKO_LOG_ERROR or PEKO_LOG_INFO; with
+// PEKO_LOG_INFO the informational lines come even for nodes whose is_print is false).
+// `callback` NULL restores the console. `userdata` is passed back untouched.
+peko_status peko_set_log(peko_log_fn callback, void *userdata, uint32_t level);
+
+// Fills `*out` with this node's counters.
+peko_status peko_stats(struct peko_node *node, struct peko_stats_t *out);
 
 #ifdef __cplusplus
 }  // extern "C"

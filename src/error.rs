@@ -20,6 +20,8 @@ pub const PEKO_ERR_BUFFER_TOO_SMALL: peko_status = 5;
 pub const PEKO_ERR_TOO_LARGE: peko_status = 6;
 /// A bug inside the library was caught at the boundary; the handle may be unusable.
 pub const PEKO_ERR_PANIC: peko_status = 7;
+/// Nothing happened within the time given (`peko_next_event`, `peko_leave`).
+pub const PEKO_ERR_TIMEOUT: peko_status = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {

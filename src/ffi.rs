@@ -3,12 +3,13 @@
 //! failure leaves a message for `peko_last_error`. Outputs are written only on success.
 
 use crate::config::{Config, Protocol};
+use crate::driver::events::{Kind, UserEvent};
 use crate::driver::Node;
 use crate::error::*;
 use crate::proto::Attributes;
 use crate::wire;
 use std::cell::RefCell;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::net::{IpAddr, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -424,6 +425,7 @@ pub extern "C" fn peko_status_str(status: peko_status) -> *const c_char {
         PEKO_ERR_BUFFER_TOO_SMALL => c"buffer too small",
         PEKO_ERR_TOO_LARGE => c"data larger than the configured size",
         PEKO_ERR_PANIC => c"internal error (panic)",
+        PEKO_ERR_TIMEOUT => c"timed out",
         _ => c"unknown status",
     };
     s.as_ptr()
@@ -449,4 +451,234 @@ pub unsafe extern "C" fn peko_last_error(buf: *mut c_char, cap: usize) -> usize 
 #[no_mangle]
 pub extern "C" fn peko_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+}
+
+// ---- events, leave, update, log, stats ------------------------------------------------------
+
+/// `peko_event.kind`: a member joined (or came back).
+pub const PEKO_EVENT_JOINED: u32 = 1;
+/// `peko_event.kind`: a member left gracefully.
+pub const PEKO_EVENT_LEFT: u32 = 2;
+/// `peko_event.kind`: a member failed (or was never heard from after peko_set).
+pub const PEKO_EVENT_FAILED: u32 = 3;
+/// `peko_event.kind`: a member changed its name or private data.
+pub const PEKO_EVENT_UPDATED: u32 = 4;
+/// `peko_event.kind`: the cluster metadata changed; `member` is the publisher (address, port).
+pub const PEKO_EVENT_METADATA: u32 = 5;
+
+/// `peko_set_log` level: errors only.
+pub const PEKO_LOG_ERROR: u32 = 0;
+/// `peko_set_log` level: errors and the informational lines of the console log.
+pub const PEKO_LOG_INFO: u32 = 1;
+
+/// One membership or metadata event from `peko_next_event`. The strings in `member` belong to
+/// the library until `peko_event_clear(&event)`, which must be called once per event received.
+#[repr(C)]
+pub struct peko_event {
+    /// PEKO_EVENT_JOINED, _LEFT, _FAILED, _UPDATED or _METADATA.
+    pub kind: u32,
+    /// The member concerned (name and private data are set for JOINED and UPDATED, "" otherwise).
+    pub member: peko_node_info,
+    /// Events dropped because the queue (1024 events) was full since the previous one delivered.
+    pub lost: u64,
+}
+
+/// Counters for monitoring, from `peko_stats`. (Named with `_t` because C does not allow a type
+/// and a function of the same name.)
+#[repr(C)]
+pub struct peko_stats_t {
+    /// Members listed as alive, the local one included.
+    pub members_alive: u64,
+    /// Members currently suspected (still listed).
+    pub members_suspect: u64,
+    /// Datagrams and TCP frames sent.
+    pub packets_sent: u64,
+    pub bytes_sent: u64,
+    /// Datagrams and TCP frames received.
+    pub packets_received: u64,
+    pub bytes_received: u64,
+    /// Dropped: wrong or missing MAC (another key).
+    pub dropped_auth: u64,
+    /// Dropped: garbage, truncated or oversized.
+    pub dropped_malformed: u64,
+    /// Dropped: a send queue was full.
+    pub dropped_queue_full: u64,
+    /// Anti-entropy messages sent (digests and full push-pull exchanges).
+    pub anti_entropy_exchanges: u64,
+    /// Gossip rounds run since peko_join.
+    pub round: u64,
+}
+
+/// A host logger for `peko_set_log`: called with the userdata given there, the line's level and
+/// the line (valid only during the call). Called from the library's threads, never while a
+/// library lock is held.
+pub type peko_log_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, level: u32, line: *const c_char)>;
+
+fn event_to_c(e: UserEvent, out: &mut peko_event) {
+    out.kind = match e.kind {
+        Kind::Joined => PEKO_EVENT_JOINED,
+        Kind::Left => PEKO_EVENT_LEFT,
+        Kind::Failed => PEKO_EVENT_FAILED,
+        Kind::Updated => PEKO_EVENT_UPDATED,
+        Kind::Metadata => PEKO_EVENT_METADATA,
+    };
+    out.member = peko_node_info {
+        addr: c_string(&e.member.ip().to_string()),
+        port: e.member.port(),
+        name: c_string(&e.attrs.name),
+        private_data: c_string(&e.attrs.private_data),
+    };
+    out.lost = e.lost;
+}
+
+/// Waits up to `timeout_ms` (0 = do not wait) for the next event and writes it to `*out`.
+/// Returns PEKO_ERR_TIMEOUT when none came. Free the event's strings with peko_event_clear.
+#[no_mangle]
+pub unsafe extern "C" fn peko_next_event(
+    node: *mut peko_node,
+    timeout_ms: u32,
+    out: *mut peko_event,
+) -> peko_status {
+    boundary(|| {
+        let n = handle(node)?;
+        let out = out.as_mut().ok_or_else(|| null("out"))?;
+        match n.next_event(std::time::Duration::from_millis(timeout_ms as u64)) {
+            Some(e) => {
+                event_to_c(e, out);
+                Ok(())
+            }
+            None => Err(Error::new(
+                PEKO_ERR_TIMEOUT,
+                format!("no event within {timeout_ms} ms"),
+            )),
+        }
+    })
+}
+
+/// Frees the strings of an event filled by peko_next_event and sets them to NULL. Clearing an
+/// already-cleared event, or NULL, does nothing.
+#[no_mangle]
+pub unsafe extern "C" fn peko_event_clear(event: *mut peko_event) {
+    let _ = boundary(|| {
+        if let Some(e) = event.as_mut() {
+            for p in [
+                &mut e.member.addr,
+                &mut e.member.name,
+                &mut e.member.private_data,
+            ] {
+                if !p.is_null() {
+                    drop(CString::from_raw(*p as *mut c_char));
+                    *p = std::ptr::null();
+                }
+            }
+        }
+        Ok(())
+    });
+}
+
+/// A file descriptor that is readable while events are pending, for poll/epoll, libuv or Go's
+/// netpoller; read events with peko_next_event(node, 0, ...) until PEKO_ERR_TIMEOUT. Owned by
+/// the node (closed by peko_free): never read, write or close it yourself. -1 on error.
+#[no_mangle]
+pub unsafe extern "C" fn peko_event_fd(node: *mut peko_node) -> c_int {
+    let mut fd = -1;
+    let status = boundary(|| {
+        let n = handle(node)?;
+        fd = n
+            .event_fd()
+            .ok_or_else(|| Error::io("the event descriptor could not be created"))?;
+        Ok(())
+    });
+    if status == PEKO_OK {
+        fd
+    } else {
+        -1
+    }
+}
+
+/// Leaves the cluster gracefully: tells the others (who drop this member at once) and waits up
+/// to `timeout_ms` until the notices have been handed to the network. PEKO_ERR_TIMEOUT if some
+/// were still queued then. The member is silent afterwards; peko_free it. A second leave does
+/// nothing. Before peko_join it is PEKO_ERR_STATE.
+#[no_mangle]
+pub unsafe extern "C" fn peko_leave(node: *mut peko_node, timeout_ms: u32) -> peko_status {
+    boundary(|| {
+        let n = handle(node)?;
+        if n.leave(std::time::Duration::from_millis(timeout_ms as u64))? {
+            Ok(())
+        } else {
+            Err(Error::new(
+                PEKO_ERR_TIMEOUT,
+                format!("leave notices still queued after {timeout_ms} ms"),
+            ))
+        }
+    })
+}
+
+/// Changes the local member's name and private data (NULL = ""); the change reaches every
+/// member, which sees PEKO_EVENT_UPDATED. Strings are copied.
+#[no_mangle]
+pub unsafe extern "C" fn peko_update(
+    node: *mut peko_node,
+    name: *const c_char,
+    private_data: *const c_char,
+) -> peko_status {
+    boundary(|| {
+        let n = handle(node)?;
+        n.update(Attributes {
+            name: attr(name, "name")?,
+            private_data: attr(private_data, "private_data")?,
+        })
+    })
+}
+
+/// Sends the library's log lines (of every node in the process) to `callback` instead of the
+/// console: lines at `level` or more severe (PEKO_LOG_ERROR or PEKO_LOG_INFO; with
+/// PEKO_LOG_INFO the informational lines come even for nodes whose is_print is false).
+/// `callback` NULL restores the console. `userdata` is passed back untouched.
+#[no_mangle]
+pub unsafe extern "C" fn peko_set_log(
+    callback: peko_log_fn,
+    userdata: *mut c_void,
+    level: u32,
+) -> peko_status {
+    boundary(|| {
+        if level > PEKO_LOG_INFO {
+            return Err(Error::invalid(format!(
+                "log level {level} is neither 0 nor 1"
+            )));
+        }
+        crate::log::set_sink(callback.map(|f| crate::log::Sink {
+            callback: f,
+            userdata: userdata as usize,
+            level,
+        }));
+        Ok(())
+    })
+}
+
+/// Fills `*out` with this node's counters.
+#[no_mangle]
+pub unsafe extern "C" fn peko_stats(node: *mut peko_node, out: *mut peko_stats_t) -> peko_status {
+    boundary(|| {
+        let n = handle(node)?;
+        let out = out.as_mut().ok_or_else(|| null("out"))?;
+        let s = n.stats();
+        let (alive, suspect, round) = n.health();
+        *out = peko_stats_t {
+            members_alive: alive as u64,
+            members_suspect: suspect as u64,
+            packets_sent: s.datagrams_sent + s.frames_sent,
+            bytes_sent: s.datagram_bytes_sent + s.stream_bytes_sent,
+            packets_received: s.datagrams_received + s.frames_received,
+            bytes_received: s.bytes_received,
+            dropped_auth: s.dropped_auth,
+            dropped_malformed: s.dropped_malformed + s.dropped_too_large,
+            dropped_queue_full: s.dropped_queue_full,
+            anti_entropy_exchanges: s.push_pulls,
+            round,
+        };
+        Ok(())
+    })
 }

@@ -6,6 +6,38 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const ERRORS_PER_WINDOW: u32 = 5;
+
+/// Severity of a log line, as `peko_set_log` takes it.
+pub const LEVEL_ERROR: u32 = 0;
+pub const LEVEL_INFO: u32 = 1;
+
+/// A host's logger: a C callback, its userdata and the most verbose level it wants.
+#[derive(Clone, Copy)]
+pub struct Sink {
+    pub callback: unsafe extern "C" fn(*mut std::ffi::c_void, u32, *const std::ffi::c_char),
+    pub userdata: usize,
+    pub level: u32,
+}
+
+static SINK: Mutex<Option<Sink>> = Mutex::new(None);
+
+/// Sends log lines to `sink` instead of the console (`None` restores the console).
+pub fn set_sink(sink: Option<Sink>) {
+    *SINK.lock().unwrap_or_else(|e| e.into_inner()) = sink;
+}
+
+/// Delivers a line to the host's logger if one is set; false means "print it yourself".
+fn to_sink(level: u32, line: &str) -> bool {
+    // Copy the sink out so the callback runs with no library lock held.
+    let sink = *SINK.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(sink) = sink else { return false };
+    if level <= sink.level {
+        let c = std::ffi::CString::new(line.replace('\0', " ")).expect("NULs replaced");
+        // SAFETY: the host gave this callback for exactly this call shape (peko_set_log).
+        unsafe { (sink.callback)(sink.userdata as *mut std::ffi::c_void, level, c.as_ptr()) };
+    }
+    true
+}
 const ERROR_WINDOW: Duration = Duration::from_secs(10);
 
 pub struct Logger {
@@ -59,8 +91,13 @@ impl Logger {
         }
     }
 
+    /// Whether info lines go anywhere (the console log, or a host logger that wants them).
     pub fn enabled(&self) -> bool {
         self.enabled
+            || SINK
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some_and(|s| s.level >= LEVEL_INFO)
     }
 
     pub fn set_label(&self, label: String) {
@@ -72,33 +109,54 @@ impl Logger {
     }
 
     pub fn info(&self, tag: &str, msg: impl std::fmt::Display) {
-        if self.enabled {
-            println!("{} [{tag}] {} {msg}", timestamp(), self.label());
+        let sink_wants = SINK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|s| s.level >= LEVEL_INFO);
+        if !self.enabled && !sink_wants {
+            return;
+        }
+        let line = format!("{} [{tag}] {} {msg}", timestamp(), self.label());
+        if !to_sink(LEVEL_INFO, &line) {
+            println!("{line}");
         }
     }
 
     pub fn error(&self, msg: impl std::fmt::Display) {
-        let mut w = self.errors.lock().unwrap_or_else(|e| e.into_inner());
-        if w.start.elapsed() >= ERROR_WINDOW {
-            if w.suppressed > 0 {
-                eprintln!(
-                    "{} [Error] {} {} more errors were not printed",
-                    timestamp(),
-                    self.label(),
-                    w.suppressed
-                );
+        // Decide under the lock, print after it: a host logger must never run inside our locks.
+        let (suppressed, print) = {
+            let mut w = self.errors.lock().unwrap_or_else(|e| e.into_inner());
+            let mut suppressed = 0;
+            if w.start.elapsed() >= ERROR_WINDOW {
+                suppressed = w.suppressed;
+                *w = ErrorWindow {
+                    start: Instant::now(),
+                    printed: 0,
+                    suppressed: 0,
+                };
             }
-            *w = ErrorWindow {
-                start: Instant::now(),
-                printed: 0,
-                suppressed: 0,
-            };
+            let print = w.printed < ERRORS_PER_WINDOW;
+            if print {
+                w.printed += 1;
+            } else {
+                w.suppressed += 1;
+            }
+            (suppressed, print)
+        };
+        let emit = |line: String| {
+            if !to_sink(LEVEL_ERROR, &line) {
+                eprintln!("{line}");
+            }
+        };
+        if suppressed > 0 {
+            emit(format!(
+                "{} [Error] {} {suppressed} more errors were not printed",
+                timestamp(),
+                self.label()
+            ));
         }
-        if w.printed < ERRORS_PER_WINDOW {
-            w.printed += 1;
-            eprintln!("{} [Error] {} {msg}", timestamp(), self.label());
-        } else {
-            w.suppressed += 1;
+        if print {
+            emit(format!("{} [Error] {} {msg}", timestamp(), self.label()));
         }
     }
 }

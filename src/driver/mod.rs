@@ -2,6 +2,7 @@
 //! tokio runtime, the UDP socket and TCP listener of each node, the timers, and turns bytes into
 //! core inputs and core outputs into bytes on the wire.
 
+pub mod events;
 pub mod stats;
 mod stream;
 
@@ -44,6 +45,7 @@ pub(crate) struct Shared {
     udp: Mutex<Option<Arc<UdpSocket>>>,
     pool: stream::Pool,
     wake: Notify,
+    events: events::Events,
     /// Stops receiving, ticking and accepting.
     soft_stop: CancellationToken,
     /// Stops the writers too (after they had a moment to flush).
@@ -95,7 +97,10 @@ impl Shared {
             (r, out, events)
         };
         self.dispatch(out);
-        self.log_events(events);
+        if !events.is_empty() {
+            self.events.push_all(&events);
+            self.log_events(events);
+        }
         r
     }
 
@@ -294,6 +299,7 @@ impl Node {
                 udp: Mutex::new(None),
                 pool: stream::Pool::default(),
                 wake: Notify::new(),
+                events: events::Events::new(),
                 soft_stop: CancellationToken::new(),
                 hard_stop: CancellationToken::new(),
                 tracker: TaskTracker::new(),
@@ -442,6 +448,61 @@ impl Node {
             self.shared.wake.notify_one();
         }
         Ok(())
+    }
+
+    /// The next membership or metadata event, waiting up to `timeout` for one.
+    pub fn next_event(&self, timeout: Duration) -> Option<events::UserEvent> {
+        self.shared.events.next(timeout)
+    }
+
+    /// A descriptor that is readable while events are pending (owned by the node).
+    pub fn event_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.shared.events.fd()
+    }
+
+    /// Changes the local member's name and private data at run time; the change spreads.
+    pub fn update(&self, attrs: Attributes) -> Result<()> {
+        if lock(&self.shared.core).has_left() {
+            return Err(Error::state("the member has left"));
+        }
+        self.shared.log.info(
+            "Update",
+            format_args!("now ({}, {})", attrs.name, attrs.private_data),
+        );
+        self.shared.with_core(|core, _| core.update_attrs(attrs));
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Leaves the cluster gracefully: tells the others and waits until the notices have been
+    /// handed to the network (or `timeout` passes). The member stays silent afterwards; free it
+    /// with `close`.
+    pub fn leave(&self, timeout: Duration) -> Result<bool> {
+        if !*self.joined.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Err(Error::state("leave before join"));
+        }
+        let s = &self.shared;
+        let notices = lock(&s.core).leave();
+        let count = notices.len();
+        s.dispatch(notices);
+        s.log.info("Leave", format_args!("told {count} members"));
+        let deadline = Instant::now() + timeout;
+        loop {
+            if s.pool.queued() == 0 {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Counters and the current view, for monitoring.
+    pub fn health(&self) -> (usize, usize, u64) {
+        let core = lock(&self.shared.core);
+        let (alive, suspect) = core.counts();
+        (alive, suspect, core.rounds())
     }
 
     /// Rumors still queued for sending: 0 once the news this member knows has been spread.

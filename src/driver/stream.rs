@@ -39,6 +39,16 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// Frames queued on outbound connections and not yet written.
+    pub fn queued(&self) -> usize {
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|c| c.tx.max_capacity() - c.tx.capacity())
+            .sum()
+    }
+
     /// Drops every writer's queue handle: writers flush what is queued, then close.
     pub fn close_all(&self) {
         self.conns.lock().unwrap_or_else(|e| e.into_inner()).clear();

@@ -160,8 +160,9 @@ struct Member {
 }
 
 /// Distinct members that suspected one member at its current incarnation. Boxed so the common
-/// case (nobody suspects it) costs one pointer in every table entry.
+/// case (nobody suspects it) costs one pointer in every table entry, not an empty Vec's three.
 #[derive(Clone, Debug, Default)]
+#[allow(clippy::box_collection)]
 struct Accusers(Option<Box<Vec<MemberId>>>);
 
 impl Accusers {
@@ -232,6 +233,7 @@ pub struct Core {
     /// Lifeguard's local health multiplier, 0..=HEALTH_MAX.
     health: u32,
     probes_started: u64,
+    rounds: u64,
     /// When `tick` last ran: a long gap means this member was paused or starved.
     last_tick: Millis,
     out: Vec<Outgoing>,
@@ -264,6 +266,7 @@ impl Core {
             relays: HashMap::new(),
             health: 0,
             probes_started: 0,
+            rounds: 0,
             last_tick: 0,
             out: Vec::new(),
             events: VecDeque::new(),
@@ -297,6 +300,14 @@ impl Core {
 
     pub fn has_joined(&self) -> bool {
         self.state != RunState::Idle
+    }
+
+    pub fn has_left(&self) -> bool {
+        self.state == RunState::Left
+    }
+
+    pub fn attrs(&self) -> &Attributes {
+        &self.cfg.attrs
     }
 
     /// The local member first, then every member believed alive, ordered by address.
@@ -503,6 +514,33 @@ impl Core {
             .collect()
     }
 
+    /// Changes the local member's name and private data; the change spreads as a new incarnation.
+    pub fn update_attrs(&mut self, attrs: Attributes) {
+        if attrs != self.cfg.attrs {
+            self.cfg.attrs = attrs;
+            if matches!(self.state, RunState::Running | RunState::Stopped) {
+                self.incarnation += 1;
+                self.announce_self();
+                self.next_gossip = 0;
+            }
+        }
+    }
+
+    /// Members alive and suspected (the local member counts as alive).
+    pub fn counts(&self) -> (usize, usize) {
+        let suspect = self
+            .members
+            .values()
+            .filter(|m| m.status == Status::Suspect)
+            .count();
+        (self.listed_count() - suspect, suspect)
+    }
+
+    /// Gossip rounds run so far.
+    pub fn rounds(&self) -> u64 {
+        self.rounds
+    }
+
     /// Replaces the cluster metadata. `wall_ms` is the wall clock, for the hybrid logical clock.
     pub fn publish(&mut self, now: Millis, wall_ms: u64, data: Vec<u8>) -> MetaVersion {
         let version = MetaVersion {
@@ -695,6 +733,7 @@ impl Core {
         self.step_probe(now);
         if now >= self.next_gossip {
             self.next_gossip = now + self.cfg.timing.cycle;
+            self.rounds += 1;
             self.gossip_round();
         }
         if now >= self.next_push_pull {
