@@ -77,6 +77,7 @@ FORCE:
 # --- examples (static link: they run without LD_LIBRARY_PATH) ---------------
 
 examples: $(EXAMPLE_BINS) header-check-compile
+	@for t in $(EXAMPLES_EXTRA); do $(MAKE) --no-print-directory $$t || exit 1; done
 
 $(BUILD)/%: examples/c/%.c $(HEADER) $(STATIC_LIB) | $(BUILD)
 	$(CC) $(CSTD_FLAGS) $(EXTRA_CFLAGS) -o $@ $< $(STATIC_LIB) $(SYS_LIBS)
@@ -132,6 +133,7 @@ test: lib
 	$(MAKE) --no-print-directory examples
 	$(MAKE) --no-print-directory smoke
 	$(MAKE) --no-print-directory demo
+	@for t in $(TEST_EXTRA); do $(MAKE) --no-print-directory $$t || exit 1; done
 
 # cargo fmt and clippy with warnings as errors; installs the components on a machine that lacks
 # them (rustup is how Rust is installed here).
@@ -167,5 +169,9 @@ clean:
 	$(CARGO) clean
 	rm -rf $(BUILD)
 
-# Per-topic targets (report, language bindings) live in mk/*.mk.
+# Per-topic targets (report, language bindings, install) live in mk/*.mk. A fragment adds its
+# test target to TEST_EXTRA and its example target to EXAMPLES_EXTRA; make test and make
+# examples run them after their own steps.
+TEST_EXTRA ?=
+EXAMPLES_EXTRA ?=
 -include $(wildcard mk/*.mk)

@@ -15,6 +15,9 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", dir.join(f).display());
     }
+    // The shared library's SONAME, so `make install` can ship libpekonode.so.0 with the usual
+    // symlinks and programs record the ABI major version.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libpekonode.so.0");
     let config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml");
     let bindings = cbindgen::Builder::new()
         .with_config(config)
