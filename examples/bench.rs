@@ -674,6 +674,13 @@ fn run(n: usize, cfg: &Config, plan: &Plan) -> Row {
     let after = sum_stats(&nodes);
     row.udp_errors_window = udp_diff(udp_err2, udp_errors());
     row.rss = rss_now_mib();
+    // What of that is live data: glibc keeps freed memory (the join burst's) until asked.
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe { libc::malloc_trim(0) };
+    row.notes.push(format!(
+        "resident memory after malloc_trim (freed memory given back to the OS): {:.1} MiB",
+        rss_now_mib().unwrap_or(f64::NAN)
+    ));
     row.rss_peak = Some(rss_peak_mib());
     row.window_secs = Some(elapsed);
     let w = delta(&before, &after);

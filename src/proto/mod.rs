@@ -12,6 +12,7 @@ pub use types::*;
 use crate::wire;
 use hlc::Hlc;
 use rand::rngs::SmallRng;
+use rand::seq::IteratorRandom;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rumors::{retransmit_limit, RumorQueue};
@@ -1063,8 +1064,13 @@ impl Core {
                 return Some(id);
             }
         }
-        let candidates = self.gossip_candidates();
-        candidates.choose(&mut self.rng).copied()
+        let candidates = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.status.is_listed() && !m.unheard)
+            .map(|(id, _)| *id);
+        // Sampling the iterator: no copy of the table per probe.
+        candidates.choose(&mut self.rng)
     }
 
     fn ring_successor(&self) -> Option<MemberId> {
@@ -1090,11 +1096,12 @@ impl Core {
         if self.rumors.is_empty() {
             return;
         }
-        let candidates = self.gossip_candidates();
-        let targets: Vec<MemberId> = candidates
-            .choose_multiple(&mut self.rng, self.cfg.amount)
-            .copied()
-            .collect();
+        let targets: Vec<MemberId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.status.is_listed() && !m.unheard)
+            .map(|(id, _)| *id)
+            .choose_multiple(&mut self.rng, self.cfg.amount);
         for to in targets {
             let rumors = self.piggyback();
             if rumors.is_empty() {
