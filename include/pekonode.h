@@ -232,6 +232,9 @@ const char *peko_version(void);
 
 // Waits up to `timeout_ms` (0 = do not wait) for the next event and writes it to `*out`.
 // Returns PEKO_ERR_TIMEOUT when none came. Free the event's strings with peko_event_clear.
+// The queue holds 1024 events once peko_next_event or peko_event_fd has been called on the
+// handle, 64 before (so a program that never reads events holds few); when full the oldest are
+// dropped and the next event delivered counts them in `lost`.
 peko_status peko_next_event(struct peko_node *node, uint32_t timeout_ms, struct peko_event *out);
 
 // Frees the strings of an event filled by peko_next_event and sets them to NULL. Clearing an

@@ -534,6 +534,9 @@ fn event_to_c(e: UserEvent, out: &mut peko_event) {
 
 /// Waits up to `timeout_ms` (0 = do not wait) for the next event and writes it to `*out`.
 /// Returns PEKO_ERR_TIMEOUT when none came. Free the event's strings with peko_event_clear.
+/// The queue holds 1024 events once peko_next_event or peko_event_fd has been called on the
+/// handle, 64 before (so a program that never reads events holds few); when full the oldest are
+/// dropped and the next event delivered counts them in `lost`.
 #[no_mangle]
 pub unsafe extern "C" fn peko_next_event(
     node: *mut peko_node,

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 /// Queue bound; when full the oldest event is dropped and the next one delivered says how many.
 pub const EVENTS_MAX: usize = 1024;
+/// Bound until the user first asks for events: a program that never reads them must not hold a
+/// thousand per member, yet one that subscribes just after joining still sees the first ones.
+pub const EVENTS_UNREAD_MAX: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -32,6 +35,8 @@ pub struct UserEvent {
 struct Queue {
     events: VecDeque<UserEvent>,
     lost: u64,
+    /// Whether the user has asked for events (raises the bound to `EVENTS_MAX`).
+    subscribed: bool,
 }
 
 pub struct Events {
@@ -56,13 +61,23 @@ impl Events {
             queue: Mutex::new(Queue {
                 events: VecDeque::new(),
                 lost: 0,
+                subscribed: false,
             }),
             ready: Condvar::new(),
             fd,
         }
     }
 
+    /// Raises the queue's bound: the user reads events.
+    pub fn subscribe(&self) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .subscribed = true;
+    }
+
     pub fn fd(&self) -> Option<RawFd> {
+        self.subscribe();
         self.fd.as_ref().map(|f| f.as_raw_fd())
     }
 
@@ -82,6 +97,11 @@ impl Events {
     /// Converts the core's events into the user's and queues them.
     pub fn push_all(&self, core_events: &[Event]) {
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let bound = if q.subscribed {
+            EVENTS_MAX
+        } else {
+            EVENTS_UNREAD_MAX
+        };
         let was_empty = q.events.is_empty();
         for e in core_events {
             let (kind, member, attrs) = match e {
@@ -92,7 +112,7 @@ impl Events {
                 Event::MetadataChanged(v) => (Kind::Metadata, v.origin, Attributes::default()),
                 Event::Synced(_) => continue,
             };
-            if q.events.len() >= EVENTS_MAX {
+            if q.events.len() >= bound {
                 q.events.pop_front();
                 q.lost += 1;
             }
@@ -113,6 +133,7 @@ impl Events {
     pub fn next(&self, timeout: Duration) -> Option<UserEvent> {
         let deadline = Instant::now() + timeout;
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.subscribed = true;
         loop {
             if let Some(mut e) = q.events.pop_front() {
                 e.lost = std::mem::take(&mut q.lost);
@@ -152,6 +173,16 @@ mod tests {
     }
 
     #[test]
+    fn few_are_kept_until_someone_asks() {
+        let ev = Events::new();
+        let many: Vec<Event> = (0..200u16).map(|p| Event::Failed(id(p))).collect();
+        ev.push_all(&many);
+        let first = ev.next(Duration::ZERO).unwrap();
+        assert_eq!(first.member, id(200 - EVENTS_UNREAD_MAX as u16));
+        assert_eq!(first.lost, 200 - EVENTS_UNREAD_MAX as u64);
+    }
+
+    #[test]
     fn fd_is_readable_exactly_while_events_are_pending() {
         let ev = Events::new();
         let fd = ev.fd().unwrap();
@@ -168,6 +199,7 @@ mod tests {
     #[test]
     fn overflow_drops_the_oldest_and_says_how_many() {
         let ev = Events::new();
+        ev.subscribe();
         let many: Vec<Event> = (0..EVENTS_MAX as u16 + 5)
             .map(|p| Event::Failed(id(p)))
             .collect();
