@@ -37,11 +37,17 @@ pub struct Attributes {
     pub private_data: String,
 }
 
-/// `Attributes` packed into one allocation (`[name length: u16 LE][name][private data]`): the
-/// membership table holds one per member at every member, so at N members N^2 of them live in a
-/// process that simulates or hosts many members.
+/// `Attributes` packed as `[name length: u16 LE][name][private data]`, inline when that fits in
+/// 22 bytes (no allocation: most names are short and most private data empty), otherwise in one
+/// allocation. The membership table holds one per member at every member: N^2 of them in a
+/// process that hosts or simulates N members.
 #[derive(Clone, PartialEq, Eq, Debug)]
-pub struct PackedAttributes(Box<[u8]>);
+pub enum PackedAttributes {
+    Inline { len: u8, bytes: [u8; INLINE_ATTRS] },
+    Heap(Box<[u8]>),
+}
+
+const INLINE_ATTRS: usize = 22;
 
 impl PackedAttributes {
     /// Names longer than 65,535 bytes are cut (the wire limits them to 1024 anyway).
@@ -54,20 +60,68 @@ impl PackedAttributes {
             }
             name = &name[..cut];
         }
-        let mut v = Vec::with_capacity(2 + name.len() + a.private_data.len());
-        v.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        v.extend_from_slice(name.as_bytes());
-        v.extend_from_slice(a.private_data.as_bytes());
-        PackedAttributes(v.into_boxed_slice())
+        let total = 2 + name.len() + a.private_data.len();
+        let write = |out: &mut [u8]| {
+            out[..2].copy_from_slice(&(name.len() as u16).to_le_bytes());
+            out[2..2 + name.len()].copy_from_slice(name.as_bytes());
+            out[2 + name.len()..total].copy_from_slice(a.private_data.as_bytes());
+        };
+        if total <= INLINE_ATTRS {
+            let mut bytes = [0u8; INLINE_ATTRS];
+            write(&mut bytes);
+            PackedAttributes::Inline {
+                len: total as u8,
+                bytes,
+            }
+        } else {
+            let mut v = vec![0u8; total];
+            write(&mut v);
+            PackedAttributes::Heap(v.into_boxed_slice())
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            PackedAttributes::Inline { len, bytes } => &bytes[..*len as usize],
+            PackedAttributes::Heap(b) => b,
+        }
     }
 
     pub fn unpack(&self) -> Attributes {
-        let n = u16::from_le_bytes([self.0[0], self.0[1]]) as usize;
+        let b = self.bytes();
+        let n = u16::from_le_bytes([b[0], b[1]]) as usize;
         // Both parts were valid UTF-8 strings when packed.
         Attributes {
-            name: String::from_utf8_lossy(&self.0[2..2 + n]).into_owned(),
-            private_data: String::from_utf8_lossy(&self.0[2 + n..]).into_owned(),
+            name: String::from_utf8_lossy(&b[2..2 + n]).into_owned(),
+            private_data: String::from_utf8_lossy(&b[2 + n..]).into_owned(),
         }
+    }
+}
+
+#[cfg(test)]
+mod packed_tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_inline_and_heap() {
+        for (name, data) in [
+            ("", ""),
+            ("n1", ""),
+            ("web-1", "role=web"),
+            ("a name", &"x".repeat(300)),
+        ] {
+            let a = Attributes {
+                name: name.into(),
+                private_data: data.to_string(),
+            };
+            let p = PackedAttributes::pack(&a);
+            assert_eq!(p.unpack(), a);
+            assert_eq!(
+                matches!(p, PackedAttributes::Inline { .. }),
+                2 + name.len() + data.len() <= 22
+            );
+        }
+        assert!(std::mem::size_of::<PackedAttributes>() <= 24);
     }
 }
 
