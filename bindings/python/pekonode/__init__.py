@@ -1,0 +1,52 @@
+"""pekonode: gossip membership and cluster metadata (Python bindings over libpekonode's C ABI).
+
+    import pekonode
+
+    cfg = pekonode.Config(cycle_ms=200, listen_addr="127.0.0.1")
+    with pekonode.Node(cfg, "127.0.0.1", 0, name="web-1", private_data="role=web") as node:
+        node.set("127.0.0.1", 7946)          # a member we know of (a seed)
+        node.join()                          # binds UDP+TCP on an OS-chosen port
+        node.publish(b"v1")
+        for m in node.get():                 # the local member first
+            print(m.addr, m.port, m.name, m.private_data)
+        for ev in node.events(timeout=1.0):  # JOINED / LEFT / FAILED / UPDATED / METADATA
+            print(ev.kind.name, ev.member)
+
+The shared library is taken from $PEKONODE_LIB (full path), else ``libpekonode.so`` next to
+this package, else the source checkout's ``target/release/libpekonode.so``. See README.md in
+bindings/python for the details (threads, the GIL, errors, logging).
+"""
+
+from ._lib import LIB_PATH
+from ._node import (
+    Config,
+    Event,
+    EventKind,
+    LogLevel,
+    Member,
+    Node,
+    PekoError,
+    Protocol,
+    Stats,
+    Status,
+    lib_version,
+    set_log,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Config",
+    "Event",
+    "EventKind",
+    "LIB_PATH",
+    "LogLevel",
+    "Member",
+    "Node",
+    "PekoError",
+    "Protocol",
+    "Stats",
+    "Status",
+    "lib_version",
+    "set_log",
+]
