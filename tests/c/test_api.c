@@ -1,15 +1,22 @@
 /*
  * C tests for the pekonode C ABI: argument checking, status codes, the
  * last-error buffer, metadata reads, join errors, calls from several threads
- * on one handle, and small loopback clusters that converge.
+ * on one handle, small loopback clusters that converge, and the newer calls:
+ * events (peko_next_event, peko_event_clear, peko_event_fd), peko_leave,
+ * peko_update, the host logger (peko_set_log) and counters (peko_stats).
  *
  * Built by `make c-test` with -fsanitize=address,undefined; every test runs
  * in its own child process (see harness.h).  Only 127.0.0.1 is used.
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "harness.h"
 
@@ -116,7 +123,7 @@ static size_t read_metadata(peko_node *node, uint8_t *buf, size_t cap)
 
 /* Filled at run time, not in a static initializer, so the test does not
  * depend on the constants being preprocessor integer constants. */
-#define N_STATUSES 8
+#define N_STATUSES 9
 static void fill_statuses(peko_status *all)
 {
     all[0] = PEKO_OK;
@@ -127,6 +134,7 @@ static void fill_statuses(peko_status *all)
     all[5] = PEKO_ERR_BUFFER_TOO_SMALL;
     all[6] = PEKO_ERR_TOO_LARGE;
     all[7] = PEKO_ERR_PANIC;
+    all[8] = PEKO_ERR_TIMEOUT;
 }
 
 static void test_status_codes_values(void)
@@ -140,14 +148,24 @@ static void test_status_codes_values(void)
     CHECK(PEKO_ERR_BUFFER_TOO_SMALL == 5);
     CHECK(PEKO_ERR_TOO_LARGE == 6);
     CHECK(PEKO_ERR_PANIC == 7);
+    CHECK(PEKO_ERR_TIMEOUT == 8);
     CHECK(PEKO_PROTOCOL_UDP == 0);
     CHECK(PEKO_PROTOCOL_TCP == 1);
     CHECK(sizeof(peko_status) == 4);
+    CHECK(PEKO_EVENT_JOINED == 1);
+    CHECK(PEKO_EVENT_LEFT == 2);
+    CHECK(PEKO_EVENT_FAILED == 3);
+    CHECK(PEKO_EVENT_UPDATED == 4);
+    CHECK(PEKO_EVENT_METADATA == 5);
+    CHECK(PEKO_LOG_ERROR == 0);
+    CHECK(PEKO_LOG_INFO == 1);
+    /* eleven 64-bit counters, nothing else: the struct is ABI */
+    CHECK(sizeof(peko_stats_t) == 11 * sizeof(uint64_t));
 }
 
 static void test_status_str_every_code(void)
 {
-    const peko_status unknown[] = { 8, 100, 0x7fffffffu, 0xffffffffu };
+    const peko_status unknown[] = { 9, 100, 0x7fffffffu, 0xffffffffu };
     peko_status all_statuses[N_STATUSES];
     size_t i, j;
     fill_statuses(all_statuses);
@@ -871,6 +889,671 @@ static void test_two_node_cluster_tcp_with_key(void)
     two_node_cluster(cfg);
 }
 
+/* ---- events, leave, update, host logger, counters ------------------------- */
+
+/* A byte pattern no library output would leave behind: an output argument that
+ * must stay untouched is filled with it first. */
+#define POISON 0xA5
+
+static int is_poisoned(const void *p, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (b[i] != POISON)
+            return 0;
+    return 1;
+}
+
+static const char *event_kind_name(uint32_t kind)
+{
+    switch (kind) {
+    case PEKO_EVENT_JOINED: return "JOINED";
+    case PEKO_EVENT_LEFT: return "LEFT";
+    case PEKO_EVENT_FAILED: return "FAILED";
+    case PEKO_EVENT_UPDATED: return "UPDATED";
+    case PEKO_EVENT_METADATA: return "METADATA";
+    default: return "?";
+    }
+}
+
+/* Every event the library hands out: a known kind, three strings, nothing lost
+ * (these clusters are far too small to fill the 1024-event queue). */
+static void check_event(const peko_event *ev)
+{
+    CHECK_MSG(ev->kind >= PEKO_EVENT_JOINED && ev->kind <= PEKO_EVENT_METADATA,
+              "event with unknown kind %u", (unsigned)ev->kind);
+    CHECK_MSG(ev->member.addr != NULL && ev->member.name != NULL &&
+                  ev->member.private_data != NULL,
+              "%s event with a NULL string", event_kind_name(ev->kind));
+    CHECK_MSG(strcmp(ev->member.addr, "127.0.0.1") == 0,
+              "%s event for address \"%s\"", event_kind_name(ev->kind), ev->member.addr);
+    CHECK_MSG(ev->lost == 0, "%s event says %lu events were lost",
+              event_kind_name(ev->kind), (unsigned long)ev->lost);
+    printf("    event %-8s 127.0.0.1:%u name \"%s\" data \"%s\"\n",
+           event_kind_name(ev->kind), (unsigned)ev->member.port, ev->member.name,
+           ev->member.private_data);
+}
+
+/* peko_event_clear frees the strings and NULLs them; a second clear is harmless. */
+static void clear_event(peko_event *ev)
+{
+    peko_event_clear(ev);
+    CHECK(ev->member.addr == NULL && ev->member.name == NULL &&
+          ev->member.private_data == NULL);
+    peko_event_clear(ev);
+}
+
+/* Blocking style: waits (peko_next_event with a timeout) until deadline for the
+ * next event. Returns 1 with *ev filled, 0 when the deadline passed. */
+static int next_event_until(peko_node *node, double deadline, peko_event *ev)
+{
+    for (;;) {
+        peko_status st;
+        double left = deadline - now_s();
+        if (left <= 0)
+            return 0;
+        st = peko_next_event(node, left > 0.2 ? 200u : (uint32_t)(left * 1000) + 1, ev);
+        if (st == PEKO_OK) {
+            check_event(ev);
+            return 1;
+        }
+        CHECK_MSG(st == PEKO_ERR_TIMEOUT, "peko_next_event returned %u (%s)",
+                  (unsigned)st, peko_status_str(st));
+    }
+}
+
+/* Descriptor style: poll()s the event fd until deadline, then reads with
+ * peko_next_event(node, 0). We are the only reader, so "readable" must mean an
+ * event is there: a readable fd with nothing to read is a failure. */
+static int poll_event_until(peko_node *node, int fd, double deadline, peko_event *ev)
+{
+    for (;;) {
+        struct pollfd p;
+        int r, ms;
+        peko_status st;
+        double left = deadline - now_s();
+        if (left <= 0)
+            return 0;
+        ms = left > 0.2 ? 200 : (int)(left * 1000) + 1;
+        p.fd = fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        r = poll(&p, 1, ms);
+        if (r < 0 && errno == EINTR)
+            continue;
+        CHECK_MSG(r >= 0, "poll on the event fd: %s", strerror(errno));
+        if (r == 0)
+            continue;
+        CHECK_MSG((p.revents & POLLIN) != 0, "event fd revents 0x%x", (unsigned)p.revents);
+        st = peko_next_event(node, 0, ev);
+        CHECK_MSG(st == PEKO_OK,
+                  "event fd readable but peko_next_event(node, 0) returned %u (%s)",
+                  (unsigned)st, peko_status_str(st));
+        check_event(ev);
+        return 1;
+    }
+}
+
+/* Reads every pending event without waiting; the fd must then agree. */
+static void drain_events(peko_node *node, int fd)
+{
+    peko_event ev;
+    struct pollfd p;
+    int rounds = 0;
+    for (;;) {
+        peko_status st = peko_next_event(node, 0, &ev);
+        if (st == PEKO_ERR_TIMEOUT)
+            break;
+        CHECK_STATUS(st, PEKO_OK);
+        check_event(&ev);
+        clear_event(&ev);
+        CHECK_MSG(++rounds < 10000, "the event queue never empties");
+    }
+    /* empty now: the fd is not readable, unless an event came in meanwhile,
+     * which the next read must then return */
+    p.fd = fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    if (poll(&p, 1, 0) == 1) {
+        CHECK_MSG(peko_next_event(node, 0, &ev) == PEKO_OK,
+                  "event fd readable with no event pending");
+        check_event(&ev);
+        clear_event(&ev);
+    }
+}
+
+static peko_stats_t stats_of(peko_node *node)
+{
+    peko_stats_t st;
+    memset(&st, POISON, sizeof st);
+    CHECK_OK(peko_stats(node, &st));
+    CHECK(!is_poisoned(&st, sizeof st));
+    return st;
+}
+
+/* Waits until the node's members_alive is `want`. */
+static void wait_members_alive(peko_node *node, uint64_t want, const char *who)
+{
+    double deadline = now_s() + CLUSTER_DEADLINE_S;
+    peko_stats_t st = stats_of(node);
+    while (st.members_alive != want) {
+        CHECK_MSG(now_s() < deadline, "%s: members_alive stayed %lu, expected %lu", who,
+                  (unsigned long)st.members_alive, (unsigned long)want);
+        sleep_ms(20);
+        st = stats_of(node);
+    }
+}
+
+static void test_status_str_timeout(void)
+{
+    const char *s = peko_status_str(PEKO_ERR_TIMEOUT);
+    CHECK(s != NULL && s[0] != '\0');
+    CHECK_MSG(strcmp(s, peko_status_str(9999)) != 0,
+              "PEKO_ERR_TIMEOUT reads like an unknown status: \"%s\"", s);
+    CHECK(s == peko_status_str(PEKO_ERR_TIMEOUT)); /* static */
+    printf("    PEKO_ERR_TIMEOUT -> %s\n", s);
+}
+
+static void dummy_log(void *userdata, uint32_t level, const char *line)
+{
+    (void)userdata;
+    (void)level;
+    (void)line;
+}
+
+/* NULL in every required place of the newer calls: PEKO_ERR_NULL_ARG, a
+ * message, outputs untouched; peko_event_fd -1; the no-op calls do nothing. */
+static void test_new_api_null_args(void)
+{
+    peko_config cfg = loopback_config();
+    peko_event ev;
+    peko_stats_t st;
+    peko_node *node;
+    int fd;
+
+    memset(&ev, POISON, sizeof ev);
+    CHECK_STATUS(peko_next_event(NULL, 0, &ev), PEKO_ERR_NULL_ARG);
+    CHECK(is_poisoned(&ev, sizeof ev));
+    CHECK_MSG(peko_last_error(NULL, 0) > 0, "no message after peko_next_event(NULL)");
+    {
+        /* a NULL handle fails at once, it does not wait out the timeout */
+        double t0 = now_s();
+        CHECK_STATUS(peko_next_event(NULL, 3000, &ev), PEKO_ERR_NULL_ARG);
+        CHECK_MSG(now_s() - t0 < 1.0, "peko_next_event(NULL, 3000) took %.2f s",
+                  now_s() - t0);
+        CHECK(is_poisoned(&ev, sizeof ev));
+    }
+
+    peko_event_clear(NULL);
+    memset(&ev, 0, sizeof ev);
+    peko_event_clear(&ev); /* all strings NULL: nothing to free */
+    peko_event_clear(&ev);
+
+    CHECK(peko_event_fd(NULL) == -1);
+    CHECK_STATUS(peko_leave(NULL, 0), PEKO_ERR_NULL_ARG);
+    CHECK_STATUS(peko_leave(NULL, 1000), PEKO_ERR_NULL_ARG);
+    CHECK_STATUS(peko_update(NULL, "n", "d"), PEKO_ERR_NULL_ARG);
+    CHECK_STATUS(peko_update(NULL, NULL, NULL), PEKO_ERR_NULL_ARG);
+    memset(&st, POISON, sizeof st);
+    CHECK_STATUS(peko_stats(NULL, &st), PEKO_ERR_NULL_ARG);
+    CHECK(is_poisoned(&st, sizeof st));
+
+    /* a NULL callback is not an error: it restores the console */
+    CHECK_OK(peko_set_log(NULL, NULL, PEKO_LOG_ERROR));
+    CHECK_OK(peko_set_log(NULL, NULL, PEKO_LOG_INFO));
+    CHECK_STATUS(peko_set_log(dummy_log, NULL, 2), PEKO_ERR_INVALID_ARG);
+    CHECK_STATUS(peko_set_log(NULL, NULL, 0xffffffffu), PEKO_ERR_INVALID_ARG);
+    CHECK_OK(peko_set_log(NULL, NULL, PEKO_LOG_ERROR));
+
+    /* on a real handle, not joined yet */
+    node = new_node(&cfg, 0, "n", "d");
+    CHECK_STATUS(peko_next_event(node, 0, NULL), PEKO_ERR_NULL_ARG);
+    CHECK_STATUS(peko_next_event(node, 100, NULL), PEKO_ERR_NULL_ARG);
+    CHECK_STATUS(peko_stats(node, NULL), PEKO_ERR_NULL_ARG);
+    CHECK_STATUS(peko_leave(node, 0), PEKO_ERR_STATE);
+    CHECK(peko_last_error(NULL, 0) > 0);
+    memset(&ev, POISON, sizeof ev);
+    CHECK_STATUS(peko_next_event(node, 0, &ev), PEKO_ERR_TIMEOUT);
+    CHECK(is_poisoned(&ev, sizeof ev));
+    fd = peko_event_fd(node);
+    CHECK_MSG(fd >= 0, "peko_event_fd on a new handle returned %d", fd);
+    CHECK(peko_event_fd(node) == fd);
+
+    /* and joined */
+    CHECK_OK(peko_join(node));
+    CHECK_STATUS(peko_next_event(node, 0, NULL), PEKO_ERR_NULL_ARG);
+    CHECK_STATUS(peko_stats(node, NULL), PEKO_ERR_NULL_ARG);
+    CHECK(peko_event_fd(node) == fd);
+    peko_free(node);
+}
+
+/* peko_next_event waits about as long as asked, and writes nothing on timeout. */
+static void test_next_event_timeout(void)
+{
+    peko_config cfg = loopback_config();
+    peko_node *node = new_node(&cfg, 0, "n", ""); /* never joined: no events */
+    peko_event ev;
+    double t0, took;
+
+    memset(&ev, POISON, sizeof ev);
+    t0 = now_s();
+    CHECK_STATUS(peko_next_event(node, 0, &ev), PEKO_ERR_TIMEOUT);
+    CHECK_MSG(now_s() - t0 < 1.0, "timeout 0 took %.2f s", now_s() - t0);
+    t0 = now_s();
+    CHECK_STATUS(peko_next_event(node, 300, &ev), PEKO_ERR_TIMEOUT);
+    took = now_s() - t0;
+    CHECK_MSG(took >= 0.25 && took < 5.0, "timeout 300 ms took %.3f s", took);
+    CHECK(is_poisoned(&ev, sizeof ev));
+    CHECK(peko_last_error(NULL, 0) > 0);
+    printf("    peko_next_event(300 ms) -> PEKO_ERR_TIMEOUT after %.3f s\n", took);
+    peko_free(node);
+}
+
+/* A lone member: counters are sane, rounds advance, the member is its own list;
+ * peko_update changes the local entry at once; the fd closes with peko_free. */
+static void test_stats_and_update_lone(void)
+{
+    peko_config cfg = loopback_config();
+    uint16_t port;
+    peko_node *node = joined_node(&cfg, "solo", "solo-data", &port);
+    double deadline = now_s() + CLUSTER_DEADLINE_S;
+    peko_stats_t st = stats_of(node);
+    char name[64], data[64];
+    int found, fd;
+
+    CHECK_MSG(st.members_alive == 1, "lone member: members_alive %lu",
+              (unsigned long)st.members_alive);
+    CHECK(st.members_suspect == 0);
+    CHECK(st.dropped_auth == 0 && st.dropped_malformed == 0);
+    while (st.round == 0) {
+        CHECK_MSG(now_s() < deadline, "no gossip round counted");
+        sleep_ms(20);
+        st = stats_of(node);
+    }
+    printf("    members_alive %lu, round %lu\n", (unsigned long)st.members_alive,
+           (unsigned long)st.round);
+
+    CHECK_OK(peko_update(node, "solo-renamed", NULL));
+    CHECK(list_lookup(node, port, &found, name, sizeof name, data, sizeof data) == 1);
+    CHECK(found);
+    CHECK_MSG(strcmp(name, "solo-renamed") == 0 && strcmp(data, "") == 0,
+              "after peko_update the local entry is (\"%s\", \"%s\")", name, data);
+
+    /* bad attributes are refused and change nothing */
+    CHECK_STATUS(peko_update(node, "\xff\xfe", "x"), PEKO_ERR_INVALID_ARG);
+    {
+        char big[1100];
+        memset(big, 'b', sizeof big - 1);
+        big[sizeof big - 1] = '\0';
+        CHECK_STATUS(peko_update(node, "ok", big), PEKO_ERR_INVALID_ARG);
+    }
+    list_lookup(node, port, &found, name, sizeof name, data, sizeof data);
+    CHECK(strcmp(name, "solo-renamed") == 0 && strcmp(data, "") == 0);
+
+    /* a lone member has nobody to tell: leave completes at once */
+    CHECK_OK(peko_leave(node, 2000));
+    CHECK_OK(peko_leave(node, 0)); /* second leave: nothing to do */
+    CHECK_STATUS(peko_update(node, "late", NULL), PEKO_ERR_STATE);
+
+    fd = peko_event_fd(node);
+    CHECK(fd >= 0);
+    peko_free(node);
+    /* "owned by the node (closed by peko_free)"; no other thread of this
+     * process opens descriptors now, so the number is not reused yet */
+    errno = 0;
+    CHECK_MSG(fcntl(fd, F_GETFD) == -1 && errno == EBADF,
+              "event fd %d still open after peko_free", fd);
+}
+
+/* Two members. alpha sees beta JOINED (with beta's name and data); beta calls
+ * peko_update and alpha sees UPDATED with the new name (read through the event
+ * fd); beta calls peko_leave and alpha sees LEFT, long before the failure
+ * detector would have said FAILED; members_alive follows: 1, 2, 1. */
+static void test_events_join_update_leave(void)
+{
+    peko_config cfg = loopback_config();
+    uint16_t pa, pb;
+    peko_node *a, *b;
+    peko_node_info seed;
+    peko_event ev;
+    peko_stats_t st;
+    double t0, deadline;
+    int fd, got;
+
+    /* a generous timeout: only a graceful leave can remove beta within it */
+    cfg.timeout_ms = 10000;
+    a = joined_node(&cfg, "alpha", "alpha-data", &pa);
+    fd = peko_event_fd(a);
+    CHECK(fd >= 0);
+    CHECK(stats_of(a).members_alive == 1);
+
+    b = new_node(&cfg, 0, "beta", "beta-data");
+    seed = member("127.0.0.1", pa, NULL, NULL);
+    CHECK_OK(peko_set(b, &seed));
+    CHECK_OK(peko_join(b));
+    pb = local_port(b);
+
+    /* JOINED */
+    t0 = now_s();
+    deadline = t0 + CLUSTER_DEADLINE_S;
+    for (got = 0; !got;) {
+        CHECK_MSG(next_event_until(a, deadline, &ev), "alpha saw no JOINED for beta in %.0f s",
+                  CLUSTER_DEADLINE_S);
+        if (ev.member.port == pb) {
+            CHECK_MSG(ev.kind == PEKO_EVENT_JOINED, "first event for beta is %s, not JOINED",
+                      event_kind_name(ev.kind));
+            CHECK(strcmp(ev.member.name, "beta") == 0);
+            CHECK(strcmp(ev.member.private_data, "beta-data") == 0);
+            got = 1;
+        }
+        clear_event(&ev);
+    }
+    printf("    JOINED after %.2f s\n", now_s() - t0);
+    wait_members_alive(a, 2, "alpha");
+    wait_members_alive(b, 2, "beta");
+    st = stats_of(a);
+    CHECK(st.packets_sent > 0 && st.bytes_sent > 0);
+    CHECK(st.packets_received > 0 && st.bytes_received > 0);
+    CHECK(st.dropped_auth == 0);
+    printf("    alpha: members_alive %lu, suspect %lu, sent %lu/%lu B, received %lu/%lu B, "
+           "anti-entropy %lu, round %lu\n",
+           (unsigned long)st.members_alive, (unsigned long)st.members_suspect,
+           (unsigned long)st.packets_sent, (unsigned long)st.bytes_sent,
+           (unsigned long)st.packets_received, (unsigned long)st.bytes_received,
+           (unsigned long)st.anti_entropy_exchanges, (unsigned long)st.round);
+    drain_events(a, fd);
+
+    /* UPDATED, through the event fd */
+    CHECK_OK(peko_update(b, "beta-renamed", "beta-data-2"));
+    t0 = now_s();
+    deadline = t0 + CLUSTER_DEADLINE_S;
+    for (got = 0; !got;) {
+        CHECK_MSG(poll_event_until(a, fd, deadline, &ev),
+                  "alpha saw no UPDATED for beta in %.0f s", CLUSTER_DEADLINE_S);
+        if (ev.member.port == pb) {
+            CHECK_MSG(ev.kind == PEKO_EVENT_UPDATED, "%s for beta while waiting for UPDATED",
+                      event_kind_name(ev.kind));
+            if (strcmp(ev.member.name, "beta-renamed") == 0) {
+                CHECK(strcmp(ev.member.private_data, "beta-data-2") == 0);
+                got = 1;
+            }
+        }
+        clear_event(&ev);
+    }
+    printf("    UPDATED after %.2f s\n", now_s() - t0);
+    {
+        char name[64], data[64];
+        int found;
+        list_lookup(a, pb, &found, name, sizeof name, data, sizeof data);
+        CHECK(found);
+        CHECK_MSG(strcmp(name, "beta-renamed") == 0 && strcmp(data, "beta-data-2") == 0,
+                  "alpha lists beta as (\"%s\", \"%s\") after UPDATED", name, data);
+    }
+    drain_events(a, fd);
+
+    /* LEFT */
+    t0 = now_s();
+    CHECK_OK(peko_leave(b, 2000));
+    printf("    peko_leave returned after %.3f s\n", now_s() - t0);
+    CHECK_OK(peko_leave(b, 2000)); /* a second leave does nothing */
+    CHECK_STATUS(peko_update(b, "too-late", NULL), PEKO_ERR_STATE);
+    deadline = t0 + CLUSTER_DEADLINE_S;
+    for (got = 0; !got;) {
+        CHECK_MSG(poll_event_until(a, fd, deadline, &ev),
+                  "alpha saw no LEFT for beta in %.0f s", CLUSTER_DEADLINE_S);
+        if (ev.member.port == pb && ev.kind != PEKO_EVENT_UPDATED) {
+            CHECK_MSG(ev.kind == PEKO_EVENT_LEFT, "%s for beta after peko_leave, expected LEFT",
+                      event_kind_name(ev.kind));
+            CHECK_MSG(strcmp(ev.member.name, "") == 0, "LEFT event name \"%s\"",
+                      ev.member.name);
+            got = 1;
+        }
+        clear_event(&ev);
+    }
+    printf("    LEFT after %.2f s\n", now_s() - t0);
+    wait_members_alive(a, 1, "alpha");
+    {
+        size_t count;
+        CHECK(!has_member(a, pb, &count));
+        CHECK(count == 1);
+    }
+    drain_events(a, fd);
+
+    peko_free(b);
+    peko_free(a);
+}
+
+/* A UDP socket on a loopback port that reads nothing and answers nothing: a
+ * member that never speaks. Holding the port (rather than picking one that was
+ * free a moment ago) means no other process can start answering there. */
+static int silent_udp_socket(uint16_t *port)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK_MSG(fd >= 0, "socket: %s", strerror(errno));
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = 0;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_MSG(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind: %s", strerror(errno));
+    CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+    *port = ntohs(sa.sin_port);
+    CHECK(*port != 0);
+    return fd;
+}
+
+/* A member given by peko_set that never answers ends with FAILED (not LEFT). */
+static void test_event_failed_for_silent_peer(void)
+{
+    peko_config cfg = loopback_config(); /* timeout_ms 2000 */
+    uint16_t pa, silent;
+    int sock = silent_udp_socket(&silent);
+    peko_node *a;
+    peko_node_info peer;
+    peko_event ev;
+    double t0, deadline;
+    int got;
+
+    a = joined_node(&cfg, "alpha", "", &pa);
+    peer = member("127.0.0.1", silent, "ghost", NULL);
+    CHECK_OK(peko_set(a, &peer));
+    t0 = now_s();
+    deadline = t0 + CLUSTER_DEADLINE_S;
+    for (got = 0; !got;) {
+        CHECK_MSG(next_event_until(a, deadline, &ev),
+                  "no FAILED for the silent peer in %.0f s", CLUSTER_DEADLINE_S);
+        if (ev.member.port == silent) {
+            CHECK_MSG(ev.kind == PEKO_EVENT_FAILED || ev.kind == PEKO_EVENT_JOINED,
+                      "%s for a peer that never answered", event_kind_name(ev.kind));
+            got = ev.kind == PEKO_EVENT_FAILED;
+        }
+        clear_event(&ev);
+    }
+    printf("    FAILED after %.2f s (timeout_ms %u)\n", now_s() - t0, (unsigned)cfg.timeout_ms);
+    wait_members_alive(a, 1, "alpha");
+    peko_free(a);
+    close(sock);
+}
+
+/* ---- host logger ---- */
+
+struct log_counts {
+    unsigned long lines, info, errors;
+    unsigned long bad_userdata, bad_level, bad_line;
+    char last[256];
+};
+
+static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct log_counts g_log; /* under g_log_mu; its address is the userdata */
+
+/* Called on the library's threads (and on ours): count only, never CHECK. */
+static void count_log_line(void *userdata, uint32_t level, const char *line)
+{
+    pthread_mutex_lock(&g_log_mu);
+    g_log.lines++;
+    if (userdata != (void *)&g_log)
+        g_log.bad_userdata++;
+    if (level == PEKO_LOG_INFO)
+        g_log.info++;
+    else if (level == PEKO_LOG_ERROR)
+        g_log.errors++;
+    else
+        g_log.bad_level++;
+    if (line == NULL || line[0] == '\0')
+        g_log.bad_line++;
+    else
+        snprintf(g_log.last, sizeof g_log.last, "%s", line);
+    pthread_mutex_unlock(&g_log_mu);
+}
+
+static struct log_counts log_snapshot(void)
+{
+    struct log_counts s;
+    pthread_mutex_lock(&g_log_mu);
+    s = g_log;
+    pthread_mutex_unlock(&g_log_mu);
+    return s;
+}
+
+static void test_set_log_callback(void)
+{
+    peko_config cfg = loopback_config(); /* is_print false */
+    uint16_t pa, pb;
+    peko_node *a, *b;
+    peko_node_info seed;
+    struct log_counts s;
+    unsigned long before;
+    double deadline;
+    size_t count;
+
+    CHECK_OK(peko_set_log(count_log_line, &g_log, PEKO_LOG_INFO));
+    a = joined_node(&cfg, "alpha", "", &pa);
+    b = new_node(&cfg, 0, "beta", "");
+    seed = member("127.0.0.1", pa, NULL, NULL);
+    CHECK_OK(peko_set(b, &seed));
+    CHECK_OK(peko_join(b));
+    pb = local_port(b);
+
+    /* informational lines arrive although is_print is false */
+    deadline = now_s() + CLUSTER_DEADLINE_S;
+    while (!has_member(a, pb, &count) || log_snapshot().info < 3) {
+        CHECK_MSG(now_s() < deadline, "only %lu log lines in %.0f s", log_snapshot().lines,
+                  CLUSTER_DEADLINE_S);
+        sleep_ms(20);
+    }
+    s = log_snapshot();
+    CHECK_MSG(s.bad_userdata == 0, "%lu calls with the wrong userdata", s.bad_userdata);
+    CHECK_MSG(s.bad_level == 0, "%lu calls with an unknown level", s.bad_level);
+    CHECK_MSG(s.bad_line == 0, "%lu calls with a NULL or empty line", s.bad_line);
+    printf("    at PEKO_LOG_INFO: %lu lines (%lu info, %lu error); last: %s\n", s.lines,
+           s.info, s.errors, s.last);
+
+    /* PEKO_LOG_ERROR: no more informational lines (a line already on its way
+     * when the level changed may still land, so let those settle first) */
+    CHECK_OK(peko_set_log(count_log_line, &g_log, PEKO_LOG_ERROR));
+    sleep_ms(300);
+    before = log_snapshot().info;
+    CHECK_OK(peko_update(b, "beta-2", NULL));
+    CHECK_OK(peko_publish(a, (const uint8_t *)"m", 1));
+    sleep_ms(500);
+    s = log_snapshot();
+    CHECK_MSG(s.info == before, "%lu informational lines at PEKO_LOG_ERROR",
+              s.info - before);
+
+    /* back to INFO: they come again */
+    CHECK_OK(peko_set_log(count_log_line, &g_log, PEKO_LOG_INFO));
+    before = log_snapshot().info;
+    CHECK_OK(peko_update(b, "beta-3", NULL));
+    deadline = now_s() + CLUSTER_DEADLINE_S;
+    while (log_snapshot().info == before) {
+        CHECK_MSG(now_s() < deadline, "no informational line after going back to INFO");
+        sleep_ms(20);
+    }
+
+    /* NULL restores the console: the callback is not called any more */
+    CHECK_OK(peko_set_log(NULL, NULL, PEKO_LOG_ERROR));
+    sleep_ms(300);
+    before = log_snapshot().lines;
+    CHECK_OK(peko_update(b, "beta-4", NULL));
+    CHECK_OK(peko_publish(a, (const uint8_t *)"n", 1));
+    sleep_ms(500);
+    CHECK_MSG(log_snapshot().lines == before, "%lu lines reached the callback after NULL",
+              log_snapshot().lines - before);
+
+    peko_free(b);
+    peko_free(a);
+    s = log_snapshot();
+    CHECK(s.bad_userdata == 0 && s.bad_level == 0 && s.bad_line == 0);
+}
+
+/* "never while a library lock is held": a logger may call back into the
+ * library (here peko_stats and peko_get on a member) without a deadlock. */
+static pthread_mutex_t g_reentrant_mu = PTHREAD_MUTEX_INITIALIZER;
+static peko_node *g_reentrant_node; /* under g_reentrant_mu */
+static unsigned long g_reentrant_calls, g_reentrant_failures;
+
+static void reentrant_log_line(void *userdata, uint32_t level, const char *line)
+{
+    (void)userdata;
+    (void)level;
+    (void)line;
+    pthread_mutex_lock(&g_reentrant_mu);
+    if (g_reentrant_node != NULL) {
+        peko_stats_t st;
+        peko_node_info *nodes = NULL;
+        size_t count = 0;
+        if (peko_stats(g_reentrant_node, &st) == PEKO_OK &&
+            peko_get(g_reentrant_node, &nodes, &count) == PEKO_OK) {
+            peko_nodes_free(nodes, count);
+            g_reentrant_calls++;
+        } else {
+            g_reentrant_failures++;
+        }
+    }
+    pthread_mutex_unlock(&g_reentrant_mu);
+}
+
+static void test_set_log_reentrant(void)
+{
+    peko_config cfg = loopback_config();
+    uint16_t pa;
+    peko_node *a = joined_node(&cfg, "alpha", "", &pa);
+    peko_node *b = new_node(&cfg, 0, "beta", "");
+    peko_node_info seed = member("127.0.0.1", pa, NULL, NULL);
+    double deadline = now_s() + CLUSTER_DEADLINE_S;
+    unsigned long calls = 0, failures = 0;
+
+    pthread_mutex_lock(&g_reentrant_mu);
+    g_reentrant_node = a;
+    pthread_mutex_unlock(&g_reentrant_mu);
+    CHECK_OK(peko_set_log(reentrant_log_line, NULL, PEKO_LOG_INFO));
+    CHECK_OK(peko_set(b, &seed));
+    CHECK_OK(peko_join(b));          /* logs on this thread */
+    CHECK_OK(peko_update(a, "alpha-2", NULL));
+    while (calls < 5) {
+        CHECK_MSG(now_s() < deadline, "only %lu re-entrant log calls in %.0f s", calls,
+                  CLUSTER_DEADLINE_S);
+        sleep_ms(20);
+        pthread_mutex_lock(&g_reentrant_mu);
+        calls = g_reentrant_calls;
+        failures = g_reentrant_failures;
+        pthread_mutex_unlock(&g_reentrant_mu);
+    }
+    CHECK_MSG(failures == 0, "%lu re-entrant calls failed", failures);
+    printf("    %lu log lines, each calling peko_stats + peko_get\n", calls);
+
+    CHECK_OK(peko_set_log(NULL, NULL, PEKO_LOG_ERROR));
+    /* a callback may still be running after peko_set_log returns: take the
+     * node away under the lock the callback holds before freeing it */
+    pthread_mutex_lock(&g_reentrant_mu);
+    g_reentrant_node = NULL;
+    pthread_mutex_unlock(&g_reentrant_mu);
+    peko_free(b);
+    peko_free(a);
+}
+
 /* ---- runner --------------------------------------------------------------- */
 
 static const struct test_case tests[] = {
@@ -895,6 +1578,14 @@ static const struct test_case tests[] = {
     TEST_CASE(test_threads_share_handle),
     TEST_CASE(test_two_node_cluster_udp),
     TEST_CASE(test_two_node_cluster_tcp_with_key),
+    TEST_CASE(test_status_str_timeout),
+    TEST_CASE(test_new_api_null_args),
+    TEST_CASE(test_next_event_timeout),
+    TEST_CASE(test_stats_and_update_lone),
+    TEST_CASE(test_events_join_update_leave),
+    TEST_CASE(test_event_failed_for_silent_peer),
+    TEST_CASE(test_set_log_callback),
+    TEST_CASE(test_set_log_reentrant),
 };
 
 int main(int argc, char **argv)
