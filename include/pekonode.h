@@ -104,8 +104,10 @@ typedef struct peko_event {
 } peko_event;
 
 // A host logger for `peko_set_log`: called with the userdata given there, the line's level and
-// the line (valid only during the call). Called from the library's threads, never while a
-// library lock is held.
+// the line (valid only during the call). Called from the library's threads, and also on the
+// calling thread inside peko_join, peko_stop, peko_start, peko_update, peko_leave, peko_publish
+// and peko_free (so do not hold a lock there that the logger takes); never while a library
+// lock is held, so it may call back into the library.
 typedef void (*peko_log_fn)(void *userdata, uint32_t level, const char *line);
 
 // Counters for monitoring, from `peko_stats`. (Named with `_t` because C does not allow a type
@@ -259,7 +261,9 @@ peko_status peko_update(struct peko_node *node, const char *name, const char *pr
 // Sends the library's log lines (of every node in the process) to `callback` instead of the
 // console: lines at `level` or more severe (PEKO_LOG_ERROR or PEKO_LOG_INFO; with
 // PEKO_LOG_INFO the informational lines come even for nodes whose is_print is false).
-// `callback` NULL restores the console. `userdata` is passed back untouched.
+// `callback` NULL restores the console. `userdata` is passed back untouched. When this returns,
+// no call to the previous callback is still running on another thread, so its userdata may be
+// freed.
 peko_status peko_set_log(peko_log_fn callback, void *userdata, uint32_t level);
 
 // Fills `*out` with this node's counters.

@@ -510,8 +510,10 @@ pub struct peko_stats_t {
 }
 
 /// A host logger for `peko_set_log`: called with the userdata given there, the line's level and
-/// the line (valid only during the call). Called from the library's threads, never while a
-/// library lock is held.
+/// the line (valid only during the call). Called from the library's threads, and also on the
+/// calling thread inside peko_join, peko_stop, peko_start, peko_update, peko_leave, peko_publish
+/// and peko_free (so do not hold a lock there that the logger takes); never while a library
+/// lock is held, so it may call back into the library.
 pub type peko_log_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, level: u32, line: *const c_char)>;
 
@@ -639,7 +641,9 @@ pub unsafe extern "C" fn peko_update(
 /// Sends the library's log lines (of every node in the process) to `callback` instead of the
 /// console: lines at `level` or more severe (PEKO_LOG_ERROR or PEKO_LOG_INFO; with
 /// PEKO_LOG_INFO the informational lines come even for nodes whose is_print is false).
-/// `callback` NULL restores the console. `userdata` is passed back untouched.
+/// `callback` NULL restores the console. `userdata` is passed back untouched. When this returns,
+/// no call to the previous callback is still running on another thread, so its userdata may be
+/// freed.
 #[no_mangle]
 pub unsafe extern "C" fn peko_set_log(
     callback: peko_log_fn,

@@ -20,22 +20,44 @@ pub struct Sink {
 }
 
 static SINK: Mutex<Option<Sink>> = Mutex::new(None);
+/// Callbacks running right now, on any thread.
+static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Sends log lines to `sink` instead of the console (`None` restores the console).
+thread_local! {
+    static IN_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Sends log lines to `sink` instead of the console (`None` restores the console). Returns once
+/// no callback of the previous sink is running on another thread, so the host may then free its
+/// userdata. (From inside a callback it cannot wait for itself, and does not.)
 pub fn set_sink(sink: Option<Sink>) {
     *SINK.lock().unwrap_or_else(|e| e.into_inner()) = sink;
+    let own = usize::from(IN_CALLBACK.with(|c| c.get()));
+    while IN_FLIGHT.load(std::sync::atomic::Ordering::Acquire) > own {
+        std::thread::yield_now();
+    }
 }
 
 /// Delivers a line to the host's logger if one is set; false means "print it yourself".
 fn to_sink(level: u32, line: &str) -> bool {
     // Copy the sink out so the callback runs with no library lock held.
-    let sink = *SINK.lock().unwrap_or_else(|e| e.into_inner());
+    let sink = {
+        let guard = SINK.lock().unwrap_or_else(|e| e.into_inner());
+        // Counted before the lock is released, so set_sink cannot miss this call.
+        if guard.is_some() {
+            IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        *guard
+    };
     let Some(sink) = sink else { return false };
     if level <= sink.level {
         let c = std::ffi::CString::new(line.replace('\0', " ")).expect("NULs replaced");
+        let was = IN_CALLBACK.with(|f| f.replace(true));
         // SAFETY: the host gave this callback for exactly this call shape (peko_set_log).
         unsafe { (sink.callback)(sink.userdata as *mut std::ffi::c_void, level, c.as_ptr()) };
+        IN_CALLBACK.with(|f| f.set(was));
     }
+    IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     true
 }
 const ERROR_WINDOW: Duration = Duration::from_secs(10);

@@ -522,6 +522,10 @@ impl Node {
         }
         *closed = true;
         let s = &self.shared;
+        if !*self.joined.lock().unwrap_or_else(|e| e.into_inner()) {
+            // Nothing was bound or spawned: no runtime to wake for a handle that never joined.
+            return;
+        }
         let notices = lock(&s.core).leave();
         s.dispatch(notices);
         s.soft_stop.cancel();

@@ -151,7 +151,14 @@ async fn writer(s: &Arc<Shared>, to: MemberId, mut rx: mpsc::Receiver<Arc<Vec<u8
             }
             Ok(Err(e)) => {
                 super::stats::add(&s.stats.send_errors, 1);
-                s.log.error(format_args!("write to {to}: {e}"));
+                // A peer that closed (it left, or restarted) is news for the failure detector,
+                // not an error for the host's log.
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                ) {
+                    s.log.error(format_args!("write to {to}: {e}"));
+                }
                 return;
             }
             Err(_) => {
