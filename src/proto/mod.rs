@@ -87,7 +87,8 @@ impl Timing {
     /// silent member is gone everywhere within `timeout`. The floor is long enough that a member
     /// silent for half the timeout (a pause) can resume and refute before anyone removes it; it
     /// grows with log N because the refutation needs that long to spread. When the timeout is too
-    /// short for both (`timeout` < about 16 cycles at large N), removal within `timeout` wins.
+    /// short for both (with P = timeout/10: timeout < (2 * spread + cycle) / 0.29, about 45
+    /// cycles at N = 1000 and fan-out 3), removal within `timeout` wins.
     pub fn suspicion_bounds(&self, members: usize) -> (Millis, Millis) {
         let spread = self.spread(members);
         let p = self.probe_interval;
