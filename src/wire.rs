@@ -144,9 +144,21 @@ pub fn decode(frame: &[u8], key: &Key, limit: usize) -> Result<Message, DecodeEr
 
 /// Encoded size of a rumor inside a message body, for packing datagrams.
 pub fn rumor_len(r: &Rumor) -> usize {
-    bincode::serde::encode_to_vec(r, config())
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX)
+    encode_rumor(r).len()
+}
+
+/// A rumor as it appears inside a message body: the rumor queue keeps rumors in this form,
+/// a third of the decoded size.
+pub fn encode_rumor(r: &Rumor) -> Vec<u8> {
+    bincode::serde::encode_to_vec(r, config()).unwrap_or_default()
+}
+
+/// The inverse of `encode_rumor`; `None` unless `bytes` is exactly one rumor.
+pub fn decode_rumor(bytes: &[u8]) -> Option<Rumor> {
+    match bincode::serde::decode_from_slice::<Rumor, _>(bytes, config()) {
+        Ok((r, used)) if used == bytes.len() => Some(r),
+        _ => None,
+    }
 }
 
 /// Largest stream frame accepted for a given configured `size`: the metadata plus a membership
@@ -193,6 +205,25 @@ mod tests {
                 }),
             ],
         }
+    }
+
+    #[test]
+    fn queued_rumor_form_round_trips_and_rejects_extra_bytes() {
+        let r = Rumor::Alive {
+            id: id(9),
+            incarnation: 3,
+            attrs: Attributes {
+                name: "web-1".into(),
+                private_data: "zone=a".into(),
+            },
+        };
+        let bytes = encode_rumor(&r);
+        assert_eq!(bytes.len(), rumor_len(&r));
+        assert_eq!(decode_rumor(&bytes), Some(r));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(decode_rumor(&longer), None);
+        assert_eq!(decode_rumor(&bytes[..bytes.len() - 1]), None);
     }
 
     #[test]

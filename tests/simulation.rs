@@ -162,3 +162,26 @@ fn restarted_member_is_accepted_again() {
         "the restarted member was never listed again"
     );
 }
+
+#[test]
+fn a_joiner_lists_the_cluster_quietly() {
+    // The reply to a join holds what every member already knows: the joiner lists those members
+    // without queueing a rumor about each, or a mass join would cost N rumors per joiner.
+    let n = 200;
+    let mut s = converged(n, 0.0, 3);
+    s.crash(7);
+    assert!(s
+        .run_until_step(TIMEOUT as Millis, 10, |s| s.listers[7] == 0)
+        .is_some());
+    s.restart(7, 0);
+    let full = s.run_until(TIMEOUT as Millis, |s| s.cores[7].listed_count() == n);
+    assert!(full.is_some(), "the joiner never listed the whole cluster");
+    let pending = s.cores[7].pending_rumors();
+    assert!(
+        pending <= 10,
+        "the joiner queued {pending} rumors for a cluster it only learned about"
+    );
+    // Quiet is only about what the joiner spreads: the cluster still learns about the joiner.
+    let back = s.run_until(TIMEOUT as Millis * 2, |s| s.listed_by(7) == n - 1);
+    assert!(back.is_some(), "the joiner was never listed by everyone");
+}

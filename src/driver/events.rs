@@ -139,6 +139,10 @@ impl Events {
                 e.lost = std::mem::take(&mut q.lost);
                 if q.events.is_empty() {
                     self.signal(false);
+                    // A drained burst gives its buffer back.
+                    if q.events.capacity() > EVENTS_UNREAD_MAX {
+                        q.events = VecDeque::new();
+                    }
                 }
                 return Some(e);
             }

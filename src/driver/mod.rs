@@ -90,10 +90,7 @@ impl Shared {
             let now = self.now();
             let r = f(&mut core, now);
             let out = core.drain_outgoing();
-            let mut events = Vec::new();
-            while let Some(e) = core.next_event() {
-                events.push(e);
-            }
+            let events: Vec<Event> = core.take_events().into();
             (r, out, events)
         };
         self.dispatch(out);

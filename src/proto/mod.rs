@@ -143,6 +143,19 @@ pub struct Outgoing {
     pub msg: Message,
 }
 
+/// How news about a member reached us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    /// A rumor or a message from the member itself.
+    Rumor,
+    /// An anti-entropy exchange.
+    Sync,
+    /// The reply to our own join: the cluster knows these members already, we were the one
+    /// missing them. Members new to us are listed quietly (not rumored on), or a member joining
+    /// a cluster of N would queue N rumors, and a mass join would become an N-squared burst.
+    JoinReply,
+}
+
 #[derive(Clone, Debug)]
 struct Member {
     incarnation: Incarnation,
@@ -154,6 +167,8 @@ struct Member {
     placeholder: bool,
     /// A placeholder never heard from: dropped at `deadline`.
     unheard: bool,
+    /// Listed from the reply to our join and not rumored on (see `Via::JoinReply`).
+    quiet: bool,
     /// When an unheard placeholder is dropped, or a suspect declared dead.
     deadline: Millis,
     /// Distinct members that suspected it at this incarnation (Lifeguard confirmations), at most
@@ -376,6 +391,12 @@ impl Core {
         self.events.pop_front()
     }
 
+    /// All pending events at once. The queue goes with them, so a burst (a push-pull that adds a
+    /// thousand members) does not leave a thousand-event buffer in every member.
+    pub fn take_events(&mut self) -> VecDeque<Event> {
+        std::mem::take(&mut self.events)
+    }
+
     /// Changes the local member's id before joining (the OS picked the port).
     pub fn rebind(&mut self, me: MemberId) {
         if self.state == RunState::Idle {
@@ -407,6 +428,7 @@ impl Core {
                 attrs: PackedAttributes::pack(&attrs),
                 since: now,
                 placeholder: true,
+                quiet: false,
                 unheard: true,
                 deadline: now + self.cfg.timing.timeout,
                 accusers: Accusers::default(),
@@ -446,6 +468,7 @@ impl Core {
                         since: now,
                         placeholder: false,
                         unheard: false,
+                        quiet: false,
                         deadline: 0,
                         accusers: Accusers::default(),
                     },
@@ -641,7 +664,13 @@ impl Core {
                 meta,
                 ..
             } => {
-                self.merge_state(now, members);
+                // The reply to a newcomer's first exchange holds what the cluster already knows.
+                let via = if reply && self.is_newcomer() {
+                    Via::JoinReply
+                } else {
+                    Via::Sync
+                };
+                self.merge_state(now, members, via);
                 if let Some(m) = meta {
                     self.apply_meta(now, m);
                 }
@@ -909,6 +938,12 @@ impl Core {
         v
     }
 
+    /// Whether this member has yet to learn any member for sure (its table holds only the
+    /// placeholders `set` added): it is joining.
+    fn is_newcomer(&self) -> bool {
+        self.members.values().all(|m| m.placeholder)
+    }
+
     fn send_push_pull(&mut self, to: MemberId) {
         let members = self.state_snapshot();
         let meta_version = self.meta.as_ref().map(|m| m.version);
@@ -1131,7 +1166,7 @@ impl Core {
                     id,
                     incarnation,
                     attrs,
-                } => self.apply_alive(now, id, incarnation, attrs),
+                } => self.apply_alive(now, id, incarnation, attrs, Via::Rumor),
                 Rumor::Suspect {
                     id,
                     incarnation,
@@ -1157,10 +1192,12 @@ impl Core {
 
     /// Anti-entropy merge. A remote "dead" only makes us suspect (the member may refute); a
     /// remote "left" is final.
-    fn merge_state(&mut self, now: Millis, states: Vec<MemberState>) {
+    fn merge_state(&mut self, now: Millis, states: Vec<MemberState>, via: Via) {
         for s in states {
             match s.status {
-                Status::Alive => self.apply_alive(now, s.id, s.incarnation, s.attrs),
+                Status::Alive => {
+                    self.apply_alive(now, s.id, s.incarnation, s.attrs, via)
+                }
                 Status::Suspect | Status::Dead => {
                     self.apply_suspect(now, s.id, s.incarnation, s.id)
                 }
@@ -1175,6 +1212,7 @@ impl Core {
         id: MemberId,
         incarnation: Incarnation,
         attrs: Attributes,
+        via: Via,
     ) {
         if id == self.cfg.me {
             if incarnation > self.incarnation
@@ -1191,6 +1229,7 @@ impl Core {
             self.members_refused += 1;
             return;
         }
+        let quiet = via == Via::JoinReply;
         let event = match self.members.get_mut(&id) {
             None => {
                 self.members.insert(
@@ -1202,6 +1241,7 @@ impl Core {
                         since: now,
                         placeholder: false,
                         unheard: false,
+                        quiet,
                         deadline: 0,
                         accusers: Accusers::default(),
                     },
@@ -1212,8 +1252,21 @@ impl Core {
                 let newer =
                     incarnation > m.incarnation || (m.placeholder && incarnation >= m.incarnation);
                 if !newer {
+                    // A rumor still spreading about a member we listed quietly: take our part
+                    // in it, as if it had been news to us, so it reaches every member.
+                    if m.quiet && via == Via::Rumor && incarnation == m.incarnation {
+                        m.quiet = false;
+                        self.rumors.push(Rumor::Alive {
+                            id,
+                            incarnation,
+                            attrs,
+                        });
+                    }
                     return;
                 }
+                // Known to us but news for the cluster (a refutation, new attributes, a
+                // placeholder confirmed): spread even from a join reply.
+                m.quiet = false;
                 let event = if m.placeholder || !m.status.is_listed() {
                     Event::Joined(id, attrs.clone())
                 } else if m.attrs != PackedAttributes::pack(&attrs) {
@@ -1231,14 +1284,17 @@ impl Core {
                 event
             }
         };
+        let spread = !self.members.get(&id).is_some_and(|m| m.quiet);
         if !matches!(event, Event::Synced(_)) {
             self.push_event(event);
         }
-        self.rumors.push(Rumor::Alive {
-            id,
-            incarnation,
-            attrs,
-        });
+        if spread {
+            self.rumors.push(Rumor::Alive {
+                id,
+                incarnation,
+                attrs,
+            });
+        }
     }
 
     fn apply_suspect(

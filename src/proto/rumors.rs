@@ -11,9 +11,10 @@ pub const RETRANSMIT_MULT: u32 = 4;
 /// Bound on queued rumors; beyond it the most-sent are dropped (anti-entropy repairs the rest).
 pub const QUEUE_MAX: usize = 4096;
 
+/// A queued rumor, kept encoded: in a mass join every member queues a rumor about every other,
+/// and the decoded form (88 bytes plus two strings) would triple that peak.
 struct Queued {
-    rumor: Rumor,
-    len: usize,
+    bytes: Box<[u8]>,
     transmits: u32,
     order: u64,
 }
@@ -32,13 +33,15 @@ pub fn retransmit_limit(members: usize) -> u32 {
 
 impl RumorQueue {
     pub fn push(&mut self, rumor: Rumor) {
-        let len = wire::rumor_len(&rumor);
+        let bytes = wire::encode_rumor(&rumor).into_boxed_slice();
+        if bytes.is_empty() {
+            return;
+        }
         self.next_order += 1;
         self.items.insert(
             rumor.key(),
             Queued {
-                rumor,
-                len,
+                bytes,
                 transmits: 0,
                 order: self.next_order,
             },
@@ -80,12 +83,17 @@ impl RumorQueue {
         let mut out = Vec::new();
         for (_, _, key) in order {
             let q = self.items.get_mut(&key).expect("key from the map");
-            if q.len > left {
+            if q.bytes.len() > left {
                 continue;
             }
-            left -= q.len;
+            let Some(rumor) = wire::decode_rumor(&q.bytes) else {
+                // Cannot happen (we encoded it); never send what we cannot read back.
+                self.items.remove(&key);
+                continue;
+            };
+            left -= q.bytes.len();
             q.transmits += 1;
-            out.push(q.rumor.clone());
+            out.push(rumor);
             if q.transmits >= limit {
                 self.items.remove(&key);
             }
