@@ -56,6 +56,10 @@ struct Plan {
     timeout_ms: u32,
     /// The quiet window over which traffic, CPU and memory are measured.
     steady: Duration,
+    /// Stretch the window to at least one anti-entropy period at N (the library's mean period,
+    /// jittered +-50% per member), so the anti-entropy figure is measured over exchanges that
+    /// happened rather than a window too short to see one (large mode, unless --steady).
+    steady_covers_ae: bool,
     /// Time between complete lists and the steady window: the join storm's rumors die out.
     settle: Duration,
     /// How long any convergence step may take before it is reported as "timeout".
@@ -149,6 +153,7 @@ fn parse_args() -> Plan {
             cycle_ms: cycle_ms.unwrap_or(1000),
             // 0: the library's default, 10 cycles.
             timeout_ms: timeout_ms.unwrap_or(0),
+            steady_covers_ae: steady.is_none(),
             steady: steady.unwrap_or(Duration::from_secs(30)),
             settle: settle.unwrap_or(Duration::from_secs(10)),
             deadline: Duration::from_secs(180),
@@ -164,6 +169,7 @@ fn parse_args() -> Plan {
             cycle_ms: cycle_ms.unwrap_or(200),
             // peko_config_default's timeout: the library's defaults with a faster cycle.
             timeout_ms: timeout_ms.unwrap_or(5000),
+            steady_covers_ae: false,
             steady: steady.unwrap_or(Duration::from_secs(20)),
             settle: settle.unwrap_or(Duration::from_secs(5)),
             deadline: Duration::from_secs(60),
@@ -171,6 +177,23 @@ fn parse_args() -> Plan {
             batch: None,
             protocol,
             json,
+        }
+    }
+}
+
+impl Plan {
+    /// The library's mean anti-entropy period for N members.
+    fn ae_period(&self, n: usize) -> Duration {
+        let timing = pekonode::proto::Timing::new(self.cycle_ms, self.timeout_ms, AMOUNT as usize);
+        Duration::from_millis(timing.push_pull_for(n))
+    }
+
+    /// The steady window for N members.
+    fn steady_for(&self, n: usize) -> Duration {
+        if self.steady_covers_ae {
+            self.steady.max(self.ae_period(n))
+        } else {
+            self.steady
         }
     }
 }
@@ -660,15 +683,16 @@ fn run(n: usize, cfg: &Config, plan: &Plan) -> Row {
             / settle_t0.elapsed().as_secs_f64(),
     );
     let udp_err2 = udp_errors();
+    let steady = plan.steady_for(n);
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
     let mut mid = None;
     if plan.mode == Mode::Default {
         // A snapshot at half time too: it shows whether traffic is still settling.
-        std::thread::sleep(plan.steady / 2);
+        std::thread::sleep(steady / 2);
         mid = Some((sum_stats(&nodes), t0.elapsed().as_secs_f64()));
     }
-    std::thread::sleep(plan.steady.saturating_sub(t0.elapsed()));
+    std::thread::sleep(steady.saturating_sub(t0.elapsed()));
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu1 = cpu_seconds();
     let after = sum_stats(&nodes);
@@ -740,6 +764,19 @@ fn run(n: usize, cfg: &Config, plan: &Plan) -> Row {
         row.bytes().unwrap_or(0.0),
         row.rate(|s| s.anti_entropy_bytes_sent).unwrap_or(0.0),
         row.rate(|s| s.stream_bytes_sent).unwrap_or(0.0),
+    ));
+    row.notes.push(format!(
+        "anti-entropy: the library's period at N={n} is {:.0} s on average (each member's jittered \
+         +-50%); over the {:.0} s window {:.2} exchanges (digests and push-pulls) per member, \
+         {} bytes per exchange on average",
+        plan.ae_period(n).as_secs_f64(),
+        elapsed,
+        w.push_pulls as f64 / n as f64,
+        if w.push_pulls > 0 {
+            format!("{:.0}", w.anti_entropy_bytes_sent as f64 / w.push_pulls as f64)
+        } else {
+            "-".into()
+        },
     ));
     row.notes.push(format!(
         "process CPU over the window {:.1}% of one core; resident memory {} MiB before starting \
@@ -844,6 +881,7 @@ fn run(n: usize, cfg: &Config, plan: &Plan) -> Row {
 /// Just enough JSON to write the results by hand.
 enum Json {
     Null,
+    Bool(bool),
     Num(f64),
     Int(u64),
     Str(String),
@@ -875,6 +913,7 @@ impl Json {
         let pad = |out: &mut String, k: usize| out.extend(std::iter::repeat_n(' ', k));
         match self {
             Json::Null => out.push_str("null"),
+            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             // Display of a finite f64 is plain decimal (never "1e21" or "inf"): valid JSON.
             Json::Num(v) => out.push_str(&v.to_string()),
             Json::Int(v) => out.push_str(&v.to_string()),
@@ -1061,6 +1100,7 @@ fn write_json(
         ("batch_interval_ms", Json::ms(plan.batch.map(|b| b.1))),
         ("settle_s", Json::secs(Some(plan.settle))),
         ("steady_s", Json::secs(Some(plan.steady))),
+        ("steady_covers_anti_entropy_period", Json::Bool(plan.steady_covers_ae)),
         ("deadline_s", Json::secs(Some(plan.deadline))),
         ("list_poll_ms", Json::ms(Some(plan.list_poll))),
         ("open_files_limit", Json::Int(nofile)),
@@ -1129,7 +1169,7 @@ fn main() {
         Mode::Large => println!(
             "pekonode bench --large: cycle_ms = {}, timeout_ms = {}, amount = {}, protocol = {}, \
              cores = {}, members started in batches of {} every {} ms through {} seeds, \
-             lists polled every {} ms (deadline {} s), settle = {:.1} s, steady = {:.1} s \
+             lists polled every {} ms (deadline {} s), settle = {:.1} s, steady = {:.1} s{} \
              (no polling), loopback 127.0.0.1, one process",
             cfg.cycle_ms,
             cfg.timeout_ms,
@@ -1143,6 +1183,11 @@ fn main() {
             plan.deadline.as_secs(),
             plan.settle.as_secs_f64(),
             plan.steady.as_secs_f64(),
+            if plan.steady_covers_ae {
+                " or one anti-entropy period at N if longer"
+            } else {
+                ""
+            },
         ),
     }
     println!();
