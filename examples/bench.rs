@@ -1100,7 +1100,10 @@ fn write_json(
         ("batch_interval_ms", Json::ms(plan.batch.map(|b| b.1))),
         ("settle_s", Json::secs(Some(plan.settle))),
         ("steady_s", Json::secs(Some(plan.steady))),
-        ("steady_covers_anti_entropy_period", Json::Bool(plan.steady_covers_ae)),
+        (
+            "steady_covers_anti_entropy_period",
+            Json::Bool(plan.steady_covers_ae),
+        ),
         ("deadline_s", Json::secs(Some(plan.deadline))),
         ("list_poll_ms", Json::ms(Some(plan.list_poll))),
         ("open_files_limit", Json::Int(nofile)),

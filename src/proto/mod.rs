@@ -1195,9 +1195,7 @@ impl Core {
     fn merge_state(&mut self, now: Millis, states: Vec<MemberState>, via: Via) {
         for s in states {
             match s.status {
-                Status::Alive => {
-                    self.apply_alive(now, s.id, s.incarnation, s.attrs, via)
-                }
+                Status::Alive => self.apply_alive(now, s.id, s.incarnation, s.attrs, via),
                 Status::Suspect | Status::Dead => {
                     self.apply_suspect(now, s.id, s.incarnation, s.id)
                 }
