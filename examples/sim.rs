@@ -4,6 +4,7 @@
 //!     cargo run --release --example sim -- detection     [--n 1000] [--seeds 10] [--loss 0]
 //!     cargo run --release --example sim -- pause         [--n 1000] [--seeds 3]
 //!     cargo run --release --example sim -- scale         [--n 10000]
+//!     cargo run --release --example sim -- rejoin        [--n 1000] [--seeds 3]
 //!     (all take --cycle MS --timeout MS --amount F --json FILE)
 //!
 //! Every run is reproducible from its seed.
@@ -25,7 +26,7 @@ struct Args {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: sim dissemination|detection|pause|scale [--n N[,N..]] [--seeds K] [--loss P[,P..]] [--cycle MS] [--timeout MS] [--amount F] [--json FILE]");
+    eprintln!("usage: sim dissemination|detection|pause|scale|rejoin [--n N[,N..]] [--seeds K] [--loss P[,P..]] [--cycle MS] [--timeout MS] [--amount F] [--json FILE]");
     std::process::exit(2)
 }
 
@@ -236,6 +237,61 @@ fn main() {
                         sim.run_until_step(2 * t, 10, |s| s.listers[victim] == n as i64 - 1)
                     });
                     println!("| {n} | {seed} | {worst} | {gone:?} | {back:?} |");
+                }
+            }
+        }
+        "rejoin" => {
+            // One member of a converged cluster crashes, is removed, and restarts (empty state,
+            // joining through member 0): how long until everyone lists it again, and what the
+            // joiner sends meanwhile and over the following rounds.
+            const ROUNDS: u64 = 300;
+            println!("| N | seed | listed by all after (ms) | joiner's most queued rumors | joiner msgs in {ROUNDS} rounds | joiner bytes in {ROUNDS} rounds | cluster bytes/member/round |");
+            println!("|---|---|---|---|---|---|---|");
+            let cycle = a.cycle as Millis;
+            for &n in &a.n {
+                for seed in 1..=a.seeds {
+                    let mut sim = Sim::new(config(&a, n, a.loss[0], seed));
+                    sim.start_converged();
+                    sim.run_for(20 * cycle);
+                    let j = (seed as usize * 7919) % n;
+                    let home = if j == 0 { 1 } else { 0 };
+                    sim.crash(j);
+                    if sim
+                        .run_until_step(10 * a.timeout as Millis, 10, |s| s.listers[j] == 0)
+                        .is_none()
+                    {
+                        println!("| {n} | {seed} | the crashed member was never removed | | | | |");
+                        continue;
+                    }
+                    sim.restart(j, home);
+                    let (m0, b0) = (sim.sent[j], sim.sent_bytes[j]);
+                    let all0: u64 = sim.sent_bytes.iter().sum();
+                    let t0 = sim.now;
+                    let mut most_queued = 0;
+                    let mut listed = None;
+                    while sim.now - t0 < ROUNDS * cycle {
+                        most_queued = most_queued.max(sim.cores[j].pending_rumors());
+                        if listed.is_none() && sim.listed_by(j) == n - 1 {
+                            listed = Some(sim.now - t0);
+                        }
+                        sim.run_for(10);
+                    }
+                    let all = sim.sent_bytes.iter().sum::<u64>() - all0;
+                    let listed_s = listed.map_or("not within the rounds".into(), |t| t.to_string());
+                    println!(
+                        "| {n} | {seed} | {listed_s} | {most_queued} | {} | {} | {:.0} |",
+                        sim.sent[j] - m0,
+                        sim.sent_bytes[j] - b0,
+                        all as f64 / n as f64 / ROUNDS as f64
+                    );
+                    let _ = write!(
+                        json,
+                        "{}{{\"n\":{n},\"seed\":{seed},\"listed_ms\":{},\"most_queued\":{most_queued},\"joiner_msgs\":{},\"joiner_bytes\":{}}}",
+                        if json.len() > 1 { "," } else { "" },
+                        listed.map_or("null".into(), |t| t.to_string()),
+                        sim.sent[j] - m0,
+                        sim.sent_bytes[j] - b0,
+                    );
                 }
             }
         }

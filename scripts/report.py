@@ -44,6 +44,7 @@ FULL = {
     "dissemination": ["--n", "100,300,1000,3000", "--seeds", "20", "--loss", "0,0.05"],
     "detection": ["--n", "1000", "--seeds", "30", "--loss", "0,0.05"],
     "pause": ["--n", "1000", "--seeds", "3", "--timeout", str(DETECTION_TIMEOUT_MS)],
+    "rejoin": ["--n", "1000", "--seeds", "3", "--timeout", str(DETECTION_TIMEOUT_MS)],
     "scale": [1000, 2000, 5000, 10000],
     "bench": [],
     "large": True,
@@ -52,6 +53,7 @@ QUICK = {
     "dissemination": ["--n", "50,100,300", "--seeds", "5", "--loss", "0,0.05"],
     "detection": ["--n", "200", "--seeds", "8", "--loss", "0,0.05"],
     "pause": ["--n", "200", "--seeds", "2", "--timeout", str(DETECTION_TIMEOUT_MS)],
+    "rejoin": ["--n", "200", "--seeds", "2", "--timeout", str(DETECTION_TIMEOUT_MS)],
     "scale": [500, 1000],
     "bench": ["--sizes", "20,50", "--settle", "2", "--steady", "5"],
     "large": False,
@@ -162,6 +164,7 @@ def run_all(plan, sim, bench, data_dir):
         "detection": sim_run("detection", "detection",
                              plan["detection"] + ["--timeout", str(DETECTION_TIMEOUT_MS)]),
         "pause": sim_run("pause", "pause", plan["pause"], json_out=False),
+        "rejoin": sim_run("rejoin", "rejoin", plan["rejoin"]),
         # One size per process, largest last: a size that runs out of memory loses only itself.
         "scale": [sim_run(f"scale-{n}", "scale", ["--n", str(n)], TIMEOUTS["scale"])
                   for n in sorted(plan["scale"])],
@@ -374,7 +377,8 @@ def image(plots, name, alt):
 
 
 def write_summary(out, recs, plots, info, build_cmd, quick, total):
-    all_recs = [recs["dissemination"], recs["detection"], recs["pause"], *recs["scale"],
+    all_recs = [recs["dissemination"], recs["detection"], recs["pause"], recs["rejoin"],
+                *recs["scale"],
                 recs["bench"]] + ([recs["large"]] if "large" in recs else [])
     failed = [r for r in all_recs if r["status"] != "ok"]
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -429,6 +433,14 @@ def write_summary(out, recs, plots, info, build_cmd, quick, total):
            "the timeout, and one member paused for twice the timeout (removed after / listed "
            "again after resume, ms; `None` = not within the limit).", ""]
     md += section(recs["pause"])
+    md += ["## A member rejoins (simulator)", "",
+           "`rejoin` mode's table as printed: one member of a converged cluster crashes, is "
+           "removed, and restarts with empty state through one seed. Time until every other "
+           "member lists it again, the most rumors it held queued, and what it sent over the "
+           f"following 300 rounds ({SIM_CYCLE_MS} ms cycle). It lists the members named in the "
+           "reply to its join without rumoring each of them on (the cluster knows them), so "
+           "it queues about two rumors instead of N.", ""]
+    md += section(recs["rejoin"])
     (out / "README.md").write_text("\n".join(md).rstrip() + "\n")
     return failed
 
