@@ -242,7 +242,7 @@ fn main() {
         }
         "rejoin" => {
             // One member of a converged cluster crashes, is removed, and restarts (empty state,
-            // joining through member 0): how long until everyone lists it again, and what the
+            // joining through one other member): how long until everyone lists it again, and what the
             // joiner sends meanwhile and over the following rounds.
             const ROUNDS: u64 = 300;
             println!("| N | seed | listed by all after (ms) | joiner's most queued rumors | joiner msgs in {ROUNDS} rounds | joiner bytes in {ROUNDS} rounds | cluster bytes/member/round |");

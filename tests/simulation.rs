@@ -23,6 +23,16 @@ fn converged(members: usize, loss: f64, seed: u64) -> Sim {
     s
 }
 
+/// Crashes member `i` and runs until no other member lists it.
+fn crash_until_removed(s: &mut Sim, i: usize) {
+    s.crash(i);
+    assert!(
+        s.run_until_step(TIMEOUT as Millis, 10, |s| s.listers[i] == 0)
+            .is_some(),
+        "crashed member {i} was never removed"
+    );
+}
+
 fn bound_rounds(n: usize, f: usize) -> f64 {
     let (n, f) = (n as f64, f as f64);
     n.ln() / (f + 1.0).ln() + n.ln() / f + 3.0
@@ -150,10 +160,7 @@ fn pauses_of_half_the_timeout_remove_no_one_and_long_ones_are_undone() {
 fn restarted_member_is_accepted_again() {
     let n = 100;
     let mut s = converged(n, 0.0, 2);
-    s.crash(7);
-    assert!(s
-        .run_until_step(TIMEOUT as Millis, 10, |s| s.listers[7] == 0)
-        .is_some());
+    crash_until_removed(&mut s, 7);
     // A new process at the same address, starting from incarnation 0, joins through member 0.
     s.restart(7, 0);
     let back = s.run_until(TIMEOUT as Millis * 2, |s| s.listed_by(7) == n - 1);
@@ -169,10 +176,7 @@ fn a_joiner_lists_the_cluster_quietly() {
     // without queueing a rumor about each, or a mass join would cost N rumors per joiner.
     let n = 200;
     let mut s = converged(n, 0.0, 3);
-    s.crash(7);
-    assert!(s
-        .run_until_step(TIMEOUT as Millis, 10, |s| s.listers[7] == 0)
-        .is_some());
+    crash_until_removed(&mut s, 7);
     s.restart(7, 0);
     let full = s.run_until(TIMEOUT as Millis, |s| s.cores[7].listed_count() == n);
     assert!(full.is_some(), "the joiner never listed the whole cluster");

@@ -152,7 +152,8 @@ enum Via {
     Sync,
     /// The reply to our own join: the cluster knows these members already, we were the one
     /// missing them. Members new to us are listed quietly (not rumored on), or a member joining
-    /// a cluster of N would queue N rumors, and a mass join would become an N-squared burst.
+    /// a cluster of N would queue N rumors (`sim rejoin`: 1,000 queued and 268 KB sent instead
+    /// of 2 and 13 KB at N = 1000).
     JoinReply,
 }
 
@@ -1228,7 +1229,8 @@ impl Core {
             return;
         }
         let quiet = via == Via::JoinReply;
-        let event = match self.members.get_mut(&id) {
+        // What to tell the host, and whether to pass the news on as a rumor.
+        let (event, spread) = match self.members.get_mut(&id) {
             None => {
                 self.members.insert(
                     id,
@@ -1244,7 +1246,7 @@ impl Core {
                         accusers: Accusers::default(),
                     },
                 );
-                Event::Joined(id, attrs.clone())
+                (Some(Event::Joined(id, attrs.clone())), !quiet)
             }
             Some(m) => {
                 let newer =
@@ -1252,38 +1254,34 @@ impl Core {
                 if !newer {
                     // A rumor still spreading about a member we listed quietly: take our part
                     // in it, as if it had been news to us, so it reaches every member.
-                    if m.quiet && via == Via::Rumor && incarnation == m.incarnation {
-                        m.quiet = false;
-                        self.rumors.push(Rumor::Alive {
-                            id,
-                            incarnation,
-                            attrs,
-                        });
+                    if !(m.quiet && via == Via::Rumor && incarnation == m.incarnation) {
+                        return;
                     }
-                    return;
-                }
-                // Known to us but news for the cluster (a refutation, new attributes, a
-                // placeholder confirmed): spread even from a join reply.
-                m.quiet = false;
-                let event = if m.placeholder || !m.status.is_listed() {
-                    Event::Joined(id, attrs.clone())
-                } else if m.attrs != PackedAttributes::pack(&attrs) {
-                    Event::Updated(id, attrs.clone())
+                    m.quiet = false;
+                    (None, true)
                 } else {
-                    Event::Synced(id)
-                };
-                m.incarnation = incarnation;
-                m.status = Status::Alive;
-                m.attrs = PackedAttributes::pack(&attrs);
-                m.since = now;
-                m.placeholder = false;
-                m.unheard = false;
-                self.watch.remove(&id);
-                event
+                    // Known to us but news for the cluster (a refutation, new attributes, a
+                    // placeholder confirmed): spread even from a join reply.
+                    m.quiet = false;
+                    let event = if m.placeholder || !m.status.is_listed() {
+                        Event::Joined(id, attrs.clone())
+                    } else if m.attrs != PackedAttributes::pack(&attrs) {
+                        Event::Updated(id, attrs.clone())
+                    } else {
+                        Event::Synced(id)
+                    };
+                    m.incarnation = incarnation;
+                    m.status = Status::Alive;
+                    m.attrs = PackedAttributes::pack(&attrs);
+                    m.since = now;
+                    m.placeholder = false;
+                    m.unheard = false;
+                    self.watch.remove(&id);
+                    (Some(event), true)
+                }
             }
         };
-        let spread = !self.members.get(&id).is_some_and(|m| m.quiet);
-        if !matches!(event, Event::Synced(_)) {
+        if let Some(event) = event.filter(|e| !matches!(e, Event::Synced(_))) {
             self.push_event(event);
         }
         if spread {
