@@ -31,6 +31,8 @@ const EVENTS_MAX: usize = 4096;
 /// Bound on the membership table (live members and tombstones); news of further members is
 /// dropped and counted.
 pub const MEMBERS_MAX: usize = 100_000;
+/// Bound on indirect probes run for others at once; further requests are refused and counted.
+pub const RELAYS_MAX: usize = 1024;
 
 /// The timers derived from the user's `cycle_ms`, `timeout_ms` and `amount` (see the README).
 #[derive(Clone, Copy, Debug)]
@@ -259,6 +261,21 @@ pub struct Core {
     pub events_lost: u64,
     /// Members not added because the table was full.
     pub members_refused: u64,
+    /// Indirect probe requests not taken because `RELAYS_MAX` were pending.
+    relays_refused: u64,
+}
+
+/// Counters of what the core refused or dropped (see `Core::counters`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CoreCounters {
+    /// News of members not added because the table held `MEMBERS_MAX`.
+    pub members_refused: u64,
+    /// Events dropped because the core's event queue held `EVENTS_MAX` undelivered ones.
+    pub events_lost: u64,
+    /// Rumors dropped from a full rumor queue (anti-entropy repairs what they carried).
+    pub rumors_dropped: u64,
+    /// Indirect probe requests refused because `RELAYS_MAX` were pending.
+    pub relays_refused: u64,
 }
 
 impl Core {
@@ -290,6 +307,7 @@ impl Core {
             events: VecDeque::new(),
             events_lost: 0,
             members_refused: 0,
+            relays_refused: 0,
         }
     }
 
@@ -359,6 +377,16 @@ impl Core {
 
     pub fn pending_rumors(&self) -> usize {
         self.rumors.len()
+    }
+
+    /// What the core refused or dropped since it was created (figures for `peko_stats`).
+    pub fn counters(&self) -> CoreCounters {
+        CoreCounters {
+            members_refused: self.members_refused,
+            events_lost: self.events_lost,
+            rumors_dropped: self.rumors.dropped,
+            relays_refused: self.relays_refused,
+        }
     }
 
     /// The earliest time `tick` has work to do (deadlines of suspects and placeholders are
@@ -635,7 +663,9 @@ impl Core {
                 ..
             } => {
                 self.apply_rumors(now, from, rumors);
-                if target != self.cfg.me && self.relays.len() < 1024 {
+                if target != self.cfg.me && self.relays.len() >= RELAYS_MAX {
+                    self.relays_refused += 1;
+                } else if target != self.cfg.me {
                     let my_seq = self.next_seq();
                     self.relays.insert(
                         my_seq,
