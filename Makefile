@@ -5,7 +5,8 @@
 #   make lib          only the Rust library (target/release/libpekonode.{a,so})
 #   make examples     the C examples (static link) + header compile checks (C99, C++11)
 #   make demo         build, then run build/cluster_demo
-#   make test         lib, check-header, lint, cargo test, C tests under ASan/UBSan,
+#   make test         lib, check-header, lint, cargo test (with the `sim` feature: the
+#                     simulator is a test tool, not shipped), C tests under ASan/UBSan,
 #                     examples, a node CLI smoke run, demo
 #   make c-test       only the C tests (build/tests/test_api; pass test names
 #                     to that binary to run a few)
@@ -128,7 +129,7 @@ check-header: lib $(HEADER)
 test: lib
 	$(MAKE) --no-print-directory check-header
 	$(MAKE) --no-print-directory lint
-	$(CARGO) test --release
+	$(CARGO) test --release --features sim
 	$(MAKE) --no-print-directory c-test
 	$(MAKE) --no-print-directory examples
 	$(MAKE) --no-print-directory smoke
@@ -142,7 +143,8 @@ lint:
 	@$(CARGO) fmt --version >/dev/null 2>&1 && $(CARGO) clippy --version >/dev/null 2>&1 || \
 	    rustup component add rustfmt clippy
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets --release -- -D warnings
+	$(CARGO) clippy --all-targets --release --features sim -- -D warnings
+	$(CARGO) clippy --lib --release -- -D warnings
 
 # C tests, compiled and run under AddressSanitizer + UBSan.
 c-test: $(C_TEST_BIN)

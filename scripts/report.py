@@ -142,7 +142,7 @@ def load_json(text):
 
 
 def build(cargo):
-    cmd = [cargo, "build", "--release", "--example", "sim", "--example", "bench"]
+    cmd = [cargo, "build", "--release", "--features", "sim", "--example", "sim", "--example", "bench"]
     print("[report] " + " ".join(cmd), flush=True)
     subprocess.run(cmd, cwd=ROOT, check=True)
     meta = json.loads(subprocess.run([cargo, "metadata", "--format-version", "1", "--no-deps"],

@@ -8,6 +8,8 @@ pub mod driver;
 pub mod error;
 pub mod log;
 pub mod proto;
+/// The deterministic simulator: a test and bench tool, built with the `sim` feature.
+#[cfg(any(test, feature = "sim"))]
 pub mod sim;
 pub mod wire;
 

@@ -150,6 +150,7 @@ impl Sim {
             timing: Timing::new(cfg.cycle_ms, cfg.timeout_ms, cfg.amount),
             max_meta: 1 << 20,
             seed,
+            encoding: &wire::RUMOR_ENCODING,
         })
     }
 

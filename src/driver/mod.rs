@@ -133,8 +133,8 @@ impl Shared {
     }
 
     /// Decodes and handles one frame; false when it was rejected.
-    fn receive(self: &Arc<Self>, frame: &[u8], limit: usize) -> bool {
-        match wire::decode(frame, &self.key, limit) {
+    fn receive(self: &Arc<Self>, frame: &[u8], limits: wire::Limits) -> bool {
+        match wire::decode(frame, &self.key, limits) {
             Ok(msg) => {
                 self.with_core(|core, now| core.handle(now, msg));
                 true
@@ -203,7 +203,7 @@ async fn udp_loop(s: Arc<Shared>, sock: Arc<UdpSocket>) {
             Ok((n, _src)) => {
                 add(&s.stats.datagrams_received, 1);
                 add(&s.stats.bytes_received, n as u64);
-                s.receive(&buf[..n], wire::DATAGRAM_RECV_MAX);
+                s.receive(&buf[..n], wire::Limits::datagram());
             }
             // ICMP errors from earlier sends (a peer went away) surface here on Linux.
             Err(_) => tokio::task::yield_now().await,
@@ -282,6 +282,7 @@ impl Node {
             timing,
             max_meta: cfg.size as usize,
             seed,
+            encoding: &wire::RUMOR_ENCODING,
         });
         let key = wire::Key::new(cfg.secret_key.as_deref());
         let log = Logger::new(cfg.is_print, local.to_string());

@@ -200,7 +200,8 @@ pub async fn accept_loop(s: Arc<Shared>, listener: TcpListener) {
 }
 
 async fn reader(s: &Arc<Shared>, mut stream: TcpStream) {
-    let limit = wire::stream_limit(s.cfg.size as usize);
+    let limits = wire::Limits::stream(s.cfg.size as usize);
+    let limit = limits.frame;
     loop {
         let mut len = [0u8; 4];
         match tokio::time::timeout(INBOUND_IDLE, stream.read_exact(&mut len)).await {
@@ -223,7 +224,7 @@ async fn reader(s: &Arc<Shared>, mut stream: TcpStream) {
         }
         super::stats::add(&s.stats.frames_received, 1);
         super::stats::add(&s.stats.bytes_received, (len + 4) as u64);
-        if !s.receive(&frame, limit) {
+        if !s.receive(&frame, limits) {
             // Garbage or another key: this stream cannot be trusted any further.
             return;
         }

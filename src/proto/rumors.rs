@@ -2,8 +2,21 @@
 //! least-sent first, and a newer rumor about the same member replaces the older one.
 
 use super::types::{Rumor, RumorKey};
-use crate::wire;
 use std::collections::HashMap;
+
+/// All the core knows of bytes: how a rumor is encoded inside a datagram (to pack datagrams, and
+/// to keep the queue compact) and how many bytes of rumors a datagram message carries. The wire
+/// module implements it (`wire::RUMOR_ENCODING`); the core never imports the wire module.
+pub trait RumorEncoding: Sync {
+    /// The rumor as it appears inside a message body. Empty if it cannot be encoded.
+    fn encode(&self, rumor: &Rumor) -> Vec<u8>;
+    /// The inverse of `encode`; `None` unless `bytes` is exactly one rumor.
+    fn decode(&self, bytes: &[u8]) -> Option<Rumor>;
+    /// Encoded bytes of rumors that fit in one datagram beside the message's other fields.
+    fn datagram_budget(&self) -> usize;
+    /// Largest encoded `Rumor::Meta` sent inline; larger metadata is announced and fetched.
+    fn inline_meta_max(&self) -> usize;
+}
 
 /// How many times each rumor is sent per member, times ceil(log10(N + 1)) (memberlist's
 /// RetransmitMult).
@@ -20,8 +33,8 @@ struct Queued {
     order: u64,
 }
 
-#[derive(Default)]
 pub struct RumorQueue {
+    encoding: &'static dyn RumorEncoding,
     items: HashMap<RumorKey, Queued>,
     next_order: u64,
     pub dropped: u64,
@@ -33,8 +46,32 @@ pub fn retransmit_limit(members: usize) -> u32 {
 }
 
 impl RumorQueue {
+    pub fn new(encoding: &'static dyn RumorEncoding) -> RumorQueue {
+        RumorQueue {
+            encoding,
+            items: HashMap::new(),
+            next_order: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Encoded bytes of rumors that fit in one datagram.
+    pub fn budget(&self) -> usize {
+        self.encoding.datagram_budget()
+    }
+
+    /// A rumor's size inside a datagram.
+    pub fn encoded_len(&self, rumor: &Rumor) -> usize {
+        self.encoding.encode(rumor).len()
+    }
+
+    /// Whether `rumor` (a `Rumor::Meta`) is small enough to travel inline.
+    pub fn fits_inline(&self, rumor: &Rumor) -> bool {
+        self.encoded_len(rumor) <= self.encoding.inline_meta_max()
+    }
+
     pub fn push(&mut self, rumor: Rumor) {
-        let bytes = wire::encode_rumor(&rumor).into_boxed_slice();
+        let bytes = self.encoding.encode(&rumor).into_boxed_slice();
         if bytes.is_empty() {
             return;
         }
@@ -87,7 +124,7 @@ impl RumorQueue {
             if q.bytes.len() > left {
                 continue;
             }
-            let Some(rumor) = wire::decode_rumor(&q.bytes) else {
+            let Some(rumor) = self.encoding.decode(&q.bytes) else {
                 // Cannot happen (we encoded it); never send what we cannot read back.
                 self.items.remove(&key);
                 continue;
@@ -114,6 +151,8 @@ impl RumorQueue {
 mod tests {
     use super::*;
     use crate::proto::types::{Attributes, Rumor};
+    // Test-only: the real encoding, so the budgets below are in real bytes.
+    use crate::wire::RUMOR_ENCODING;
 
     fn alive(port: u16, inc: u32) -> Rumor {
         Rumor::Alive {
@@ -125,7 +164,7 @@ mod tests {
 
     #[test]
     fn newer_rumor_replaces_older_and_limit_is_kept() {
-        let mut q = RumorQueue::default();
+        let mut q = RumorQueue::new(&RUMOR_ENCODING);
         q.push(alive(1, 1));
         q.push(alive(1, 2));
         assert_eq!(q.len(), 1);
@@ -137,11 +176,11 @@ mod tests {
 
     #[test]
     fn packing_respects_budget_and_prefers_least_sent() {
-        let mut q = RumorQueue::default();
+        let mut q = RumorQueue::new(&RUMOR_ENCODING);
         for p in 0..100 {
             q.push(alive(p, 0));
         }
-        let one = wire::rumor_len(&alive(1, 0));
+        let one = q.encoded_len(&alive(1, 0));
         let first = q.take(one * 10, 5);
         assert_eq!(first.len(), 10);
         let second = q.take(one * 10, 5);

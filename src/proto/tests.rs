@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::sim::{Sim, SimConfig};
+// Test-only: datagram sizes are checked in real bytes.
+use crate::wire;
 
 fn sim(members: usize, seed: u64) -> Sim {
     let mut s = Sim::new(SimConfig {

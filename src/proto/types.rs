@@ -1,7 +1,7 @@
 //! The protocol's vocabulary: who a member is, what state it is in, and the messages members
-//! exchange. These types are encoded by `crate::wire`; nothing here knows about bytes.
+//! exchange. `crate::wire` converts these to and from its own schema; nothing here knows about
+//! bytes.
 
-use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::net::SocketAddr;
 
@@ -15,7 +15,11 @@ pub type Incarnation = u32;
 /// Milliseconds on the core's monotonic clock (the driver's, or the simulator's virtual one).
 pub type Millis = u64;
 
-#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+/// A member's name and its private data are each at most this many bytes (a protocol rule: the
+/// wire decoder and the public API enforce it).
+pub const ATTR_MAX: usize = 1024;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Status {
     Alive,
     Suspect,
@@ -31,7 +35,7 @@ impl Status {
 }
 
 /// What travels with a member besides its address.
-#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Attributes {
     pub name: String,
     pub private_data: String,
@@ -126,7 +130,7 @@ mod packed_tests {
 }
 
 /// One member as carried by a push-pull exchange.
-#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct MemberState {
     pub id: MemberId,
     pub incarnation: Incarnation,
@@ -137,7 +141,7 @@ pub struct MemberState {
 /// Version of the cluster metadata: a hybrid logical clock value, ties broken by the publisher.
 /// A fast wall clock can push the physical part ahead, but every later publish anywhere that has
 /// seen that version still orders after it, so no clock pins the metadata forever.
-#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub struct MetaVersion {
     pub hlc: u64,
     pub origin: MemberId,
@@ -159,14 +163,14 @@ impl PartialOrd for MetaVersion {
 }
 
 /// The cluster-wide metadata register.
-#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Metadata {
     pub version: MetaVersion,
     pub data: Vec<u8>,
 }
 
 /// A piece of news spread by piggybacking on packets that are sent anyway.
-#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Rumor {
     Alive {
         id: MemberId,
@@ -215,7 +219,7 @@ pub enum RumorKey {
 
 /// Every message names its sender's member id (`from`): the transport's source address may differ
 /// (a wildcard bind, a NAT), and TCP replies go to the id, not to an ephemeral port.
-#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Message {
     /// Direct probe. `target` lets a member at a reused address ignore probes meant for an
     /// earlier one.

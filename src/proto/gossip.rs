@@ -1,0 +1,82 @@
+//! Rumor mongering: news rides on every ping, ack and ping-req, and each round a member with
+//! queued rumors sends one `Gossip` datagram to `amount` random members. Incoming rumors are
+//! dispatched here to the part of the core that applies them.
+
+use super::rumors::retransmit_limit;
+use super::state::{live_peers, Via};
+use super::types::{MemberId, Message, Millis, Rumor, Status};
+use super::Core;
+use rand::seq::IteratorRandom;
+
+impl Core {
+    /// Queued rumors for one outgoing datagram message, as many as fit.
+    pub(super) fn piggyback(&mut self) -> Vec<Rumor> {
+        let budget = self.rumors.budget();
+        self.rumors.take(budget, self.retransmit_limit())
+    }
+
+    /// `first`, then as many queued rumors as fit beside it.
+    pub(super) fn piggyback_after(&mut self, first: Rumor) -> Vec<Rumor> {
+        let budget = self
+            .rumors
+            .budget()
+            .saturating_sub(self.rumors.encoded_len(&first));
+        let mut v = vec![first];
+        v.extend(self.rumors.take(budget, self.retransmit_limit()));
+        v
+    }
+
+    fn retransmit_limit(&self) -> u32 {
+        // The table's size (tombstones included) is close enough for a log factor, and O(1).
+        retransmit_limit(self.members.len() + 1)
+    }
+
+    pub(super) fn gossip_round(&mut self) {
+        if self.rumors.is_empty() {
+            return;
+        }
+        let targets: Vec<MemberId> =
+            live_peers(&self.members).choose_multiple(&mut self.rng, self.cfg.amount);
+        for to in targets {
+            let rumors = self.piggyback();
+            if rumors.is_empty() {
+                break;
+            }
+            self.send(
+                to,
+                Message::Gossip {
+                    from: self.cfg.me,
+                    rumors,
+                },
+            );
+        }
+    }
+
+    /// Rumors that arrived on a message from `from`.
+    pub(super) fn apply_rumors(&mut self, now: Millis, from: MemberId, rumors: Vec<Rumor>) {
+        for r in rumors {
+            match r {
+                Rumor::Alive {
+                    id,
+                    incarnation,
+                    attrs,
+                } => self.apply_alive(now, id, incarnation, attrs, Via::Rumor),
+                Rumor::Suspect {
+                    id,
+                    incarnation,
+                    from: accuser,
+                } => self.apply_suspect(now, id, incarnation, accuser),
+                Rumor::Dead {
+                    id,
+                    incarnation,
+                    from: accuser,
+                } => self.apply_dead(now, id, incarnation, Status::Dead, accuser),
+                Rumor::Left { id, incarnation } => {
+                    self.apply_dead(now, id, incarnation, Status::Left, id)
+                }
+                Rumor::Meta(m) => self.apply_meta(now, m),
+                Rumor::MetaAnnounce(v) => self.on_meta_announce(now, v, from),
+            }
+        }
+    }
+}

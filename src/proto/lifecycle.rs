@@ -1,0 +1,119 @@
+//! A member's life as the user drives it: join, stop (go silent), start (resume), leave for
+//! good, and attribute changes, each announced the way the others need to hear it.
+
+use super::state::live_peers;
+use super::types::{Attributes, MemberId, Message, Millis, Rumor, Status};
+use super::{Core, Outgoing, RunState};
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+/// Beyond this many members the final leave notice goes to a random subset, which gossips it on.
+const LEAVE_DIRECT_MAX: usize = 64;
+
+impl Core {
+    /// Changes the local member's id before joining (the OS picked the port).
+    pub fn rebind(&mut self, me: MemberId) {
+        if self.state == RunState::Idle {
+            self.members.remove(&me);
+            self.watch.remove(&me);
+            self.cfg.me = me;
+        }
+    }
+
+    /// Starts the protocol: announces the local member and syncs with every known member.
+    pub fn join(&mut self, now: Millis) {
+        if self.state != RunState::Idle {
+            return;
+        }
+        self.state = RunState::Running;
+        self.announce_self();
+        self.reset_timers(now);
+        let seeds: Vec<MemberId> = self.members.keys().copied().collect();
+        for id in seeds {
+            self.send_push_pull(id);
+        }
+    }
+
+    /// Goes silent: no gossip, no probes, no answers.
+    pub fn stop(&mut self) {
+        if self.state == RunState::Running {
+            self.state = RunState::Stopped;
+            self.probe = None;
+            self.relays.clear();
+        }
+    }
+
+    /// Resumes after `stop`. The others may have removed us meanwhile, so a higher incarnation is
+    /// announced at once and anti-entropy runs with a random member.
+    pub fn start(&mut self, now: Millis) {
+        if self.state != RunState::Stopped {
+            return;
+        }
+        self.state = RunState::Running;
+        self.incarnation += 1;
+        self.announce_self();
+        let suspicion = self.cfg.timing.suspicion_for(self.members.len() + 1, 0);
+        for m in self.members.values_mut() {
+            if m.status == Status::Suspect {
+                m.deadline = now + suspicion;
+            }
+            if m.unheard {
+                m.deadline = m.deadline.max(now + suspicion);
+            }
+        }
+        self.reset_timers(now);
+        self.timers.gossip = now;
+        self.timers.push_pull = now;
+    }
+
+    /// Leaves for good: returns the notices to send before the sockets close.
+    pub fn leave(&mut self) -> Vec<Outgoing> {
+        if matches!(self.state, RunState::Idle | RunState::Left) {
+            self.state = RunState::Left;
+            return Vec::new();
+        }
+        self.state = RunState::Left;
+        let rumor = Rumor::Left {
+            id: self.cfg.me,
+            incarnation: self.incarnation,
+        };
+        let mut targets: Vec<MemberId> = live_peers(&self.members).collect();
+        if targets.len() > LEAVE_DIRECT_MAX {
+            targets.shuffle(&mut self.rng);
+            targets.truncate(self.cfg.amount.max(1) * 4);
+        }
+        targets
+            .into_iter()
+            .map(|to| Outgoing {
+                to,
+                msg: Message::Gossip {
+                    from: self.cfg.me,
+                    rumors: vec![rumor.clone()],
+                },
+            })
+            .collect()
+    }
+
+    /// Changes the local member's name and private data; the change spreads as a new incarnation.
+    pub fn update_attrs(&mut self, attrs: Attributes) {
+        if attrs != self.cfg.attrs {
+            self.cfg.attrs = attrs;
+            if matches!(self.state, RunState::Running | RunState::Stopped) {
+                self.incarnation += 1;
+                self.announce_self();
+                self.timers.gossip = 0;
+            }
+        }
+    }
+
+    /// Timers start at a random point of their period, so members started together spread out.
+    pub(super) fn reset_timers(&mut self, now: Millis) {
+        self.last_tick = now;
+        let t = self.cfg.timing;
+        self.timers.gossip = now + self.rng.gen_range(0..t.cycle);
+        self.timers.probe = now + self.rng.gen_range(0..t.probe_interval);
+        self.timers.push_pull = now + self.push_pull_delay();
+        self.timers.seed_retry = now + t.probe_interval;
+        self.probe = None;
+    }
+}

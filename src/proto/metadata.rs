@@ -1,0 +1,95 @@
+//! The cluster metadata register: one value, versioned by a hybrid logical clock (`hlc.rs`) with
+//! the publisher as tie-breaker; the newest version wins everywhere. Small values ride as rumors;
+//! larger ones are announced and fetched from whoever announced them.
+
+use super::types::{Event, MemberId, Message, MetaVersion, Metadata, Millis, Rumor};
+use super::Core;
+
+impl Core {
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.meta.as_ref()
+    }
+
+    pub(super) fn meta_version(&self) -> Option<MetaVersion> {
+        self.meta.as_ref().map(|m| m.version)
+    }
+
+    /// Replaces the cluster metadata. `wall_ms` is the wall clock, for the hybrid logical clock.
+    pub fn publish(&mut self, now: Millis, wall_ms: u64, data: Vec<u8>) -> MetaVersion {
+        let version = MetaVersion {
+            hlc: self.hlc.tick(wall_ms),
+            origin: self.cfg.me,
+        };
+        self.apply_meta(now, Metadata { version, data });
+        // Spread it at once rather than at the next round.
+        self.timers.gossip = self.timers.gossip.min(now);
+        version
+    }
+
+    pub(super) fn apply_meta(&mut self, _now: Millis, m: Metadata) {
+        if m.data.len() > self.cfg.max_meta {
+            return;
+        }
+        if self.meta_version() >= Some(m.version) {
+            return;
+        }
+        self.hlc.observe(m.version.hlc);
+        if self.meta_fetch.is_some_and(|(v, _)| v <= m.version) {
+            self.meta_fetch = None;
+        }
+        let version = m.version;
+        let rumor = Rumor::Meta(m.clone());
+        let rumor = if self.rumors.fits_inline(&rumor) {
+            rumor
+        } else {
+            Rumor::MetaAnnounce(version)
+        };
+        self.meta = Some(m);
+        self.rumors.push(rumor);
+        self.push_event(Event::MetadataChanged(version));
+    }
+
+    /// `holder` has metadata at `version`: fetch it if ours is older.
+    pub(super) fn on_meta_announce(&mut self, now: Millis, version: MetaVersion, holder: MemberId) {
+        if self.meta_version() < Some(version) {
+            self.request_meta(now, version, holder);
+        }
+    }
+
+    pub(super) fn on_meta_request(&mut self, from: MemberId) {
+        if let Some(meta) = self.meta.clone() {
+            self.send(
+                from,
+                Message::MetaResponse {
+                    from: self.cfg.me,
+                    meta,
+                },
+            );
+        }
+    }
+
+    /// Digests agree on the members; the newer metadata side sends (or is asked for) its value.
+    pub(super) fn sync_meta_versions(
+        &mut self,
+        now: Millis,
+        from: MemberId,
+        theirs: Option<MetaVersion>,
+    ) {
+        let mine = self.meta_version();
+        if let Some(v) = theirs.filter(|_| theirs > mine) {
+            self.request_meta(now, v, from);
+        } else if mine > theirs {
+            self.on_meta_request(from);
+        }
+    }
+
+    fn request_meta(&mut self, now: Millis, version: MetaVersion, holder: MemberId) {
+        if let Some((v, at)) = self.meta_fetch {
+            if v >= version && now < at + self.cfg.timing.probe_interval {
+                return;
+            }
+        }
+        self.meta_fetch = Some((version, now));
+        self.send(holder, Message::MetaRequest { from: self.cfg.me });
+    }
+}

@@ -1,0 +1,277 @@
+//! Failure detection by probing (SWIM): a direct ping to one member per probe interval; without
+//! an ack, ping-reqs through `INDIRECT_CHECKS` others, who relay the ack or answer with a nack
+//! (Lifeguard); without any ack by 9/10 of the interval, the target is suspected.
+
+use super::state::{live_peers, member_hash};
+use super::types::{MemberId, Message, Millis, Rumor};
+use super::Core;
+use rand::seq::{IteratorRandom, SliceRandom};
+
+/// Members asked to probe a silent member on our behalf.
+pub const INDIRECT_CHECKS: usize = 3;
+/// Bound on indirect probes run for others at once; further requests are refused and counted.
+pub const RELAYS_MAX: usize = 1024;
+
+/// Our probe in flight.
+#[derive(Debug)]
+pub(super) struct Probe {
+    pub target: MemberId,
+    pub seq: u32,
+    pub direct_deadline: Millis,
+    pub end: Millis,
+    pub indirect_sent: bool,
+    pub nacks_expected: u32,
+    pub nacks: u32,
+}
+
+impl Probe {
+    /// When this probe next needs `tick`.
+    pub fn wake(&self) -> Millis {
+        if self.indirect_sent {
+            self.end
+        } else {
+            self.direct_deadline
+        }
+    }
+}
+
+/// A probe run for another member (it sent us a `PingReq`), keyed by our own sequence number.
+#[derive(Debug)]
+pub(super) struct Relay {
+    pub requester: MemberId,
+    pub seq: u32,
+    pub deadline: Millis,
+}
+
+impl Core {
+    pub(super) fn on_ping(&mut self, from: MemberId, seq: u32, target: MemberId) {
+        if target == self.cfg.me {
+            let rumors = self.piggyback();
+            self.send(
+                from,
+                Message::Ack {
+                    seq,
+                    from: self.cfg.me,
+                    rumors,
+                },
+            );
+        }
+    }
+
+    pub(super) fn on_ack(&mut self, seq: u32) {
+        if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
+            let p = self.probe.take().expect("checked");
+            self.heard_from(p.target);
+            self.health.improve();
+        } else if let Some(r) = self.relays.remove(&seq) {
+            let rumors = self.piggyback();
+            self.send(
+                r.requester,
+                Message::Ack {
+                    seq: r.seq,
+                    from: self.cfg.me,
+                    rumors,
+                },
+            );
+        }
+    }
+
+    pub(super) fn on_ping_req(&mut self, now: Millis, from: MemberId, seq: u32, target: MemberId) {
+        if target == self.cfg.me {
+            return;
+        }
+        if self.relays.len() >= RELAYS_MAX {
+            self.relays_refused += 1;
+            return;
+        }
+        let my_seq = self.next_seq();
+        self.relays.insert(
+            my_seq,
+            Relay {
+                requester: from,
+                seq,
+                deadline: now + self.cfg.timing.probe_timeout,
+            },
+        );
+        let rumors = self.piggyback();
+        self.send(
+            target,
+            Message::Ping {
+                seq: my_seq,
+                from: self.cfg.me,
+                target,
+                rumors,
+            },
+        );
+    }
+
+    pub(super) fn on_nack(&mut self, seq: u32) {
+        if let Some(p) = self.probe.as_mut().filter(|p| p.seq == seq) {
+            p.nacks += 1;
+        }
+    }
+
+    /// Relays whose target did not answer in time: tell the requester with a nack.
+    pub(super) fn expire_relays(&mut self, now: Millis) {
+        let expired: Vec<u32> = self
+            .relays
+            .iter()
+            .filter(|(_, r)| r.deadline <= now)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in expired {
+            let r = self.relays.remove(&seq).expect("listed");
+            self.send(
+                r.requester,
+                Message::Nack {
+                    seq: r.seq,
+                    from: self.cfg.me,
+                },
+            );
+        }
+    }
+
+    /// Moves the probe in flight on (indirect probes, then the verdict), then starts the next.
+    pub(super) fn step_probe(&mut self, now: Millis) {
+        if self
+            .probe
+            .as_ref()
+            .is_some_and(|p| !p.indirect_sent && now >= p.direct_deadline)
+        {
+            self.probe_indirectly();
+        }
+        if self.probe.as_ref().is_some_and(|p| now >= p.end) {
+            self.probe_failed(now);
+        }
+        if self.probe.is_none() && now >= self.timers.probe {
+            self.start_probe(now);
+        }
+    }
+
+    fn probe_indirectly(&mut self) {
+        let Some(p) = self.probe.as_mut() else {
+            return;
+        };
+        p.indirect_sent = true;
+        let (target, seq) = (p.target, p.seq);
+        let mut helpers: Vec<MemberId> = live_peers(&self.members)
+            .filter(|id| *id != target)
+            .collect();
+        helpers.shuffle(&mut self.rng);
+        helpers.truncate(INDIRECT_CHECKS);
+        if let Some(p) = self.probe.as_mut() {
+            p.nacks_expected = helpers.len() as u32;
+        }
+        for h in helpers {
+            let rumors = self.piggyback();
+            self.send(
+                h,
+                Message::PingReq {
+                    seq,
+                    from: self.cfg.me,
+                    target,
+                    rumors,
+                },
+            );
+        }
+    }
+
+    fn probe_failed(&mut self, now: Millis) {
+        let Some(p) = self.probe.take() else {
+            return;
+        };
+        // No ack. If the helpers did not even nack, the trouble may be ours (Lifeguard): slow
+        // down rather than accuse.
+        let missing = if p.nacks_expected > 0 {
+            p.nacks_expected.saturating_sub(p.nacks)
+        } else {
+            1
+        };
+        self.health.worsen(missing);
+        let Some(m) = self.members.get(&p.target) else {
+            return;
+        };
+        if !m.status.is_listed() {
+            return;
+        }
+        let incarnation = m.incarnation;
+        self.apply_suspect(now, p.target, incarnation, self.cfg.me);
+        // Tell the suspect directly, so it can refute without waiting for the rumor to reach it.
+        let rumor = Rumor::Suspect {
+            id: p.target,
+            incarnation,
+            from: self.cfg.me,
+        };
+        self.send(
+            p.target,
+            Message::Gossip {
+                from: self.cfg.me,
+                rumors: vec![rumor],
+            },
+        );
+    }
+
+    fn start_probe(&mut self, now: Millis) {
+        let t = self.cfg.timing;
+        let stretch = self.health.stretch();
+        self.timers.probe = now + t.probe_interval * stretch;
+        let Some(target) = self.next_probe_target() else {
+            return;
+        };
+        let seq = self.next_seq();
+        self.probe = Some(Probe {
+            target,
+            seq,
+            direct_deadline: now + t.probe_timeout * stretch,
+            end: now + t.probe_interval * stretch * 9 / 10,
+            indirect_sent: false,
+            nacks_expected: 0,
+            nacks: 0,
+        });
+        // A suspect learns of the suspicion from the probe itself, and can refute at once.
+        let rumors = match self.suspicion_of(target) {
+            None => self.piggyback(),
+            Some(r) => self.piggyback_after(r),
+        };
+        self.send(
+            target,
+            Message::Ping {
+                seq,
+                from: self.cfg.me,
+                target,
+                rumors,
+            },
+        );
+    }
+
+    /// Every other probe goes to our successor on a ring ordered by a hash of the ids, so every
+    /// member is probed by its predecessor at least every second interval (a bound on detection
+    /// time, where random choice alone leaves a long tail); the others go to a random member, so
+    /// suspicions get independent confirmations.
+    fn next_probe_target(&mut self) -> Option<MemberId> {
+        self.probes_started = self.probes_started.wrapping_add(1);
+        if self.probes_started % 2 == 0 {
+            if let Some(id) = self.ring_successor() {
+                return Some(id);
+            }
+        }
+        // Sampling the iterator: no copy of the table per probe.
+        live_peers(&self.members).choose(&mut self.rng)
+    }
+
+    fn ring_successor(&self) -> Option<MemberId> {
+        let mine = member_hash(&self.cfg.me, None);
+        let mut first: Option<(u64, MemberId)> = None;
+        let mut next: Option<(u64, MemberId)> = None;
+        for id in live_peers(&self.members) {
+            let h = member_hash(&id, None);
+            if first.is_none_or(|(f, _)| h < f) {
+                first = Some((h, id));
+            }
+            if h > mine && next.is_none_or(|(n, _)| h < n) {
+                next = Some((h, id));
+            }
+        }
+        next.or(first).map(|(_, id)| id)
+    }
+}

@@ -1,0 +1,188 @@
+//! Anti-entropy: a full push-pull exchange of the membership table (on join, on `peko_set`, on
+//! restart, and whenever digests differ), a periodic 64-bit digest to one random member, a
+//! periodic exchange with one member believed dead (heals partitions), and seed retries.
+
+use super::state::{live_peers, member_hash, Via};
+use super::types::{Event, MemberId, MemberState, Message, MetaVersion, Metadata, Millis, Status};
+use super::Core;
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+impl Core {
+    /// Order-independent hash of the listed members (and their incarnations), self included.
+    /// Equal digests mean a full exchange would change nothing in either table.
+    pub fn digest(&self) -> u64 {
+        let entry = |id: &MemberId, inc| member_hash(id, Some(inc));
+        self.members
+            .iter()
+            .filter(|(_, m)| m.status.is_listed() && !m.placeholder)
+            .fold(entry(&self.cfg.me, self.incarnation), |acc, (id, m)| {
+                acc ^ entry(id, m.incarnation)
+            })
+    }
+
+    /// The anti-entropy period with +-50% jitter, so members that joined together do not all
+    /// exchange state at the same moment.
+    pub(super) fn push_pull_delay(&mut self) -> Millis {
+        let p = self.cfg.timing.push_pull_for(self.members.len() + 1);
+        p / 2 + self.rng.gen_range(0..=p)
+    }
+
+    /// The periodic part: a digest to one random member, a full exchange with one member
+    /// believed failed, and old tombstones forgotten.
+    pub(super) fn anti_entropy_round(&mut self, now: Millis) {
+        let candidates: Vec<MemberId> = live_peers(&self.members).collect();
+        if let Some(&to) = candidates.choose(&mut self.rng) {
+            let digest = self.digest();
+            let meta_version = self.meta_version();
+            self.send(
+                to,
+                Message::Digest {
+                    from: self.cfg.me,
+                    digest,
+                    meta_version,
+                },
+            );
+        }
+        // Reconnect: also try one member we believe failed. If it was only cut off (a healed
+        // partition), the exchange makes both sides refute and list each other again.
+        let failed: Vec<MemberId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.status == Status::Dead)
+            .map(|(id, _)| *id)
+            .collect();
+        if let Some(&to) = failed.choose(&mut self.rng) {
+            self.send_push_pull(to);
+        }
+        self.collect_tombstones(now);
+    }
+
+    /// `peko_set` members not heard from yet get another push-pull.
+    pub(super) fn retry_seeds(&mut self) {
+        let unheard: Vec<MemberId> = self
+            .watch
+            .iter()
+            .filter(|id| self.members.get(id).is_some_and(|m| m.unheard))
+            .copied()
+            .collect();
+        for id in unheard {
+            self.send_push_pull(id);
+        }
+    }
+
+    pub(super) fn send_push_pull(&mut self, to: MemberId) {
+        let members = self.state_snapshot();
+        let meta_version = self.meta_version();
+        self.send(
+            to,
+            Message::PushPull {
+                from: self.cfg.me,
+                reply: false,
+                members,
+                meta_version,
+                meta: None,
+            },
+        );
+    }
+
+    pub(super) fn on_push_pull(
+        &mut self,
+        now: Millis,
+        from: MemberId,
+        reply: bool,
+        members: Vec<MemberState>,
+        meta_version: Option<MetaVersion>,
+        meta: Option<Metadata>,
+    ) {
+        // The reply to a newcomer's first exchange holds what the cluster already knows.
+        let via = if reply && self.is_newcomer() {
+            Via::JoinReply
+        } else {
+            Via::Sync
+        };
+        self.merge_state(now, members, via);
+        if let Some(m) = meta {
+            self.apply_meta(now, m);
+        }
+        if !reply {
+            let mine = self.meta_version();
+            let meta = match (&self.meta, meta_version) {
+                (Some(m), Some(theirs)) if m.version > theirs => Some(m.clone()),
+                (Some(m), None) => Some(m.clone()),
+                _ => None,
+            };
+            let members = self.state_snapshot();
+            self.send(
+                from,
+                Message::PushPull {
+                    from: self.cfg.me,
+                    reply: true,
+                    members,
+                    meta_version: mine,
+                    meta,
+                },
+            );
+        }
+        if let Some(theirs) = meta_version {
+            self.on_meta_announce(now, theirs, from);
+        }
+        self.push_event(Event::Synced(from));
+    }
+
+    pub(super) fn on_digest(
+        &mut self,
+        now: Millis,
+        from: MemberId,
+        digest: u64,
+        meta_version: Option<MetaVersion>,
+    ) {
+        if digest != self.digest() {
+            self.send_push_pull(from);
+        } else {
+            self.sync_meta_versions(now, from, meta_version);
+        }
+    }
+
+    /// Anti-entropy merge. A remote "dead" only makes us suspect (the member may refute); a
+    /// remote "left" is final.
+    fn merge_state(&mut self, now: Millis, states: Vec<MemberState>, via: Via) {
+        for s in states {
+            match s.status {
+                Status::Alive => self.apply_alive(now, s.id, s.incarnation, s.attrs, via),
+                Status::Suspect | Status::Dead => {
+                    self.apply_suspect(now, s.id, s.incarnation, s.id)
+                }
+                Status::Left => self.apply_dead(now, s.id, s.incarnation, Status::Left, s.id),
+            }
+        }
+    }
+
+    fn state_snapshot(&self) -> Vec<MemberState> {
+        let mut v = Vec::with_capacity(self.members.len() + 1);
+        v.push(MemberState {
+            id: self.cfg.me,
+            incarnation: self.incarnation,
+            status: Status::Alive,
+            attrs: self.cfg.attrs.clone(),
+        });
+        v.extend(
+            self.members
+                .iter()
+                .filter(|(_, m)| !m.placeholder)
+                .map(|(id, m)| MemberState {
+                    id: *id,
+                    incarnation: m.incarnation,
+                    status: m.status,
+                    attrs: m.attrs.unpack(),
+                }),
+        );
+        v
+    }
+
+    /// Whether this member has yet to learn any member for sure (its table holds only the
+    /// placeholders `set` added): it is joining.
+    fn is_newcomer(&self) -> bool {
+        self.members.values().all(|m| m.placeholder)
+    }
+}

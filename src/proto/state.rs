@@ -1,0 +1,360 @@
+//! The membership table: one entry per member ever heard of (live ones, and dead or left ones as
+//! tombstones until `Timing::tombstone`), the local incarnation, and the rules that apply news
+//! about a member — alive, dead, left — only when it is newer.
+
+use super::suspicion::Accusers;
+use super::types::{
+    Attributes, Event, Incarnation, MemberId, Millis, PackedAttributes, Rumor, Status, ATTR_MAX,
+};
+use super::{Core, RunState};
+use std::collections::BTreeMap;
+
+/// Bound on the membership table (live members and tombstones); news of further members is
+/// dropped and counted.
+pub const MEMBERS_MAX: usize = 100_000;
+
+/// How news about a member reached us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Via {
+    /// A rumor or a message from the member itself.
+    Rumor,
+    /// An anti-entropy exchange.
+    Sync,
+    /// The reply to our own join: the cluster knows these members already, we were the one
+    /// missing them. Members new to us are listed quietly (not rumored on), or a member joining
+    /// a cluster of N would queue N rumors (`sim rejoin`: 1,000 queued and 268 KB sent instead
+    /// of 2 and 13 KB at N = 1000).
+    JoinReply,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct Member {
+    pub incarnation: Incarnation,
+    pub status: Status,
+    pub attrs: PackedAttributes,
+    pub since: Millis,
+    /// Added by `peko_set` and not yet confirmed by the member itself or by a rumor: its
+    /// incarnation and attributes are only the caller's guess.
+    pub placeholder: bool,
+    /// A placeholder never heard from: dropped at `deadline`.
+    pub unheard: bool,
+    /// Listed from the reply to our join and not rumored on (see `Via::JoinReply`).
+    pub quiet: bool,
+    /// When an unheard placeholder is dropped, or a suspect declared dead.
+    pub deadline: Millis,
+    /// Distinct members that suspected it at this incarnation (Lifeguard confirmations).
+    pub accusers: Accusers,
+}
+
+impl Member {
+    /// A member confirmed alive at `incarnation`.
+    fn alive(incarnation: Incarnation, attrs: &Attributes, now: Millis, quiet: bool) -> Member {
+        Member {
+            incarnation,
+            status: Status::Alive,
+            attrs: PackedAttributes::pack(attrs),
+            since: now,
+            placeholder: false,
+            unheard: false,
+            quiet,
+            deadline: 0,
+            accusers: Accusers::default(),
+        }
+    }
+
+    /// Listed, and not a `peko_set` guess still unheard: a member probes, gossip and
+    /// anti-entropy may go to.
+    fn is_live_peer(&self) -> bool {
+        self.status.is_listed() && !self.unheard
+    }
+}
+
+/// The members gossip, probes and anti-entropy may go to (`Member::is_live_peer`), in address
+/// order. A free function over the map so a caller can borrow the RNG beside it.
+pub(super) fn live_peers(
+    members: &BTreeMap<MemberId, Member>,
+) -> impl Iterator<Item = MemberId> + '_ {
+    members
+        .iter()
+        .filter(|(_, m)| m.is_live_peer())
+        .map(|(id, _)| *id)
+}
+
+/// A stable 64-bit hash of a member id (FNV-1a, then a final mix), the same on every build and
+/// platform, unlike std's hasher. Without an incarnation it orders the probe ring; with one it
+/// makes up the membership digest.
+pub(super) fn member_hash(id: &MemberId, incarnation: Option<Incarnation>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    match id.ip() {
+        std::net::IpAddr::V4(a) => a.octets().iter().for_each(|b| eat(*b)),
+        std::net::IpAddr::V6(a) => a.octets().iter().for_each(|b| eat(*b)),
+    }
+    id.port().to_le_bytes().iter().for_each(|b| eat(*b));
+    if let Some(inc) = incarnation {
+        inc.to_le_bytes().iter().for_each(|b| eat(*b));
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
+}
+
+impl Core {
+    /// The local member first, then every member believed alive, ordered by address.
+    pub fn members(&self) -> Vec<(MemberId, Attributes)> {
+        let mut v: Vec<(MemberId, Attributes)> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.status.is_listed())
+            .map(|(id, m)| (*id, m.attrs.unpack()))
+            .collect();
+        v.sort_by_key(|(id, _)| (id.ip(), id.port()));
+        v.insert(0, (self.cfg.me, self.cfg.attrs.clone()));
+        v
+    }
+
+    pub fn member_status(&self, id: &MemberId) -> Option<(Status, Incarnation)> {
+        self.members.get(id).map(|m| (m.status, m.incarnation))
+    }
+
+    pub fn listed_count(&self) -> usize {
+        1 + self
+            .members
+            .values()
+            .filter(|m| m.status.is_listed())
+            .count()
+    }
+
+    /// Members alive and suspected (the local member counts as alive).
+    pub fn counts(&self) -> (usize, usize) {
+        let suspect = self
+            .members
+            .values()
+            .filter(|m| m.status == Status::Suspect)
+            .count();
+        (self.listed_count() - suspect, suspect)
+    }
+
+    /// Adds a known member (`peko_set`). It is listed at once and dropped after the timeout if it
+    /// is never heard from.
+    pub fn set_peer(&mut self, now: Millis, id: MemberId, attrs: Attributes) {
+        if id == self.cfg.me {
+            return;
+        }
+        if let Some(m) = self.members.get(&id) {
+            if m.status.is_listed() {
+                return;
+            }
+        }
+        let incarnation = self.members.get(&id).map_or(0, |m| m.incarnation);
+        let mut guess = Member::alive(incarnation, &attrs, now, false);
+        guess.placeholder = true;
+        guess.unheard = true;
+        guess.deadline = now + self.cfg.timing.timeout;
+        self.members.insert(id, guess);
+        self.watch.insert(id);
+        if self.state == RunState::Running {
+            self.send_push_pull(id);
+        }
+    }
+
+    /// For simulations and benches: starts the protocol as if it had long been running, with
+    /// `members` already known and alive, and nothing to announce.
+    #[cfg(any(test, feature = "sim"))]
+    pub fn join_converged(&mut self, now: Millis, members: &[(MemberId, Attributes)]) {
+        for (id, attrs) in members {
+            if *id != self.cfg.me {
+                self.members
+                    .insert(*id, Member::alive(0, attrs, now, false));
+            }
+        }
+        self.state = RunState::Running;
+        self.reset_timers(now);
+    }
+
+    pub(super) fn announce_self(&mut self) {
+        self.rumors.push(Rumor::Alive {
+            id: self.cfg.me,
+            incarnation: self.incarnation,
+            attrs: self.cfg.attrs.clone(),
+        });
+    }
+
+    pub(super) fn refute(&mut self, accused: Incarnation) {
+        self.incarnation = self.incarnation.max(accused) + 1;
+        self.announce_self();
+        // Being suspected hints that our own network or host is struggling (Lifeguard).
+        self.health.worsen(1);
+    }
+
+    /// Whether an accusation (suspect, dead, left) at `incarnation` names the local member; if it
+    /// does and we are running, refute it.
+    pub(super) fn accused_self(&mut self, id: MemberId, incarnation: Incarnation) -> bool {
+        if id != self.cfg.me {
+            return false;
+        }
+        if incarnation >= self.incarnation && self.state == RunState::Running {
+            self.refute(incarnation);
+        }
+        true
+    }
+
+    pub(super) fn heard_from(&mut self, id: MemberId) {
+        if let Some(m) = self.members.get_mut(&id) {
+            if std::mem::take(&mut m.unheard) && m.status != Status::Suspect {
+                self.watch.remove(&id);
+            }
+        }
+    }
+
+    pub(super) fn apply_alive(
+        &mut self,
+        now: Millis,
+        id: MemberId,
+        incarnation: Incarnation,
+        attrs: Attributes,
+        via: Via,
+    ) {
+        if id == self.cfg.me {
+            if incarnation > self.incarnation
+                || (incarnation == self.incarnation && attrs != self.cfg.attrs)
+            {
+                self.refute(incarnation);
+            }
+            return;
+        }
+        if attrs.name.len() > ATTR_MAX || attrs.private_data.len() > ATTR_MAX {
+            return;
+        }
+        if self.members.len() >= MEMBERS_MAX && !self.members.contains_key(&id) {
+            self.members_refused += 1;
+            return;
+        }
+        let quiet = via == Via::JoinReply;
+        // What to tell the host, and whether to pass the news on as a rumor.
+        let (event, spread) = match self.members.get_mut(&id) {
+            None => {
+                self.members
+                    .insert(id, Member::alive(incarnation, &attrs, now, quiet));
+                (Some(Event::Joined(id, attrs.clone())), !quiet)
+            }
+            Some(m) => {
+                let newer =
+                    incarnation > m.incarnation || (m.placeholder && incarnation >= m.incarnation);
+                if !newer {
+                    // A rumor still spreading about a member we listed quietly: take our part
+                    // in it, as if it had been news to us, so it reaches every member.
+                    if !(m.quiet && via == Via::Rumor && incarnation == m.incarnation) {
+                        return;
+                    }
+                    m.quiet = false;
+                    (None, true)
+                } else {
+                    // Known to us but news for the cluster (a refutation, new attributes, a
+                    // placeholder confirmed): spread even from a join reply.
+                    m.quiet = false;
+                    let event = if m.placeholder || !m.status.is_listed() {
+                        Some(Event::Joined(id, attrs.clone()))
+                    } else if m.attrs != PackedAttributes::pack(&attrs) {
+                        Some(Event::Updated(id, attrs.clone()))
+                    } else {
+                        None
+                    };
+                    m.incarnation = incarnation;
+                    m.status = Status::Alive;
+                    m.attrs = PackedAttributes::pack(&attrs);
+                    m.since = now;
+                    m.placeholder = false;
+                    m.unheard = false;
+                    self.watch.remove(&id);
+                    (event, true)
+                }
+            }
+        };
+        if let Some(event) = event {
+            self.push_event(event);
+        }
+        if spread {
+            self.rumors.push(Rumor::Alive {
+                id,
+                incarnation,
+                attrs,
+            });
+        }
+    }
+
+    /// `id` was declared dead by `from`, or left (`status` is `Dead` or `Left`).
+    pub(super) fn apply_dead(
+        &mut self,
+        now: Millis,
+        id: MemberId,
+        incarnation: Incarnation,
+        status: Status,
+        from: MemberId,
+    ) {
+        if self.accused_self(id, incarnation) {
+            return;
+        }
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
+        if !m.status.is_listed() || incarnation < m.incarnation {
+            return;
+        }
+        m.status = status;
+        m.incarnation = incarnation;
+        m.since = now;
+        m.placeholder = false;
+        m.unheard = false;
+        self.watch.remove(&id);
+        let (event, rumor) = if status == Status::Left {
+            (Event::Left(id), Rumor::Left { id, incarnation })
+        } else {
+            (
+                Event::Failed(id),
+                Rumor::Dead {
+                    id,
+                    incarnation,
+                    from,
+                },
+            )
+        };
+        self.push_event(event);
+        self.rumors.push(rumor);
+    }
+
+    /// Suspects whose suspicion ran out are declared dead; `peko_set` guesses never heard from
+    /// are dropped.
+    pub(super) fn check_deadlines(&mut self, now: Millis) {
+        if self.watch.is_empty() {
+            return;
+        }
+        let ids: Vec<MemberId> = self.watch.iter().copied().collect();
+        for id in ids {
+            let Some(m) = self.members.get(&id) else {
+                self.watch.remove(&id);
+                continue;
+            };
+            if m.unheard && now >= m.deadline {
+                // Never heard from: the caller's guess was wrong (or the member is down).
+                self.members.remove(&id);
+                self.watch.remove(&id);
+                self.push_event(Event::Failed(id));
+            } else if m.status == Status::Suspect && now >= m.deadline {
+                let incarnation = m.incarnation;
+                self.apply_dead(now, id, incarnation, Status::Dead, self.cfg.me);
+            } else if m.status != Status::Suspect && !m.unheard {
+                self.watch.remove(&id);
+            }
+        }
+    }
+
+    pub(super) fn collect_tombstones(&mut self, now: Millis) {
+        let ttl = self.cfg.timing.tombstone;
+        self.members
+            .retain(|_, m| m.status.is_listed() || now < m.since + ttl);
+    }
+}

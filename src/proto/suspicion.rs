@@ -1,0 +1,132 @@
+//! Suspicion (SWIM with Lifeguard): a member that failed a probe is suspected, not removed; it can
+//! refute by raising its incarnation. The suspicion timeout starts at its longest and shrinks as
+//! independent members confirm the suspicion.
+
+use super::timing::Timing;
+use super::types::{Incarnation, MemberId, Millis, Rumor, Status};
+use super::Core;
+
+/// Independent confirmations that bring a suspicion down to its shortest timeout.
+pub const SUSPICION_CONFIRMATIONS: usize = 3;
+
+/// Distinct members that suspected one member at its current incarnation, at most
+/// `SUSPICION_CONFIRMATIONS + 1`. Boxed so the common case (nobody suspects it) costs one pointer
+/// in every table entry, not an empty Vec's three.
+#[derive(Clone, Debug, Default)]
+#[allow(clippy::box_collection)]
+pub struct Accusers(Option<Box<Vec<MemberId>>>);
+
+impl Accusers {
+    pub fn contains(&self, id: &MemberId) -> bool {
+        self.0.as_ref().is_some_and(|v| v.contains(id))
+    }
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |v| v.len())
+    }
+    pub fn push(&mut self, id: MemberId) {
+        self.0.get_or_insert_with(Default::default).push(id);
+    }
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
+    pub fn first(&self) -> Option<&MemberId> {
+        self.0.as_ref().and_then(|v| v.first())
+    }
+}
+
+impl Timing {
+    /// The range of the suspicion timeout for N members: `(floor, longest)`.
+    ///
+    /// The longest is what the timeout leaves after detection and the spread of the news, so a
+    /// silent member is gone everywhere within `timeout`. The floor is long enough that a member
+    /// silent for half the timeout (a pause) can resume and refute before anyone removes it; it
+    /// grows with log N because the refutation needs that long to spread. When the timeout is too
+    /// short for both (with P = timeout/10: timeout < (2 * spread + cycle) / 0.29, about 45
+    /// cycles at N = 1000 and fan-out 3), removal within `timeout` wins.
+    pub fn suspicion_bounds(&self, members: usize) -> (Millis, Millis) {
+        let spread = self.spread(members);
+        let p = self.probe_interval;
+        let longest = self
+            .timeout
+            .saturating_sub(self.detection_max() + spread)
+            .max(p);
+        let floor = (self.timeout / 2 + spread + self.cycle)
+            .saturating_sub(p * 9 / 10)
+            .clamp(p.min(longest), longest);
+        (floor, longest)
+    }
+
+    /// Lifeguard's dynamic suspicion timeout: it starts at the longest and shrinks as
+    /// independent members confirm the suspicion, down to the floor (`suspicion_bounds`).
+    pub fn suspicion_for(&self, members: usize, confirmations: usize) -> Millis {
+        let (min, max) = self.suspicion_bounds(members);
+        let k = SUSPICION_CONFIRMATIONS.min(members.saturating_sub(2));
+        if k == 0 {
+            return max;
+        }
+        let frac = ((confirmations as f64) + 1.0).ln() / ((k as f64) + 1.0).ln();
+        let t = max as f64 - (max - min) as f64 * frac.min(1.0);
+        (t as Millis).max(min)
+    }
+}
+
+impl Core {
+    /// `from` suspects `id` at `incarnation` (a rumor, a merge, or our own failed probe).
+    pub(super) fn apply_suspect(
+        &mut self,
+        now: Millis,
+        id: MemberId,
+        incarnation: Incarnation,
+        from: MemberId,
+    ) {
+        if self.accused_self(id, incarnation) {
+            return;
+        }
+        let members = self.members.len() + 1;
+        let timing = self.cfg.timing;
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
+        // A `peko_set` guess never heard from has its own deadline; it cannot be suspected.
+        if m.unheard || !m.status.is_listed() || incarnation < m.incarnation {
+            return;
+        }
+        if m.status == Status::Suspect && incarnation == m.incarnation {
+            // A confirmation from another member shortens the timeout, and is passed on.
+            if from == id
+                || m.accusers.contains(&from)
+                || m.accusers.len() > SUSPICION_CONFIRMATIONS
+            {
+                return;
+            }
+            m.accusers.push(from);
+            m.deadline = m.since + timing.suspicion_for(members, m.accusers.len() - 1);
+        } else {
+            m.status = Status::Suspect;
+            m.incarnation = incarnation;
+            m.since = now;
+            m.accusers.clear();
+            if from != id {
+                m.accusers.push(from);
+            }
+            m.deadline = now + timing.suspicion_for(members, 0);
+            self.watch.insert(id);
+        }
+        self.rumors.push(Rumor::Suspect {
+            id,
+            incarnation,
+            from,
+        });
+    }
+
+    /// The suspicion a probe to a suspect carries, so the suspect can refute at once.
+    pub(super) fn suspicion_of(&self, target: MemberId) -> Option<Rumor> {
+        self.members.get(&target).and_then(|m| {
+            (m.status == Status::Suspect).then(|| Rumor::Suspect {
+                id: target,
+                incarnation: m.incarnation,
+                from: m.accusers.first().copied().unwrap_or(self.cfg.me),
+            })
+        })
+    }
+}
