@@ -4,10 +4,9 @@
 //! old state) and restarts. Events run in time order from one queue, so any run is replayed from
 //! its seed. Used by the core's tests and by `examples/sim.rs`.
 
+use crate::proto::random::Rng;
 use crate::proto::{Attributes, Core, CoreConfig, Event, MemberId, Message, Millis, Timing};
 use crate::wire;
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -83,7 +82,7 @@ pub struct Sim {
     /// The wake-up each member has in the queue (later ones supersede it).
     wake_at: Vec<Millis>,
     order: u64,
-    rng: SmallRng,
+    rng: Rng,
     /// Messages and encoded bytes sent by each member.
     pub sent: Vec<u64>,
     pub sent_bytes: Vec<u64>,
@@ -115,10 +114,10 @@ fn attrs(i: usize) -> Attributes {
 impl Sim {
     /// Builds `members` cores; none has joined yet.
     pub fn new(cfg: SimConfig) -> Sim {
-        let mut rng = SmallRng::seed_from_u64(cfg.seed);
+        let mut rng = Rng::seed(cfg.seed);
         let ids: Vec<MemberId> = (0..cfg.members).map(member_id).collect();
         let cores = (0..cfg.members)
-            .map(|i| Self::make_core(&cfg, ids[i], i, rng.gen()))
+            .map(|i| Self::make_core(&cfg, ids[i], i, rng.next_u64()))
             .collect();
         let n = cfg.members;
         Sim {
@@ -233,11 +232,11 @@ impl Sim {
             let Some(to) = self.index_of(&o.to) else {
                 continue;
             };
-            if self.cfg.loss > 0.0 && self.rng.gen_bool(self.cfg.loss) {
+            if self.cfg.loss > 0.0 && self.rng.chance(self.cfg.loss) {
                 continue;
             }
             let jitter = if self.cfg.jitter > 0 {
-                self.rng.gen_range(0..=self.cfg.jitter)
+                self.rng.between(0, self.cfg.jitter)
             } else {
                 0
             };
@@ -346,7 +345,7 @@ impl Sim {
     /// A crashed member comes back as a new process at the same address: empty state,
     /// incarnation 0, joining through member `seed`.
     pub fn restart(&mut self, i: usize, seed: usize) {
-        let s = self.rng.gen();
+        let s = self.rng.next_u64();
         self.cores[i] = Self::make_core(&self.cfg, self.ids[i], i, s);
         self.crashed[i] = false;
         self.paused_until[i] = 0;

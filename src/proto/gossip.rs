@@ -6,7 +6,6 @@ use super::rumors::retransmit_limit;
 use super::state::{live_peers, Via};
 use super::types::{MemberId, Message, Millis, Rumor, Status};
 use super::Core;
-use rand::seq::IteratorRandom;
 
 impl Core {
     /// Queued rumors for one outgoing datagram message, as many as fit.
@@ -35,8 +34,7 @@ impl Core {
         if self.rumors.is_empty() {
             return;
         }
-        let targets: Vec<MemberId> =
-            live_peers(&self.members).choose_multiple(&mut self.rng, self.cfg.amount);
+        let targets: Vec<MemberId> = self.rng.sample(live_peers(&self.members), self.cfg.amount);
         for to in targets {
             let rumors = self.piggyback();
             if rumors.is_empty() {

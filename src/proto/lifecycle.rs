@@ -4,8 +4,6 @@
 use super::state::live_peers;
 use super::types::{Attributes, MemberId, Message, Millis, Rumor, Status};
 use super::{Core, Outgoing, RunState};
-use rand::seq::SliceRandom;
-use rand::Rng;
 
 /// Beyond this many members the final leave notice goes to a random subset, which gossips it on.
 const LEAVE_DIRECT_MAX: usize = 64;
@@ -79,7 +77,7 @@ impl Core {
         };
         let mut targets: Vec<MemberId> = live_peers(&self.members).collect();
         if targets.len() > LEAVE_DIRECT_MAX {
-            targets.shuffle(&mut self.rng);
+            self.rng.shuffle(&mut targets);
             targets.truncate(self.cfg.amount.max(1) * 4);
         }
         targets
@@ -110,8 +108,8 @@ impl Core {
     pub(super) fn reset_timers(&mut self, now: Millis) {
         self.last_tick = now;
         let t = self.cfg.timing;
-        self.timers.gossip = now + self.rng.gen_range(0..t.cycle);
-        self.timers.probe = now + self.rng.gen_range(0..t.probe_interval);
+        self.timers.gossip = now + self.rng.below(t.cycle);
+        self.timers.probe = now + self.rng.below(t.probe_interval);
         self.timers.push_pull = now + self.push_pull_delay();
         self.timers.seed_retry = now + t.probe_interval;
         self.probe = None;

@@ -16,6 +16,7 @@
 //! - `metadata.rs`   publish, apply and fetch of the metadata (`hlc.rs`: its clock)
 //! - `lifecycle.rs`  join, stop, start, leave, attribute changes
 //! - `timing.rs`     the timers derived from the configuration
+//! - `random.rs`     the seeded random source, specified so runs replay anywhere
 //! - `types.rs`      the protocol's vocabulary (members, rumors, messages, events)
 
 mod awareness;
@@ -25,6 +26,7 @@ mod lifecycle;
 mod metadata;
 mod probe;
 mod pushpull;
+pub mod random;
 pub mod rumors;
 mod state;
 mod suspicion;
@@ -42,8 +44,7 @@ pub use types::*;
 use awareness::Awareness;
 use hlc::Hlc;
 use probe::{Probe, Relay};
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
+use random::Rng;
 use rumors::RumorQueue;
 use state::Member;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -127,7 +128,7 @@ pub struct Core {
     meta: Option<Metadata>,
     hlc: Hlc,
     meta_fetch: Option<(MetaVersion, Millis)>,
-    rng: SmallRng,
+    rng: Rng,
     state: RunState,
     timers: Timers,
     probe: Option<Probe>,
@@ -147,7 +148,7 @@ pub struct Core {
 
 impl Core {
     pub fn new(cfg: CoreConfig) -> Core {
-        let rng = SmallRng::seed_from_u64(cfg.seed);
+        let rng = Rng::seed(cfg.seed);
         let rumors = RumorQueue::new(cfg.encoding);
         Core {
             cfg,

@@ -5,7 +5,6 @@
 use super::state::{live_peers, member_hash};
 use super::types::{MemberId, Message, Millis, Rumor};
 use super::Core;
-use rand::seq::{IteratorRandom, SliceRandom};
 
 /// Members asked to probe a silent member on our behalf.
 pub const INDIRECT_CHECKS: usize = 3;
@@ -157,7 +156,7 @@ impl Core {
         let mut helpers: Vec<MemberId> = live_peers(&self.members)
             .filter(|id| *id != target)
             .collect();
-        helpers.shuffle(&mut self.rng);
+        self.rng.shuffle(&mut helpers);
         helpers.truncate(INDIRECT_CHECKS);
         if let Some(p) = self.probe.as_mut() {
             p.nacks_expected = helpers.len() as u32;
@@ -256,7 +255,7 @@ impl Core {
             }
         }
         // Sampling the iterator: no copy of the table per probe.
-        live_peers(&self.members).choose(&mut self.rng)
+        self.rng.choose_from(live_peers(&self.members))
     }
 
     fn ring_successor(&self) -> Option<MemberId> {

@@ -5,8 +5,6 @@
 use super::state::{live_peers, member_hash, Via};
 use super::types::{Event, MemberId, MemberState, Message, MetaVersion, Metadata, Millis, Status};
 use super::Core;
-use rand::seq::SliceRandom;
-use rand::Rng;
 
 impl Core {
     /// Order-independent hash of the listed members (and their incarnations), self included.
@@ -25,14 +23,14 @@ impl Core {
     /// exchange state at the same moment.
     pub(super) fn push_pull_delay(&mut self) -> Millis {
         let p = self.cfg.timing.push_pull_for(self.members.len() + 1);
-        p / 2 + self.rng.gen_range(0..=p)
+        p / 2 + self.rng.between(0, p)
     }
 
     /// The periodic part: a digest to one random member, a full exchange with one member
     /// believed failed, and old tombstones forgotten.
     pub(super) fn anti_entropy_round(&mut self, now: Millis) {
         let candidates: Vec<MemberId> = live_peers(&self.members).collect();
-        if let Some(&to) = candidates.choose(&mut self.rng) {
+        if let Some(to) = self.rng.choose(&candidates) {
             let digest = self.digest();
             let meta_version = self.meta_version();
             self.send(
@@ -52,7 +50,7 @@ impl Core {
             .filter(|(_, m)| m.status == Status::Dead)
             .map(|(id, _)| *id)
             .collect();
-        if let Some(&to) = failed.choose(&mut self.rng) {
+        if let Some(to) = self.rng.choose(&failed) {
             self.send_push_pull(to);
         }
         self.collect_tombstones(now);
