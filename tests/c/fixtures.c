@@ -95,18 +95,22 @@ size_t read_metadata(peko_node *node, uint8_t *buf, size_t cap)
     return len;
 }
 
-static int metadata_is(peko_node *node, const void *data, size_t len)
+/* Whether the metadata is data[0..len); *got_len is the length read. */
+static int metadata_is(peko_node *node, const void *data, size_t len, size_t *got_len)
 {
     uint8_t buf[64];
-    return read_metadata(node, buf, sizeof buf) == len && memcmp(buf, data, len) == 0;
+    *got_len = read_metadata(node, buf, sizeof buf);
+    return *got_len == len && memcmp(buf, data, len) == 0;
 }
 
 void wait_metadata(peko_node *node, const void *data, size_t len, const char *who)
 {
+    size_t got = 0;
     CHECK(len <= 64);
-    WAIT_UNTIL(metadata_is(node, data, len),
-               "%s: the metadata (%lu bytes) never became readable in %.0f s", who,
-               (unsigned long)len, CLUSTER_DEADLINE_S);
+    WAIT_UNTIL(metadata_is(node, data, len, &got),
+               "%s: the metadata never became the expected %lu bytes in %.0f s "
+               "(%lu bytes read last)",
+               who, (unsigned long)len, CLUSTER_DEADLINE_S, (unsigned long)got);
 }
 
 /* ---- counters --------------------------------------------------------------- */

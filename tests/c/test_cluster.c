@@ -12,7 +12,6 @@ static void two_node_cluster(peko_config cfg)
     peko_node *b = new_node(&cfg, 0, "beta", "beta-data");
     peko_node_info seed = member("127.0.0.1", pa, "alpha", NULL);
     static const char meta[] = "hello from alpha";
-    uint8_t buf[64];
     double t0 = now_s(), deadline = t0 + CLUSTER_DEADLINE_S;
     size_t ca = 0, cb = 0;
 
@@ -46,12 +45,7 @@ static void two_node_cluster(peko_config cfg)
     /* metadata published on alpha reaches beta */
     CHECK_OK(peko_publish(a, (const uint8_t *)meta, sizeof meta - 1));
     t0 = now_s();
-    deadline = t0 + CLUSTER_DEADLINE_S;
-    while (read_metadata(b, buf, sizeof buf) != sizeof meta - 1 ||
-           memcmp(buf, meta, sizeof meta - 1) != 0) {
-        CHECK_MSG(now_s() < deadline, "metadata never reached beta");
-        sleep_ms(50);
-    }
+    wait_metadata(b, meta, sizeof meta - 1, "beta");
     printf("    metadata reached beta in %.2f s\n", now_s() - t0);
 
     peko_free(b);

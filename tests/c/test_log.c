@@ -45,6 +45,34 @@ static struct log_counts log_snapshot(void)
     return s;
 }
 
+/* Gossip rounds each member runs after the work below has spread; at
+ * PEKO_LOG_INFO every round logs the member list. */
+#define SETTLE_ROUNDS 5
+
+static int listed_as(peko_node *node, uint16_t port, const char *name)
+{
+    char got[64];
+    int found;
+    list_lookup(node, port, &found, got, sizeof got, NULL, 0);
+    return found && strcmp(got, name) == 0;
+}
+
+/* The positive marker for "no line reached the callback": after beta renamed
+ * itself `name` and alpha published `meta`, waits until alpha lists beta as
+ * `name` (alpha handled the update: an [Update] line), beta reads `meta` (beta
+ * took the metadata: a [Metadata] line), and then each of them has run
+ * SETTLE_ROUNDS more gossip rounds (a [List] line each). Every line that work
+ * would log at PEKO_LOG_INFO has been logged, or not, by then. */
+static void wait_loggable_work(peko_node *a, peko_node *b, uint16_t pb, const char *name,
+                               const char *meta)
+{
+    WAIT_UNTIL(listed_as(a, pb, name), "alpha never listed beta as \"%s\" in %.0f s", name,
+               CLUSTER_DEADLINE_S);
+    wait_metadata(b, meta, strlen(meta), "beta");
+    wait_rounds(a, SETTLE_ROUNDS, "alpha");
+    wait_rounds(b, SETTLE_ROUNDS, "beta");
+}
+
 static void test_set_log_callback(void)
 {
     peko_config cfg = loopback_config(); /* is_print false */
@@ -53,7 +81,6 @@ static void test_set_log_callback(void)
     peko_node_info seed;
     struct log_counts s;
     unsigned long before;
-    double deadline;
     size_t count;
 
     CHECK_OK(peko_set_log(count_log_line, &g_log, PEKO_LOG_INFO));
@@ -65,12 +92,8 @@ static void test_set_log_callback(void)
     pb = local_port(b);
 
     /* informational lines arrive although is_print is false */
-    deadline = now_s() + CLUSTER_DEADLINE_S;
-    while (!has_member(a, pb, &count) || log_snapshot().info < 3) {
-        CHECK_MSG(now_s() < deadline, "only %lu log lines in %.0f s", log_snapshot().lines,
-                  CLUSTER_DEADLINE_S);
-        sleep_ms(20);
-    }
+    WAIT_UNTIL(has_member(a, pb, &count) && log_snapshot().info >= 3,
+               "only %lu log lines in %.0f s", log_snapshot().lines, CLUSTER_DEADLINE_S);
     s = log_snapshot();
     CHECK_MSG(s.bad_userdata == 0, "%lu calls with the wrong userdata", s.bad_userdata);
     CHECK_MSG(s.bad_level == 0, "%lu calls with an unknown level", s.bad_level);
@@ -78,37 +101,38 @@ static void test_set_log_callback(void)
     printf("    at PEKO_LOG_INFO: %lu lines (%lu info, %lu error); last: %s\n", s.lines,
            s.info, s.errors, s.last);
 
-    /* PEKO_LOG_ERROR: no more informational lines (a line already on its way
-     * when the level changed may still land, so let those settle first) */
+    /* PEKO_LOG_ERROR: no more informational lines. peko_set_log returns only
+     * once no call of the previous setting is still running on another thread
+     * (the header says so), so no line already on its way can land after this
+     * snapshot: nothing to let settle. */
     CHECK_OK(peko_set_log(count_log_line, &g_log, PEKO_LOG_ERROR));
-    sleep_ms(300);
     before = log_snapshot().info;
     CHECK_OK(peko_update(b, "beta-2", NULL));
     CHECK_OK(peko_publish(a, (const uint8_t *)"m", 1));
-    sleep_ms(500);
+    wait_loggable_work(a, b, pb, "beta-2", "m");
     s = log_snapshot();
     CHECK_MSG(s.info == before, "%lu informational lines at PEKO_LOG_ERROR",
               s.info - before);
+    printf("    at PEKO_LOG_ERROR: no informational line while beta-2 and \"m\" spread and "
+           "each member ran %d rounds\n", SETTLE_ROUNDS);
 
     /* back to INFO: they come again */
     CHECK_OK(peko_set_log(count_log_line, &g_log, PEKO_LOG_INFO));
     before = log_snapshot().info;
     CHECK_OK(peko_update(b, "beta-3", NULL));
-    deadline = now_s() + CLUSTER_DEADLINE_S;
-    while (log_snapshot().info == before) {
-        CHECK_MSG(now_s() < deadline, "no informational line after going back to INFO");
-        sleep_ms(20);
-    }
+    WAIT_UNTIL(log_snapshot().info != before, "no informational line after going back to INFO");
 
-    /* NULL restores the console: the callback is not called any more */
+    /* NULL restores the console: the callback is not called any more (from the
+     * moment peko_set_log returns, as above) */
     CHECK_OK(peko_set_log(NULL, NULL, PEKO_LOG_ERROR));
-    sleep_ms(300);
     before = log_snapshot().lines;
     CHECK_OK(peko_update(b, "beta-4", NULL));
     CHECK_OK(peko_publish(a, (const uint8_t *)"n", 1));
-    sleep_ms(500);
+    wait_loggable_work(a, b, pb, "beta-4", "n");
     CHECK_MSG(log_snapshot().lines == before, "%lu lines reached the callback after NULL",
               log_snapshot().lines - before);
+    printf("    after NULL: no line while beta-4 and \"n\" spread and each member ran %d "
+           "rounds\n", SETTLE_ROUNDS);
 
     peko_free(b);
     peko_free(a);

@@ -78,13 +78,8 @@ static void test_read_two_call(void)
     /* binary data with NUL bytes round-trips */
     {
         const uint8_t bin[5] = { 0, 1, 0, 255, 0 };
-        deadline = now_s() + CLUSTER_DEADLINE_S;
         CHECK_OK(peko_publish(node, bin, sizeof bin));
-        while (read_metadata(node, buf, sizeof buf) != sizeof bin ||
-               memcmp(buf, bin, sizeof bin) != 0) {
-            CHECK_MSG(now_s() < deadline, "second publish never readable locally");
-            sleep_ms(20);
-        }
+        wait_metadata(node, bin, sizeof bin, "second publish");
     }
     peko_free(node);
 }
@@ -95,9 +90,7 @@ static void test_publish_too_large(void)
     uint16_t port;
     peko_node *node;
     uint8_t *big;
-    uint8_t buf[8];
     size_t big_len = 16384 + 1;
-    double deadline;
 
     big = (uint8_t *)calloc(1, 70000);
     CHECK(big != NULL);
@@ -109,12 +102,7 @@ static void test_publish_too_large(void)
     CHECK(peko_last_error(NULL, 0) > 0);
     CHECK_STATUS(peko_publish(node, big, 65536), PEKO_ERR_TOO_LARGE);
     /* the rejected publish changed nothing */
-    deadline = now_s() + CLUSTER_DEADLINE_S;
-    while (read_metadata(node, buf, sizeof buf) != 4) {
-        CHECK_MSG(now_s() < deadline, "metadata \"keep\" never readable");
-        sleep_ms(20);
-    }
-    CHECK(memcmp(buf, "keep", 4) == 0);
+    wait_metadata(node, "keep", 4, "after the rejected publishes");
     peko_free(node);
 
     /* an explicit size: exactly size is fine, one more is too large */
