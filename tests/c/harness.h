@@ -1,31 +1,38 @@
 /*
  * A tiny test harness for the pekonode C tests; no external framework.
  *
- * Each test is a plain function.  The runner forks one child per test, so a
- * crash, a sanitizer report, a leak or a hang (per-test alarm) fails that test
- * alone and the rest still run.  A failed CHECK prints where and why, then
- * ends the child at once: it may be called from any thread of the test.
+ * Each test is a plain function; each test file groups the tests of one topic
+ * in a suite (TEST_SUITE), and test_main.c lists the suites.  The runner forks
+ * one child per test, so a crash, a sanitizer report, a leak or a hang
+ * (per-test alarm) fails that test alone and the rest still run.  A failed
+ * CHECK prints where and why, then ends the child at once: it may be called
+ * from any thread of the test.
  *
- * Usage: test_api [NAME...]   run only the named tests
+ * Usage: test_api [NAME...]   run only the named tests and suites
  *        PEKO_TEST_NOFORK=1   run tests in-process (for a debugger)
+ *
+ * Every test file includes this header first: it asks for POSIX before any
+ * system header is read.
  */
 #ifndef PEKO_TEST_HARNESS_H
 #define PEKO_TEST_HARNESS_H
 
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
 #include <errno.h>
-#include <signal.h>
-#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "pekonode.h"
 
-/* Generous: a test that polls a cluster allows 20 s for it. */
+/* ---- tests and suites (harness.c) ------------------------------------- */
+
+/* Generous: a test that polls a cluster allows CLUSTER_DEADLINE_S per wait. */
 #define TEST_TIMEOUT_S 90
 
 typedef void (*test_fn)(void);
@@ -37,35 +44,32 @@ struct test_case {
 
 #define TEST_CASE(fn) { #fn, fn }
 
-static void harness_die(void)
-{
-    fflush(NULL);
-    _exit(1);
-}
+/* The tests of one topic; `name` selects all of them on the command line. */
+struct test_suite {
+    const char *name;
+    const struct test_case *cases;
+    size_t count;
+};
 
-static void harness_fail(const char *file, int line, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "    %s:%d: ", file, line);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    harness_die();
-}
+#define TEST_SUITE(name, cases) { name, cases, sizeof cases / sizeof cases[0] }
 
-static void harness_fail_status(const char *file, int line, const char *expr,
-                                peko_status got, peko_status want)
-{
-    char msg[512];
-    msg[0] = '\0';
-    peko_last_error(msg, sizeof msg);
-    harness_fail(file, line,
-                 "%s\n      returned %u (%s), expected %u (%s)"
-                 "\n      peko_last_error: \"%s\"",
-                 expr, (unsigned)got, peko_status_str(got), (unsigned)want,
-                 peko_status_str(want), msg);
-}
+int harness_main(const struct test_suite *const *suites, size_t nsuites, int argc,
+                 char **argv);
+
+/* ---- checks (harness.c) ------------------------------------------------- */
+
+#if defined(__GNUC__)
+#define HARNESS_NORETURN __attribute__((noreturn))
+#define HARNESS_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define HARNESS_NORETURN
+#define HARNESS_PRINTF(f, a)
+#endif
+
+HARNESS_NORETURN HARNESS_PRINTF(3, 4) void harness_fail(const char *file, int line,
+                                                        const char *fmt, ...);
+HARNESS_NORETURN void harness_fail_status(const char *file, int line, const char *expr,
+                                          peko_status got, peko_status want);
 
 #define CHECK(cond)                                                          \
     do {                                                                     \
@@ -90,125 +94,78 @@ static void harness_fail_status(const char *file, int line, const char *expr,
 
 #define CHECK_OK(expr) CHECK_STATUS(expr, PEKO_OK)
 
-/* ---- time ------------------------------------------------------------- */
+/* ---- time and polling (harness.c) --------------------------------------- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+double now_s(void);
+void sleep_ms(long ms);
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
+/* How long a test waits for a condition before failing: generous, so the
+ * tests pass on a loaded two-core machine. */
+#define CLUSTER_DEADLINE_S 20.0
+/* How often a poll looks again. */
+#define POLL_INTERVAL_MS 20
 
-/* ---- runner ------------------------------------------------------------ */
+/* Polls `cond` until it holds; once CLUSTER_DEADLINE_S has passed, fails with
+ * the printf-style message. A test waits for something that proves a thing
+ * happened (or had every chance to), never for a fixed time. */
+#define WAIT_UNTIL(cond, ...)                                                \
+    do {                                                                     \
+        double wait_deadline_ = now_s() + CLUSTER_DEADLINE_S;                \
+        while (!(cond)) {                                                    \
+            CHECK_MSG(now_s() < wait_deadline_, __VA_ARGS__);                \
+            sleep_ms(POLL_INTERVAL_MS);                                      \
+        }                                                                    \
+    } while (0)
 
-static int harness_selected(const char *name, int argc, char **argv)
-{
-    int i;
-    if (argc <= 1)
-        return 1;
-    for (i = 1; i < argc; i++)
-        if (strcmp(argv[i], name) == 0)
-            return 1;
-    return 0;
-}
+/* ---- members on loopback (fixtures.c) ----------------------------------- */
 
-/* Runs one test; returns 1 if it passed. */
-static int harness_run_one(const struct test_case *tc, int nofork)
-{
-    pid_t pid;
-    int wstatus;
-    double t0 = now_s();
+/* Defaults, bound to loopback only, with a fast cycle (100 ms) so tests
+ * finish soon; timeout_ms 2000. */
+peko_config loopback_config(void);
 
-    printf("--- %s\n", tc->name);
-    fflush(NULL);
+peko_node_info member(const char *addr, uint16_t port, const char *name,
+                      const char *data);
 
-    if (nofork) {
-        tc->fn();
-        printf("%-40s PASS (%.2fs)\n", tc->name, now_s() - t0);
-        return 1;
-    }
+/* peko_new for 127.0.0.1:port; fails the test if that fails. */
+peko_node *new_node(const peko_config *cfg, uint16_t port, const char *name,
+                    const char *data);
 
-    pid = fork();
-    if (pid < 0) {
-        perror("fork");
-        printf("%-40s FAIL (could not fork)\n", tc->name);
-        return 0;
-    }
-    if (pid == 0) {
-        alarm(TEST_TIMEOUT_S);
-        tc->fn();
-        fflush(NULL);
-        exit(0); /* exit(), not _exit(): LeakSanitizer runs at exit */
-    }
+uint16_t local_port(peko_node *node);
 
-    while (waitpid(pid, &wstatus, 0) < 0) {
-        if (errno != EINTR) {
-            perror("waitpid");
-            printf("%-40s FAIL (waitpid)\n", tc->name);
-            return 0;
-        }
-    }
-    if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
-        printf("%-40s PASS (%.2fs)\n", tc->name, now_s() - t0);
-        return 1;
-    }
-    if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGALRM)
-        printf("%-40s FAIL (timed out after %d s)\n", tc->name, TEST_TIMEOUT_S);
-    else if (WIFSIGNALED(wstatus))
-        printf("%-40s FAIL (killed by signal %d)\n", tc->name, WTERMSIG(wstatus));
-    else if (WEXITSTATUS(wstatus) == 1)
-        printf("%-40s FAIL\n", tc->name);
-    else
-        printf("%-40s FAIL (exit status %d; a sanitizer report above?)\n",
-               tc->name, WEXITSTATUS(wstatus));
-    return 0;
-}
+/* A joined node on an OS-chosen loopback port. */
+peko_node *joined_node(const peko_config *cfg, const char *name, const char *data,
+                       uint16_t *port_out);
 
-static int harness_main(const struct test_case *tests, size_t ntests,
-                        int argc, char **argv)
-{
-    size_t i;
-    int passed = 0, failed = 0;
-    const char *nofork_env = getenv("PEKO_TEST_NOFORK");
-    int nofork = nofork_env != NULL && nofork_env[0] != '\0' &&
-                 strcmp(nofork_env, "0") != 0;
+/* Looks `port` up in the node's member list. Returns the list size and, when
+ * found, copies name/private_data (truncated) into the given buffers (either
+ * may be NULL). */
+size_t list_lookup(peko_node *node, uint16_t port, int *found, char *name,
+                   size_t name_cap, char *data, size_t data_cap);
 
-    /* A peer vanishing mid-send must not kill the test process. */
-    signal(SIGPIPE, SIG_IGN);
+int has_member(peko_node *node, uint16_t port, size_t *count);
 
-    for (i = 1; i < (size_t)argc; i++) {
-        size_t j;
-        int known = 0;
-        for (j = 0; j < ntests; j++)
-            if (strcmp(argv[i], tests[j].name) == 0)
-                known = 1;
-        if (!known) {
-            fprintf(stderr, "unknown test '%s'; tests are:\n", argv[i]);
-            for (j = 0; j < ntests; j++)
-                fprintf(stderr, "  %s\n", tests[j].name);
-            return 2;
-        }
-    }
+/* Reads the cluster metadata into buf (cap bytes); returns its length. */
+size_t read_metadata(peko_node *node, uint8_t *buf, size_t cap);
 
-    for (i = 0; i < ntests; i++) {
-        if (!harness_selected(tests[i].name, argc, argv))
-            continue;
-        if (harness_run_one(&tests[i], nofork))
-            passed++;
-        else
-            failed++;
-    }
-    printf("C tests: %d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
-}
+/* Waits until the node's metadata is exactly data[0..len) (len at most 64). */
+void wait_metadata(peko_node *node, const void *data, size_t len, const char *who);
+
+/* ---- counters (fixtures.c) ---------------------------------------------- */
+
+/* A byte pattern no library output would leave behind: an output argument that
+ * must stay untouched is filled with it first. */
+#define POISON 0xA5
+
+int is_poisoned(const void *p, size_t n);
+
+/* peko_stats, required to succeed and to write the whole struct. */
+peko_stats_t stats_of(peko_node *node);
+
+/* Waits until the node's members_alive is `want`. */
+void wait_members_alive(peko_node *node, uint64_t want, const char *who);
+
+/* Waits until the node has run `rounds` more gossip rounds than when called:
+ * proof that its timers, and whatever each round does, have run that often. */
+void wait_rounds(peko_node *node, uint64_t rounds, const char *who);
 
 #endif /* PEKO_TEST_HARNESS_H */

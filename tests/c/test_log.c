@@ -1,0 +1,214 @@
+/*
+ * The host logger (peko_set_log): lines reach the callback with its userdata
+ * and a known level, the level filters them, NULL restores the console, and a
+ * callback may call back into the library.
+ */
+#include "harness.h"
+
+#include <pthread.h>
+
+struct log_counts {
+    unsigned long lines, info, errors;
+    unsigned long bad_userdata, bad_level, bad_line;
+    char last[256];
+};
+
+static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct log_counts g_log; /* under g_log_mu; its address is the userdata */
+
+/* Called on the library's threads (and on ours): count only, never CHECK. */
+static void count_log_line(void *userdata, uint32_t level, const char *line)
+{
+    pthread_mutex_lock(&g_log_mu);
+    g_log.lines++;
+    if (userdata != (void *)&g_log)
+        g_log.bad_userdata++;
+    if (level == PEKO_LOG_INFO)
+        g_log.info++;
+    else if (level == PEKO_LOG_ERROR)
+        g_log.errors++;
+    else
+        g_log.bad_level++;
+    if (line == NULL || line[0] == '\0')
+        g_log.bad_line++;
+    else
+        snprintf(g_log.last, sizeof g_log.last, "%s", line);
+    pthread_mutex_unlock(&g_log_mu);
+}
+
+static struct log_counts log_snapshot(void)
+{
+    struct log_counts s;
+    pthread_mutex_lock(&g_log_mu);
+    s = g_log;
+    pthread_mutex_unlock(&g_log_mu);
+    return s;
+}
+
+/* Gossip rounds each member runs after the work below has spread; at
+ * PEKO_LOG_INFO every round logs the member list. */
+#define SETTLE_ROUNDS 5
+
+static int listed_as(peko_node *node, uint16_t port, const char *name)
+{
+    char got[64];
+    int found;
+    list_lookup(node, port, &found, got, sizeof got, NULL, 0);
+    return found && strcmp(got, name) == 0;
+}
+
+/* The positive marker for "no line reached the callback": after beta renamed
+ * itself `name` and alpha published `meta`, waits until alpha lists beta as
+ * `name` (alpha handled the update: an [Update] line), beta reads `meta` (beta
+ * took the metadata: a [Metadata] line), and then each of them has run
+ * SETTLE_ROUNDS more gossip rounds (a [List] line each). Every line that work
+ * would log at PEKO_LOG_INFO has been logged, or not, by then. */
+static void wait_loggable_work(peko_node *a, peko_node *b, uint16_t pb, const char *name,
+                               const char *meta)
+{
+    WAIT_UNTIL(listed_as(a, pb, name), "alpha never listed beta as \"%s\" in %.0f s", name,
+               CLUSTER_DEADLINE_S);
+    wait_metadata(b, meta, strlen(meta), "beta");
+    wait_rounds(a, SETTLE_ROUNDS, "alpha");
+    wait_rounds(b, SETTLE_ROUNDS, "beta");
+}
+
+static void test_set_log_callback(void)
+{
+    peko_config cfg = loopback_config(); /* is_print false */
+    uint16_t pa, pb;
+    peko_node *a, *b;
+    peko_node_info seed;
+    struct log_counts s;
+    unsigned long before;
+    size_t count;
+
+    CHECK_OK(peko_set_log(count_log_line, &g_log, PEKO_LOG_INFO));
+    a = joined_node(&cfg, "alpha", "", &pa);
+    b = new_node(&cfg, 0, "beta", "");
+    seed = member("127.0.0.1", pa, NULL, NULL);
+    CHECK_OK(peko_set(b, &seed));
+    CHECK_OK(peko_join(b));
+    pb = local_port(b);
+
+    /* informational lines arrive although is_print is false */
+    WAIT_UNTIL(has_member(a, pb, &count) && log_snapshot().info >= 3,
+               "only %lu log lines in %.0f s", log_snapshot().lines, CLUSTER_DEADLINE_S);
+    s = log_snapshot();
+    CHECK_MSG(s.bad_userdata == 0, "%lu calls with the wrong userdata", s.bad_userdata);
+    CHECK_MSG(s.bad_level == 0, "%lu calls with an unknown level", s.bad_level);
+    CHECK_MSG(s.bad_line == 0, "%lu calls with a NULL or empty line", s.bad_line);
+    printf("    at PEKO_LOG_INFO: %lu lines (%lu info, %lu error); last: %s\n", s.lines,
+           s.info, s.errors, s.last);
+
+    /* PEKO_LOG_ERROR: no more informational lines. peko_set_log returns only
+     * once no call of the previous setting is still running on another thread
+     * (the header says so), so no line already on its way can land after this
+     * snapshot: nothing to let settle. */
+    CHECK_OK(peko_set_log(count_log_line, &g_log, PEKO_LOG_ERROR));
+    before = log_snapshot().info;
+    CHECK_OK(peko_update(b, "beta-2", NULL));
+    CHECK_OK(peko_publish(a, (const uint8_t *)"m", 1));
+    wait_loggable_work(a, b, pb, "beta-2", "m");
+    s = log_snapshot();
+    CHECK_MSG(s.info == before, "%lu informational lines at PEKO_LOG_ERROR",
+              s.info - before);
+    printf("    at PEKO_LOG_ERROR: no informational line while beta-2 and \"m\" spread and "
+           "each member ran %d rounds\n", SETTLE_ROUNDS);
+
+    /* back to INFO: they come again */
+    CHECK_OK(peko_set_log(count_log_line, &g_log, PEKO_LOG_INFO));
+    before = log_snapshot().info;
+    CHECK_OK(peko_update(b, "beta-3", NULL));
+    WAIT_UNTIL(log_snapshot().info != before, "no informational line after going back to INFO");
+
+    /* NULL restores the console: the callback is not called any more (from the
+     * moment peko_set_log returns, as above) */
+    CHECK_OK(peko_set_log(NULL, NULL, PEKO_LOG_ERROR));
+    before = log_snapshot().lines;
+    CHECK_OK(peko_update(b, "beta-4", NULL));
+    CHECK_OK(peko_publish(a, (const uint8_t *)"n", 1));
+    wait_loggable_work(a, b, pb, "beta-4", "n");
+    CHECK_MSG(log_snapshot().lines == before, "%lu lines reached the callback after NULL",
+              log_snapshot().lines - before);
+    printf("    after NULL: no line while beta-4 and \"n\" spread and each member ran %d "
+           "rounds\n", SETTLE_ROUNDS);
+
+    peko_free(b);
+    peko_free(a);
+    s = log_snapshot();
+    CHECK(s.bad_userdata == 0 && s.bad_level == 0 && s.bad_line == 0);
+}
+
+/* "never while a library lock is held": a logger may call back into the
+ * library (here peko_stats and peko_get on a member) without a deadlock. */
+static pthread_mutex_t g_reentrant_mu = PTHREAD_MUTEX_INITIALIZER;
+static peko_node *g_reentrant_node; /* under g_reentrant_mu */
+static unsigned long g_reentrant_calls, g_reentrant_failures;
+
+static void reentrant_log_line(void *userdata, uint32_t level, const char *line)
+{
+    (void)userdata;
+    (void)level;
+    (void)line;
+    pthread_mutex_lock(&g_reentrant_mu);
+    if (g_reentrant_node != NULL) {
+        peko_stats_t st;
+        peko_node_info *nodes = NULL;
+        size_t count = 0;
+        if (peko_stats(g_reentrant_node, &st) == PEKO_OK &&
+            peko_get(g_reentrant_node, &nodes, &count) == PEKO_OK) {
+            peko_nodes_free(nodes, count);
+            g_reentrant_calls++;
+        } else {
+            g_reentrant_failures++;
+        }
+    }
+    pthread_mutex_unlock(&g_reentrant_mu);
+}
+
+static void test_set_log_reentrant(void)
+{
+    peko_config cfg = loopback_config();
+    uint16_t pa;
+    peko_node *a = joined_node(&cfg, "alpha", "", &pa);
+    peko_node *b = new_node(&cfg, 0, "beta", "");
+    peko_node_info seed = member("127.0.0.1", pa, NULL, NULL);
+    double deadline = now_s() + CLUSTER_DEADLINE_S;
+    unsigned long calls = 0, failures = 0;
+
+    pthread_mutex_lock(&g_reentrant_mu);
+    g_reentrant_node = a;
+    pthread_mutex_unlock(&g_reentrant_mu);
+    CHECK_OK(peko_set_log(reentrant_log_line, NULL, PEKO_LOG_INFO));
+    CHECK_OK(peko_set(b, &seed));
+    CHECK_OK(peko_join(b));          /* logs on this thread */
+    CHECK_OK(peko_update(a, "alpha-2", NULL));
+    while (calls < 5) {
+        CHECK_MSG(now_s() < deadline, "only %lu re-entrant log calls in %.0f s", calls,
+                  CLUSTER_DEADLINE_S);
+        sleep_ms(20);
+        pthread_mutex_lock(&g_reentrant_mu);
+        calls = g_reentrant_calls;
+        failures = g_reentrant_failures;
+        pthread_mutex_unlock(&g_reentrant_mu);
+    }
+    CHECK_MSG(failures == 0, "%lu re-entrant calls failed", failures);
+    printf("    %lu log lines, each calling peko_stats + peko_get\n", calls);
+
+    CHECK_OK(peko_set_log(NULL, NULL, PEKO_LOG_ERROR));
+    /* a callback may still be running after peko_set_log returns: take the
+     * node away under the lock the callback holds before freeing it */
+    pthread_mutex_lock(&g_reentrant_mu);
+    g_reentrant_node = NULL;
+    pthread_mutex_unlock(&g_reentrant_mu);
+    peko_free(b);
+    peko_free(a);
+}
+
+static const struct test_case cases[] = {
+    TEST_CASE(test_set_log_callback),
+    TEST_CASE(test_set_log_reentrant),
+};
+
+const struct test_suite log_suite = TEST_SUITE("log", cases);
