@@ -1,0 +1,167 @@
+//! The command line: which mode, which sizes, and the timings each mode defaults to.
+
+use crate::AMOUNT;
+use pekonode::Protocol;
+use std::process::exit;
+use std::time::Duration;
+
+/// `--large`: members started per batch, and the time from one batch's start to the next.
+pub const LARGE_BATCH: usize = 50;
+pub const LARGE_BATCH_EVERY: Duration = Duration::from_millis(100);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Default,
+    Large,
+}
+
+/// What to run; the defaults depend on the mode.
+pub struct Plan {
+    pub mode: Mode,
+    pub sizes: Vec<usize>,
+    pub cycle_ms: u32,
+    pub timeout_ms: u32,
+    /// The quiet window over which traffic, CPU and memory are measured.
+    pub steady: Duration,
+    /// Stretch the window to at least one anti-entropy period at N (the library's mean period,
+    /// jittered +-50% per member), so the anti-entropy figure is measured over exchanges that
+    /// happened rather than a window too short to see one (large mode, unless --steady).
+    pub steady_covers_ae: bool,
+    /// Time between complete lists and the steady window: the join storm's rumors die out.
+    pub settle: Duration,
+    /// How long any convergence step may take before it is reported as "timeout".
+    pub deadline: Duration,
+    /// Time between two polls of the member lists while waiting for them to be complete.
+    pub list_poll: Duration,
+    /// Start members in batches of this many, one batch per interval (None: all at once).
+    pub batch: Option<(usize, Duration)>,
+    pub protocol: Protocol,
+    pub json: Option<String>,
+}
+
+pub fn usage(msg: &str) -> ! {
+    eprintln!("bench: {msg}");
+    eprintln!(
+        "usage: bench [--sizes 50,100,200] [--cycle MS] [--timeout MS] [--steady SECS] \
+         [--settle SECS] [--tcp] [--large] [--json FILE]"
+    );
+    exit(2);
+}
+
+fn positive_secs(v: &str, name: &str) -> Duration {
+    let secs: f64 = v.parse().unwrap_or_else(|_| usage(&format!("bad {name}")));
+    if !(secs > 0.0 && secs.is_finite()) {
+        usage(&format!("{name} must be positive"));
+    }
+    Duration::from_secs_f64(secs)
+}
+
+fn parse_sizes(v: &str) -> Vec<usize> {
+    let list: Vec<usize> = v
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n >= 2)
+                .unwrap_or_else(|| usage(&format!("bad size {s:?} (need >= 2)")))
+        })
+        .collect();
+    if list.is_empty() {
+        usage("--sizes is empty");
+    }
+    list
+}
+
+pub fn parse_args() -> Plan {
+    let mut large = false;
+    let mut sizes: Option<Vec<usize>> = None;
+    let mut cycle_ms: Option<u32> = None;
+    let mut timeout_ms: Option<u32> = None;
+    let mut steady: Option<Duration> = None;
+    let mut settle: Option<Duration> = None;
+    let mut protocol = Protocol::Udp;
+    let mut json = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .unwrap_or_else(|| usage(&format!("{name} needs a value")))
+        };
+        match flag.as_str() {
+            "--sizes" => sizes = Some(parse_sizes(&value("--sizes"))),
+            "--cycle" => {
+                cycle_ms = Some(
+                    value("--cycle")
+                        .parse()
+                        .unwrap_or_else(|_| usage("bad --cycle")),
+                )
+            }
+            "--timeout" => {
+                timeout_ms = Some(
+                    value("--timeout")
+                        .parse()
+                        .unwrap_or_else(|_| usage("bad --timeout")),
+                )
+            }
+            "--steady" => steady = Some(positive_secs(&value("--steady"), "--steady")),
+            "--settle" => settle = Some(positive_secs(&value("--settle"), "--settle")),
+            "--tcp" => protocol = Protocol::Tcp,
+            "--large" => large = true,
+            "--json" => json = Some(value("--json")),
+            "-h" | "--help" => usage("help"),
+            other => usage(&format!("unknown argument {other:?}")),
+        }
+    }
+    if large {
+        Plan {
+            mode: Mode::Large,
+            sizes: sizes.unwrap_or_else(|| vec![1000]),
+            cycle_ms: cycle_ms.unwrap_or(1000),
+            // 0: the library's default, 10 cycles.
+            timeout_ms: timeout_ms.unwrap_or(0),
+            steady_covers_ae: steady.is_none(),
+            steady: steady.unwrap_or(Duration::from_secs(30)),
+            settle: settle.unwrap_or(Duration::from_secs(10)),
+            deadline: Duration::from_secs(180),
+            list_poll: Duration::from_millis(500),
+            batch: Some((LARGE_BATCH, LARGE_BATCH_EVERY)),
+            protocol,
+            json,
+        }
+    } else {
+        Plan {
+            mode: Mode::Default,
+            sizes: sizes.unwrap_or_else(|| vec![50, 100, 200]),
+            cycle_ms: cycle_ms.unwrap_or(200),
+            // peko_config_default's timeout: the library's defaults with a faster cycle.
+            timeout_ms: timeout_ms.unwrap_or(5000),
+            steady_covers_ae: false,
+            steady: steady.unwrap_or(Duration::from_secs(20)),
+            settle: settle.unwrap_or(Duration::from_secs(5)),
+            deadline: Duration::from_secs(60),
+            list_poll: Duration::from_millis(20),
+            batch: None,
+            protocol,
+            json,
+        }
+    }
+}
+
+impl Plan {
+    /// The library's mean anti-entropy period for N members.
+    pub fn ae_period(&self, n: usize) -> Duration {
+        let timing = pekonode::proto::Timing::new(self.cycle_ms, self.timeout_ms, AMOUNT as usize);
+        Duration::from_millis(timing.push_pull_for(n))
+    }
+
+    /// The steady window for N members.
+    pub fn steady_for(&self, n: usize) -> Duration {
+        if self.steady_covers_ae {
+            self.steady.max(self.ae_period(n))
+        } else {
+            self.steady
+        }
+    }
+}

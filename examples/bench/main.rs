@@ -1,0 +1,84 @@
+//! Cluster benchmark: N members in one process on 127.0.0.1, one cluster size after another.
+//!
+//!     cargo run --release --example bench -- [--sizes 50,100,200] [--cycle MS] [--timeout MS]
+//!                                            [--steady SECS] [--settle SECS] [--tcp]
+//!                                            [--large] [--json FILE]
+//!
+//! Default mode, for each N: time until every member lists all N, steady-state traffic and CPU
+//! per member, time for a published metadata blob to reach everyone, and time until a stopped
+//! member is dropped by all others. Anything that does not converge before its deadline prints
+//! "timeout".
+//!
+//! `--large`: the scale test. N = 1000 (or `--sizes`), `cycle_ms` = 1000, `timeout_ms` = 0 (the
+//! library's 10 cycles); members start in batches of 50 every 100 ms, each told about the first
+//! three. Time until every list is complete (deadline 180 s, polled every 500 ms), then after a
+//! settle period, over a steady window with no polling at all: process CPU as a percentage of one
+//! core, resident memory (now and peak), datagrams, bytes and anti-entropy bytes per member per
+//! second, next to the targets (CPU <= 25% of one core, RSS <= 256 MiB).
+//!
+//! `--json FILE` (either mode) also writes the configuration and one object per N, every figure
+//! a number or null, for a report script.
+//!
+//! The parts: `args` (the command line), `cluster` (starting, polling and closing members),
+//! `run` (one N's measurements), `row` (what one N measured), `procfs` (what the kernel says
+//! about the process), `report` (tables and JSON).
+
+mod args;
+mod cluster;
+mod procfs;
+mod report;
+mod row;
+mod run;
+
+use pekonode::Config;
+use std::time::Instant;
+
+/// How many of the first members serve as seeds.
+const SEEDS: usize = 3;
+const AMOUNT: u32 = 3;
+
+fn main() {
+    let plan = args::parse_args();
+    let (soft, hard) = procfs::raise_nofile();
+    let cfg = Config {
+        amount: AMOUNT,
+        cycle_ms: plan.cycle_ms,
+        timeout_ms: plan.timeout_ms,
+        protocol: plan.protocol,
+        ..Config::default()
+    };
+    let cfg = match cfg.resolve() {
+        Ok(c) => c,
+        Err(e) => args::usage(&format!("invalid configuration: {e}")),
+    };
+    let cores = std::thread::available_parallelism().ok().map(|n| n.get());
+    let need = plan.sizes.iter().max().copied().unwrap_or(0) as u64 * 2 + 64;
+    if soft < need {
+        eprintln!(
+            "bench: warning: open-files limit {soft} (hard {hard}) may be too low for {need} fds"
+        );
+    }
+    report::print_header(&plan, &cfg, cores);
+
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    for &n in &plan.sizes {
+        eprintln!("bench: N={n}: starting");
+        rows.push(run::run(n, &cfg, &plan));
+        // Rewritten after each N, so an interrupted run leaves what it measured.
+        if let Some(path) = &plan.json {
+            report::write_json(path, &plan, &cfg, cores, soft, &rows, started.elapsed());
+        }
+    }
+
+    report::print_table(plan.mode, &rows);
+    println!(
+        "- max resident memory: {:.1} MiB; total run {:.1} s",
+        procfs::rss_peak_mib(),
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(path) = &plan.json {
+        report::write_json(path, &plan, &cfg, cores, soft, &rows, started.elapsed());
+        println!("- results written to {path}");
+    }
+}
