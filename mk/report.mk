@@ -1,7 +1,7 @@
 # make report [REPORT_QUICK=1] [REPORT_OUT=dir]
 #
 # Runs the simulator benches (examples/sim.rs) and the real-socket benches
-# (examples/bench.rs) and writes $(REPORT_OUT) (default docs/bench/): README.md
+# (examples/bench/) and writes $(REPORT_OUT) (default docs/bench/): README.md
 # with the printed tables, the commands, the machine, and PNG plots.
 # The full run takes a long while (the sim's N=10000 scale run needs ~15-20 GB);
 # REPORT_QUICK=1 runs a reduced set (smaller N, fewer seeds, no --large).
