@@ -19,7 +19,6 @@ import json
 import math
 import os
 import platform
-import re
 import resource
 import shutil
 import subprocess
