@@ -445,3 +445,127 @@ fn keyed_frame_is_golden_too() {
     assert_eq!(hex(&encode(&msg, &key)), GOLDEN_PING_KEYED);
     assert_eq!(decode(&unhex(GOLDEN_PING_KEYED), &key, big()), Ok(msg));
 }
+
+// ---- limits ------------------------------------------------------------------------------------
+
+fn gossip(rumors: Vec<Rumor>) -> Message {
+    Message::Gossip {
+        from: id(1),
+        rumors,
+    }
+}
+
+fn left(port: u16, incarnation: u32) -> Rumor {
+    Rumor::Left {
+        id: id(port),
+        incarnation,
+    }
+}
+
+#[test]
+fn versions_that_would_wrap_are_refused() {
+    let none = Key::new(None);
+    let ok = encode(&gossip(vec![left(2, u32::MAX - 1)]), &none);
+    assert!(decode(&ok, &none, Limits::datagram()).is_ok());
+    for rumor in [
+        left(2, u32::MAX),
+        Rumor::Dead {
+            id: id(2),
+            incarnation: u32::MAX,
+            from: id(3),
+        },
+        Rumor::MetaAnnounce(MetaVersion {
+            hlc: u64::MAX,
+            origin: id(3),
+        }),
+    ] {
+        let f = encode(&gossip(vec![rumor.clone()]), &none);
+        assert_eq!(
+            decode(&f, &none, Limits::datagram()),
+            Err(DecodeError::Malformed),
+            "{rumor:?}"
+        );
+    }
+    let digest = Message::Digest {
+        from: id(1),
+        digest: 1,
+        meta_version: Some(MetaVersion {
+            hlc: u64::MAX,
+            origin: id(3),
+        }),
+    };
+    assert_eq!(
+        decode(&encode(&digest, &none), &none, Limits::datagram()),
+        Err(DecodeError::Malformed)
+    );
+}
+
+#[test]
+fn counts_and_lengths_are_bounded_per_transport() {
+    let none = Key::new(None);
+    // Rumors: RUMORS_MAX on any transport.
+    let most: Vec<Rumor> = (0..RUMORS_MAX as u16).map(|p| left(p, 1)).collect();
+    let f = encode(&gossip(most.clone()), &none);
+    assert!(decode(&f, &none, big()).is_ok());
+    let mut over = most;
+    over.push(left(60_000, 1));
+    let f = encode(&gossip(over), &none);
+    assert_eq!(decode(&f, &none, big()), Err(DecodeError::Malformed));
+
+    // Members: what fits a datagram, or MEMBERS_MAX on a stream.
+    let members = |n: u16| Message::PushPull {
+        from: id(1),
+        reply: false,
+        members: (0..n)
+            .map(|p| MemberState {
+                id: id(p),
+                incarnation: 0,
+                status: Status::Alive,
+                attrs: Attributes::default(),
+            })
+            .collect(),
+        meta_version: None,
+        meta: None,
+    };
+    let datagram_most = Limits::datagram().members as u16;
+    let roomy = Limits {
+        frame: 1 << 20,
+        ..Limits::datagram()
+    };
+    let f = encode(&members(datagram_most), &none);
+    assert!(decode(&f, &none, roomy).is_ok());
+    let f = encode(&members(datagram_most + 1), &none);
+    assert_eq!(decode(&f, &none, roomy), Err(DecodeError::Malformed));
+    assert!(decode(&f, &none, big()).is_ok());
+
+    // Attributes: ATTR_MAX bytes each.
+    let alive = |name: String| {
+        gossip(vec![Rumor::Alive {
+            id: id(2),
+            incarnation: 1,
+            attrs: Attributes {
+                name,
+                private_data: String::new(),
+            },
+        }])
+    };
+    let f = encode(&alive("n".repeat(ATTR_MAX)), &none);
+    assert!(decode(&f, &none, big()).is_ok());
+    let f = encode(&alive("n".repeat(ATTR_MAX + 1)), &none);
+    assert_eq!(decode(&f, &none, big()), Err(DecodeError::Malformed));
+
+    // Metadata: a datagram's worth in a datagram.
+    let meta = |len: usize| Message::MetaResponse {
+        from: id(1),
+        meta: Metadata {
+            version: MetaVersion {
+                hlc: 1,
+                origin: id(1),
+            },
+            data: vec![7; len],
+        },
+    };
+    let f = encode(&meta(DATAGRAM_RECV_MAX + 1), &none);
+    assert_eq!(decode(&f, &none, roomy), Err(DecodeError::Malformed));
+    assert!(decode(&f, &none, big()).is_ok());
+}
