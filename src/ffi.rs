@@ -1,16 +1,19 @@
-//! The C boundary: converts, checks and forwards to `driver::Node`; no protocol logic here.
-//! Every exported body runs under `boundary`, so a panic becomes `PEKO_ERR_PANIC` and every
-//! failure leaves a message for `peko_last_error`. Outputs are written only on success.
+//! The C boundary: converts and forwards to `driver::Node`; no protocol logic here. It checks
+//! only what C alone can get wrong (NULL pointers, non-UTF-8 strings, integers that name no
+//! value); the argument rules (address policy, sizes) are `Node`'s (`driver::args`), so Rust and
+//! C callers get the same errors. Every exported body runs under `boundary`, so a panic becomes
+//! `PEKO_ERR_PANIC` and every failure leaves a message for `peko_last_error`. Outputs are written
+//! only on success.
 
 use crate::config::{Config, Protocol};
+use crate::driver::args;
 use crate::driver::events::{Kind, UserEvent};
 use crate::driver::Node;
 use crate::error::*;
 use crate::proto::Attributes;
-use crate::wire;
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// `peko_config.protocol`: gossip and probes over UDP datagrams, TCP for anything larger.
@@ -117,34 +120,17 @@ unsafe fn opt_str(p: *const c_char, what: &str) -> Result<Option<String>> {
         .map_err(|_| Error::invalid(format!("{what} is not valid UTF-8")))
 }
 
+/// A name or private data; NULL is "". Its size is `Node`'s to check.
 unsafe fn attr(p: *const c_char, what: &str) -> Result<String> {
-    let s = opt_str(p, what)?.unwrap_or_default();
-    if s.len() > wire::ATTR_MAX {
-        return Err(Error::invalid(format!(
-            "{what} is {} bytes, more than {}",
-            s.len(),
-            wire::ATTR_MAX
-        )));
-    }
-    Ok(s)
+    Ok(opt_str(p, what)?.unwrap_or_default())
 }
 
+/// A `peko_node_info` as an address and attributes; which addresses and sizes are accepted is
+/// `Node`'s to decide.
 unsafe fn member(info: *const peko_node_info, what: &str) -> Result<(SocketAddr, Attributes)> {
     let info = info.as_ref().ok_or_else(|| null(what))?;
     let addr = opt_str(info.addr, "addr")?.ok_or_else(|| null("addr"))?;
-    let ip: IpAddr = addr
-        .trim_matches(|c| c == '[' || c == ']')
-        .parse()
-        .map_err(|_| {
-            Error::invalid(format!(
-                "addr {addr:?} is not an IPv4 or IPv6 address literal"
-            ))
-        })?;
-    if ip.is_unspecified() {
-        return Err(Error::invalid(format!(
-            "addr {addr} is unspecified; give the address the others reach this member at"
-        )));
-    }
+    let ip = args::ip_literal(&addr, "addr")?;
     Ok((
         SocketAddr::new(ip, info.port),
         Attributes {
@@ -166,13 +152,7 @@ unsafe fn config(c: &peko_config) -> Result<Config> {
     };
     let listen_addr = match opt_str(c.listen_addr, "listen_addr")? {
         None => None,
-        Some(s) => Some(
-            s.trim_matches(|c| c == '[' || c == ']')
-                .parse::<IpAddr>()
-                .map_err(|_| {
-                    Error::invalid(format!("listen_addr {s:?} is not an IP address literal"))
-                })?,
-        ),
+        Some(s) => Some(args::ip_literal(&s, "listen_addr")?),
     };
     Ok(Config {
         amount: c.amount,

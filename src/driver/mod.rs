@@ -1,6 +1,7 @@
 //! The driver: runs a protocol core on real sockets, one file per job.
 //!
 //! - `node`: `Node`, the public API (what every `peko_*` call forwards to).
+//! - `args`: the argument rules `Node` applies, the same for Rust and C callers.
 //! - `shared`: the state a node's handle and its background tasks share; `with_core`.
 //! - `runtime`: the process-wide tokio runtime; starting and stopping a node's background work
 //!   (receive, accept and timer loops).
@@ -10,6 +11,7 @@
 //! - `events`: the user's pull-style event queue and its pollable descriptor.
 //! - `stats`: the counters.
 
+pub mod args;
 pub mod events;
 mod net;
 mod node;

@@ -1,5 +1,6 @@
 //! `Node`: the public face of one cluster member, what `ffi` forwards every `peko_*` call to.
 
+use super::args;
 use super::events::UserEvent;
 use super::net;
 use super::runtime;
@@ -21,7 +22,12 @@ pub struct Node {
 }
 
 impl Node {
+    /// A member reached at `local` (port 0: the OS picks one at `join`), with its name and
+    /// private data. Nothing is bound or sent until `join`. Errors: see `args::local_member`,
+    /// `args::attributes` and `Config::resolve`.
     pub fn new(cfg: Config, local: SocketAddr, attrs: Attributes) -> Result<Node> {
+        args::local_member(local)?;
+        args::attributes(&attrs)?;
         let cfg = cfg.resolve()?;
         let timing = Timing::new(cfg.cycle_ms, cfg.timeout_ms, cfg.amount as usize);
         let seed = wall_ms() ^ (local.port() as u64) << 48 ^ rand::random::<u64>();
@@ -53,16 +59,11 @@ impl Node {
         lock(&self.shared.core).me()
     }
 
+    /// Adds a known member (before or after `join`). Errors: see `args::peer` and
+    /// `args::attributes`.
     pub fn set(&self, peer: SocketAddr, attrs: Attributes) -> Result<()> {
-        if peer.port() == 0 {
-            return Err(Error::invalid(format!("peer {peer} has port 0")));
-        }
-        if peer.ip().is_unspecified() {
-            return Err(Error::invalid(format!(
-                "peer address {} is unspecified",
-                peer.ip()
-            )));
-        }
+        args::peer(peer)?;
+        args::attributes(&attrs)?;
         self.shared
             .with_core(|core, now| core.set_peer(now, peer, attrs));
         Ok(())
@@ -106,18 +107,11 @@ impl Node {
         lock(&self.shared.core).members()
     }
 
+    /// Replaces the cluster metadata everywhere. More than the configured `size` bytes is
+    /// `PEKO_ERR_TOO_LARGE` (`args::metadata`).
     pub fn publish(&self, data: &[u8]) -> Result<()> {
         let s = &self.shared;
-        if data.len() > s.cfg.size as usize {
-            return Err(Error::new(
-                crate::error::PEKO_ERR_TOO_LARGE,
-                format!(
-                    "{} bytes of metadata is more than size = {}",
-                    data.len(),
-                    s.cfg.size
-                ),
-            ));
-        }
+        args::metadata(data.len(), s.cfg.size)?;
         let data = data.to_vec();
         let len = data.len();
         s.with_core(|core, now| core.publish(now, wall_ms(), data));
@@ -171,6 +165,7 @@ impl Node {
 
     /// Changes the local member's name and private data at run time; the change spreads.
     pub fn update(&self, attrs: Attributes) -> Result<()> {
+        args::attributes(&attrs)?;
         if lock(&self.shared.core).has_left() {
             return Err(Error::state("the member has left"));
         }
