@@ -8,7 +8,8 @@
 #   make test         lib, check-header, lint, cargo test, C tests under ASan/UBSan,
 #                     examples, a node CLI smoke run, demo
 #   make c-test       only the C tests (build/tests/test_api; pass test names
-#                     to that binary to run a few)
+#                     to that binary to run a few), then the stand-alone C test
+#                     programs (build/tests/test_counters)
 #   make bench        cargo run --release --example bench -- $(BENCH_ARGS)
 #   make check-header fail if the committed include/pekonode.h is stale
 #   make clean
@@ -40,9 +41,13 @@ C_TEST_LINK ?= static
 EXAMPLE_SRCS := $(wildcard examples/c/*.c)
 EXAMPLE_BINS := $(patsubst examples/c/%.c,$(BUILD)/%,$(EXAMPLE_SRCS))
 
-C_TEST_SRCS := $(wildcard tests/c/*.c)
+# Stand-alone C test programs over tests/c/harness.h, each with its own main; every other
+# tests/c/*.c goes into build/tests/test_api.
+C_TEST_PROGS := tests/c/test_counters.c
+C_TEST_SRCS := $(filter-out $(C_TEST_PROGS),$(wildcard tests/c/*.c))
 C_TEST_HDRS := $(wildcard tests/c/*.h)
 C_TEST_BIN  := $(BUILD)/tests/test_api
+C_TEST_PROG_BINS := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(C_TEST_PROGS))
 
 ifeq ($(C_TEST_LINK),shared)
 C_TEST_LIBDEP := $(SHARED_LIB)
@@ -145,11 +150,17 @@ lint:
 	$(CARGO) clippy --all-targets --release -- -D warnings
 
 # C tests, compiled and run under AddressSanitizer + UBSan.
-c-test: $(C_TEST_BIN)
+c-test: $(C_TEST_BIN) $(C_TEST_PROG_BINS)
 	$(ASAN_ENV) ./$(C_TEST_BIN)
+	@for t in $(C_TEST_PROG_BINS); do \
+	    echo "$(ASAN_ENV) ./$$t"; $(ASAN_ENV) ./$$t || exit 1; \
+	done
 
 $(C_TEST_BIN): $(C_TEST_SRCS) $(C_TEST_HDRS) $(HEADER) $(C_TEST_LIBDEP) | $(BUILD)/tests
 	$(CC) $(CSTD_FLAGS) $(SAN_FLAGS) $(EXTRA_CFLAGS) -o $@ $(C_TEST_SRCS) $(C_TEST_LINKLIB) $(SYS_LIBS)
+
+$(C_TEST_PROG_BINS): $(BUILD)/tests/%: tests/c/%.c $(C_TEST_HDRS) $(HEADER) $(C_TEST_LIBDEP) | $(BUILD)/tests
+	$(CC) $(CSTD_FLAGS) $(SAN_FLAGS) $(EXTRA_CFLAGS) -o $@ $< $(C_TEST_LINKLIB) $(SYS_LIBS)
 
 # The node CLI starts, publishes, runs a few rounds and exits cleanly; a bad
 # argument exits 2.

@@ -5,7 +5,7 @@ use super::events::UserEvent;
 use super::net;
 use super::runtime;
 use super::shared::{lock, wall_ms, Shared};
-use super::stats::StatsSnapshot;
+use super::stats::{CoreView, Counters, StatsSnapshot};
 use crate::config::{Config, Protocol};
 use crate::error::{Error, Result};
 use crate::log::Logger;
@@ -216,6 +216,25 @@ impl Node {
 
     pub fn stats(&self) -> StatsSnapshot {
         self.shared.stats.snapshot()
+    }
+
+    /// Every counter a user can read (`peko_stats`, `peko_counter`), copied now.
+    pub fn counters(&self) -> Counters {
+        let core = {
+            let core = lock(&self.shared.core);
+            let (alive, suspect) = core.counts();
+            CoreView {
+                alive,
+                suspect,
+                rounds: core.rounds(),
+                counters: core.counters(),
+            }
+        };
+        Counters::new(
+            &self.shared.stats.snapshot(),
+            &core,
+            self.shared.events.lost_total(),
+        )
     }
 
     /// Leaves the cluster, waits for the notices to go out, and closes the sockets.
