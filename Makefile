@@ -8,8 +8,8 @@
 #   make test         lib, check-header, lint, cargo test (with the `sim` feature: the
 #                     simulator is a test tool, not shipped), C tests under ASan/UBSan,
 #                     examples, a node CLI smoke run, demo
-#   make c-test       only the C tests (build/tests/test_api; pass test names
-#                     to that binary to run a few)
+#   make c-test       only the C tests (build/tests/test_api; pass test or suite
+#                     names to that binary to run a few)
 #   make bench        cargo run --release --example bench -- $(BENCH_ARGS)
 #   make check-header fail if the committed include/pekonode.h is stale
 #   make clean

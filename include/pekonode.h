@@ -9,6 +9,15 @@
  * PEKO_ERR_BUFFER_TOO_SMALL).
  * Ownership: strings passed in are copied; arrays from peko_get are freed with peko_nodes_free;
  * strings from peko_status_str and peko_version are static.
+ * How the ABI grows: the structs of this header (peko_config, peko_node_info, peko_event,
+ * peko_stats_t) keep their layout forever, and the library never reads or writes more of a
+ * caller's struct than they declare, so a program built against an older header runs unchanged
+ * with a newer library. The ABI grows only by new functions: a setting added later is a setter
+ * on the handle, peko_set_<setting>(node, ...), valid between peko_new and peko_join unless its
+ * documentation says otherwise (PEKO_ERR_STATE after); a result added later is read by a new
+ * function taking an integer id, as peko_counter reads the PEKO_COUNTER_* counters. Ids and
+ * constants are never renumbered or reused, and an id the library does not know is
+ * PEKO_ERR_INVALID_ARG, so a program built against a newer header can tell an older library.
  */
 
 #ifndef PEKONODE_H
@@ -45,11 +54,106 @@
 // `peko_set_log` level: errors and the informational lines of the console log.
 #define PEKO_LOG_INFO 1
 
+// `peko_counter`: members listed as alive, the local one included (a current value, not a
+// running total). Same as peko_stats_t.members_alive.
+#define PEKO_COUNTER_MEMBERS_ALIVE 1
+
+// `peko_counter`: members currently suspected, still listed (a current value).
+// Same as peko_stats_t.members_suspect.
+#define PEKO_COUNTER_MEMBERS_SUSPECT 2
+
+// `peko_counter`: datagrams and TCP frames sent. Same as peko_stats_t.packets_sent.
+#define PEKO_COUNTER_PACKETS_SENT 3
+
+// `peko_counter`: bytes of datagrams and TCP frames sent (a frame's 4-byte length prefix
+// included). Same as peko_stats_t.bytes_sent.
+#define PEKO_COUNTER_BYTES_SENT 4
+
+// `peko_counter`: datagrams and TCP frames received. Same as peko_stats_t.packets_received.
+#define PEKO_COUNTER_PACKETS_RECEIVED 5
+
+// `peko_counter`: bytes of datagrams and TCP frames received. Same as
+// peko_stats_t.bytes_received.
+#define PEKO_COUNTER_BYTES_RECEIVED 6
+
+// `peko_counter`: packets dropped for a wrong or missing MAC (another secret_key).
+// Same as peko_stats_t.dropped_auth.
+#define PEKO_COUNTER_DROPPED_AUTH 7
+
+// `peko_counter`: packets dropped as garbage, truncated or oversized; the oversized ones are
+// also counted alone in PEKO_COUNTER_DROPPED_TOO_LARGE. Same as peko_stats_t.dropped_malformed.
+#define PEKO_COUNTER_DROPPED_MALFORMED 8
+
+// `peko_counter`: messages dropped because a send queue was full. Same as
+// peko_stats_t.dropped_queue_full.
+#define PEKO_COUNTER_DROPPED_QUEUE_FULL 9
+
+// `peko_counter`: anti-entropy messages sent (digests and full push-pull exchanges).
+// Same as peko_stats_t.anti_entropy_exchanges.
+#define PEKO_COUNTER_ANTI_ENTROPY_EXCHANGES 10
+
+// `peko_counter`: gossip rounds run since peko_join. Same as peko_stats_t.round.
+#define PEKO_COUNTER_ROUND 11
+
+// `peko_counter`: packets dropped because they were larger than a datagram or a TCP frame may
+// be (the configured `size` plus room for the member table). Part of
+// PEKO_COUNTER_DROPPED_MALFORMED.
+#define PEKO_COUNTER_DROPPED_TOO_LARGE 12
+
+// `peko_counter`: sends that failed: a datagram the OS refused, a TCP connect or write that
+// failed or timed out.
+#define PEKO_COUNTER_SEND_ERRORS 13
+
+// `peko_counter`: inbound TCP connections closed at once because 512 were already open.
+#define PEKO_COUNTER_CONNECTIONS_REFUSED 14
+
+// `peko_counter`: news of members not added because the member table was full (100000).
+#define PEKO_COUNTER_MEMBERS_REFUSED 15
+
+// `peko_counter`: membership and metadata events that never reached peko_next_event: dropped
+// from the full event queue (the `lost` of the events delivered adds up to these, plus any
+// not reported yet) or inside the library before they were queued.
+#define PEKO_COUNTER_EVENTS_LOST 16
+
+// `peko_counter`: rumors (membership and metadata news) dropped from a full rumor queue before
+// they were spread as often as planned; the periodic anti-entropy exchange repairs what they
+// carried.
+#define PEKO_COUNTER_RUMORS_DROPPED 17
+
+// `peko_counter`: requests to probe a member on another's behalf (indirect probes) refused
+// because 1024 were already pending.
+#define PEKO_COUNTER_RELAYS_REFUSED 18
+
+// `peko_counter`: UDP datagrams sent (part of PEKO_COUNTER_PACKETS_SENT).
+#define PEKO_COUNTER_UDP_DATAGRAMS_SENT 19
+
+// `peko_counter`: bytes of UDP datagrams sent (part of PEKO_COUNTER_BYTES_SENT).
+#define PEKO_COUNTER_UDP_BYTES_SENT 20
+
+// `peko_counter`: TCP frames sent (part of PEKO_COUNTER_PACKETS_SENT).
+#define PEKO_COUNTER_TCP_FRAMES_SENT 21
+
+// `peko_counter`: bytes of TCP frames sent, length prefixes included (part of
+// PEKO_COUNTER_BYTES_SENT).
+#define PEKO_COUNTER_TCP_BYTES_SENT 22
+
+// `peko_counter`: UDP datagrams received (part of PEKO_COUNTER_PACKETS_RECEIVED).
+#define PEKO_COUNTER_UDP_DATAGRAMS_RECEIVED 23
+
+// `peko_counter`: TCP frames received (part of PEKO_COUNTER_PACKETS_RECEIVED).
+#define PEKO_COUNTER_TCP_FRAMES_RECEIVED 24
+
+// `peko_counter`: bytes of anti-entropy messages sent (part of PEKO_COUNTER_BYTES_SENT).
+#define PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT 25
+
 // A cluster member created by `peko_new`. Opaque; free it with `peko_free`.
 typedef struct peko_node peko_node;
 
 // Configuration for `peko_new`. Fill it with `peko_config_default` first, then change fields.
-// Zero in a numeric field means its default. Field order and types are ABI.
+// Zero in a numeric field means its default. Field order and types are ABI, fixed forever: the
+// library reads exactly these fields. Settings added in later versions are not new fields but
+// setters on the handle, `peko_set_<setting>(node, ...)`, called between peko_new and
+// peko_join (PEKO_ERR_STATE after, unless the setter says otherwise).
 typedef struct peko_config {
   // Members each round's gossip goes to (fan-out). 0 = 3. At most 64.
   uint32_t amount;
@@ -80,7 +184,7 @@ typedef struct peko_config {
 typedef uint32_t peko_status;
 
 // A member: the local one given to `peko_new`, a known one given to `peko_set`, or one returned
-// by `peko_get`. Strings are NUL-terminated UTF-8. Field order and types are ABI.
+// by `peko_get`. Strings are NUL-terminated UTF-8. Field order and types are ABI, fixed forever.
 typedef struct peko_node_info {
   // IPv4 or IPv6 literal the others reach this member at (not a host name).
   const char *addr;
@@ -94,6 +198,7 @@ typedef struct peko_node_info {
 
 // One membership or metadata event from `peko_next_event`. The strings in `member` belong to
 // the library until `peko_event_clear(&event)`, which must be called once per event received.
+// Field order and types are ABI, fixed forever: the library writes exactly these fields.
 typedef struct peko_event {
   // PEKO_EVENT_JOINED, _LEFT, _FAILED, _UPDATED or _METADATA.
   uint32_t kind;
@@ -111,7 +216,9 @@ typedef struct peko_event {
 typedef void (*peko_log_fn)(void *userdata, uint32_t level, const char *line);
 
 // Counters for monitoring, from `peko_stats`. (Named with `_t` because C does not allow a type
-// and a function of the same name.)
+// and a function of the same name.) Field order and types are ABI, fixed forever: peko_stats
+// writes exactly these fields, and counters added later are not appended here but read with
+// peko_counter (which reads these too: PEKO_COUNTER_MEMBERS_ALIVE to PEKO_COUNTER_ROUND).
 typedef struct peko_stats_t {
   // Members listed as alive, the local one included.
   uint64_t members_alive;
@@ -266,8 +373,17 @@ peko_status peko_update(struct peko_node *node, const char *name, const char *pr
 // freed.
 peko_status peko_set_log(peko_log_fn callback, void *userdata, uint32_t level);
 
-// Fills `*out` with this node's counters.
+// Fills `*out` with this node's counters (exactly the fields of peko_stats_t above; the others
+// are read with peko_counter).
 peko_status peko_stats(struct peko_node *node, struct peko_stats_t *out);
+
+// Reads one of this node's counters, named by a PEKO_COUNTER_* id, into `*out`. Every counter
+// is here, those of peko_stats_t included (with the same values). Counters only grow, except
+// PEKO_COUNTER_MEMBERS_ALIVE and PEKO_COUNTER_MEMBERS_SUSPECT, which are current values. Each
+// call reads its counter at that moment: values from separate calls are not one snapshot.
+// An id this library does not know (0, or one from a newer header) is PEKO_ERR_INVALID_ARG,
+// with the id in peko_last_error; `*out` is written only on PEKO_OK. Valid before peko_join.
+peko_status peko_counter(struct peko_node *node, uint32_t counter, uint64_t *out);
 
 #ifdef __cplusplus
 }  // extern "C"

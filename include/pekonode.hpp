@@ -198,8 +198,36 @@ struct Event {
     std::uint64_t lost = 0;  // events dropped (queue full) since the previous one delivered
 };
 
-// Counters from Node::stats() (the C struct itself).
-using Stats = ::peko_stats_t;
+// Counters from Node::stats(): the fields of peko_stats_t, then those read with peko_counter
+// (PEKO_COUNTER_*, documented in pekonode.h). Each is read at its own moment: not one snapshot.
+struct Stats {
+    std::uint64_t members_alive = 0;    // members listed as alive, the local one included
+    std::uint64_t members_suspect = 0;  // members currently suspected (still listed)
+    std::uint64_t packets_sent = 0;     // datagrams and TCP frames sent
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t packets_received = 0;  // datagrams and TCP frames received
+    std::uint64_t bytes_received = 0;
+    std::uint64_t dropped_auth = 0;            // dropped: wrong or missing MAC
+    std::uint64_t dropped_malformed = 0;       // dropped: garbage, truncated or oversized
+    std::uint64_t dropped_queue_full = 0;      // dropped: a send queue was full
+    std::uint64_t anti_entropy_exchanges = 0;  // digests and push-pull exchanges sent
+    std::uint64_t round = 0;                   // gossip rounds run since join()
+    // peko_counter only:
+    std::uint64_t dropped_too_large = 0;    // part of dropped_malformed
+    std::uint64_t send_errors = 0;          // sends, TCP connects and writes that failed
+    std::uint64_t connections_refused = 0;  // inbound TCP connections refused (too many open)
+    std::uint64_t members_refused = 0;      // members not added: the member table was full
+    std::uint64_t events_lost = 0;          // events that never reached next_event()
+    std::uint64_t rumors_dropped = 0;       // rumors dropped from a full rumor queue
+    std::uint64_t relays_refused = 0;       // indirect probe requests refused (too many pending)
+    std::uint64_t udp_datagrams_sent = 0;   // the UDP part of packets_sent
+    std::uint64_t udp_bytes_sent = 0;       // the UDP part of bytes_sent
+    std::uint64_t tcp_frames_sent = 0;      // the TCP part of packets_sent
+    std::uint64_t tcp_bytes_sent = 0;       // the TCP part of bytes_sent
+    std::uint64_t udp_datagrams_received = 0;   // the UDP part of packets_received
+    std::uint64_t tcp_frames_received = 0;      // the TCP part of packets_received
+    std::uint64_t anti_entropy_bytes_sent = 0;  // part of bytes_sent
+};
 
 // ---- the node ----------------------------------------------------------------------------
 
@@ -342,12 +370,50 @@ public:
                       call);
     }
 
-    // peko_stats: this node's counters.
+    // peko_stats, then peko_counter for the counters peko_stats_t does not have.
     Stats stats() const {
         static const char call[] = "peko_stats";
-        Stats s{};
-        detail::check(::peko_stats(h(call), &s), call);
+        peko_stats_t c{};
+        detail::check(::peko_stats(h(call), &c), call);
+        Stats s;
+        s.members_alive = c.members_alive;
+        s.members_suspect = c.members_suspect;
+        s.packets_sent = c.packets_sent;
+        s.bytes_sent = c.bytes_sent;
+        s.packets_received = c.packets_received;
+        s.bytes_received = c.bytes_received;
+        s.dropped_auth = c.dropped_auth;
+        s.dropped_malformed = c.dropped_malformed;
+        s.dropped_queue_full = c.dropped_queue_full;
+        s.anti_entropy_exchanges = c.anti_entropy_exchanges;
+        s.round = c.round;
+        const std::pair<std::uint32_t, std::uint64_t Stats::*> more[] = {
+            {PEKO_COUNTER_DROPPED_TOO_LARGE, &Stats::dropped_too_large},
+            {PEKO_COUNTER_SEND_ERRORS, &Stats::send_errors},
+            {PEKO_COUNTER_CONNECTIONS_REFUSED, &Stats::connections_refused},
+            {PEKO_COUNTER_MEMBERS_REFUSED, &Stats::members_refused},
+            {PEKO_COUNTER_EVENTS_LOST, &Stats::events_lost},
+            {PEKO_COUNTER_RUMORS_DROPPED, &Stats::rumors_dropped},
+            {PEKO_COUNTER_RELAYS_REFUSED, &Stats::relays_refused},
+            {PEKO_COUNTER_UDP_DATAGRAMS_SENT, &Stats::udp_datagrams_sent},
+            {PEKO_COUNTER_UDP_BYTES_SENT, &Stats::udp_bytes_sent},
+            {PEKO_COUNTER_TCP_FRAMES_SENT, &Stats::tcp_frames_sent},
+            {PEKO_COUNTER_TCP_BYTES_SENT, &Stats::tcp_bytes_sent},
+            {PEKO_COUNTER_UDP_DATAGRAMS_RECEIVED, &Stats::udp_datagrams_received},
+            {PEKO_COUNTER_TCP_FRAMES_RECEIVED, &Stats::tcp_frames_received},
+            {PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT, &Stats::anti_entropy_bytes_sent},
+        };
+        for (const auto& m : more) s.*(m.second) = counter(m.first);
         return s;
+    }
+
+    // peko_counter: one counter by its PEKO_COUNTER_* id; an unknown id throws
+    // peko::Error(PEKO_ERR_INVALID_ARG).
+    std::uint64_t counter(std::uint32_t id) const {
+        static const char call[] = "peko_counter";
+        std::uint64_t v = 0;
+        detail::check(::peko_counter(h(call), id, &v), call);
+        return v;
     }
 
     // peko_local_port: the bound port after join (useful with port 0), the configured one before.

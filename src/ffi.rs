@@ -1,16 +1,20 @@
-//! The C boundary: converts, checks and forwards to `driver::Node`; no protocol logic here.
-//! Every exported body runs under `boundary`, so a panic becomes `PEKO_ERR_PANIC` and every
-//! failure leaves a message for `peko_last_error`. Outputs are written only on success.
+//! The C boundary: converts and forwards to `driver::Node`; no protocol logic here. It checks
+//! only what C alone can get wrong (NULL pointers, non-UTF-8 strings, integers that name no
+//! value); the argument rules (address policy, sizes) are `Node`'s (`driver::args`), so Rust and
+//! C callers get the same errors. Every exported body runs under `boundary`, so a panic becomes
+//! `PEKO_ERR_PANIC` and every failure leaves a message for `peko_last_error`. Outputs are written
+//! only on success.
 
 use crate::config::{Config, Protocol};
+use crate::driver::args;
 use crate::driver::events::{Kind, UserEvent};
+use crate::driver::stats::Counters;
 use crate::driver::Node;
 use crate::error::*;
 use crate::proto::Attributes;
-use crate::wire;
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// `peko_config.protocol`: gossip and probes over UDP datagrams, TCP for anything larger.
@@ -24,7 +28,10 @@ pub struct peko_node {
 }
 
 /// Configuration for `peko_new`. Fill it with `peko_config_default` first, then change fields.
-/// Zero in a numeric field means its default. Field order and types are ABI.
+/// Zero in a numeric field means its default. Field order and types are ABI, fixed forever: the
+/// library reads exactly these fields. Settings added in later versions are not new fields but
+/// setters on the handle, `peko_set_<setting>(node, ...)`, called between peko_new and
+/// peko_join (PEKO_ERR_STATE after, unless the setter says otherwise).
 #[repr(C)]
 pub struct peko_config {
     /// Members each round's gossip goes to (fan-out). 0 = 3. At most 64.
@@ -53,7 +60,7 @@ pub struct peko_config {
 }
 
 /// A member: the local one given to `peko_new`, a known one given to `peko_set`, or one returned
-/// by `peko_get`. Strings are NUL-terminated UTF-8. Field order and types are ABI.
+/// by `peko_get`. Strings are NUL-terminated UTF-8. Field order and types are ABI, fixed forever.
 #[repr(C)]
 pub struct peko_node_info {
     /// IPv4 or IPv6 literal the others reach this member at (not a host name).
@@ -117,34 +124,17 @@ unsafe fn opt_str(p: *const c_char, what: &str) -> Result<Option<String>> {
         .map_err(|_| Error::invalid(format!("{what} is not valid UTF-8")))
 }
 
+/// A name or private data; NULL is "". Its size is `Node`'s to check.
 unsafe fn attr(p: *const c_char, what: &str) -> Result<String> {
-    let s = opt_str(p, what)?.unwrap_or_default();
-    if s.len() > wire::ATTR_MAX {
-        return Err(Error::invalid(format!(
-            "{what} is {} bytes, more than {}",
-            s.len(),
-            wire::ATTR_MAX
-        )));
-    }
-    Ok(s)
+    Ok(opt_str(p, what)?.unwrap_or_default())
 }
 
+/// A `peko_node_info` as an address and attributes; which addresses and sizes are accepted is
+/// `Node`'s to decide.
 unsafe fn member(info: *const peko_node_info, what: &str) -> Result<(SocketAddr, Attributes)> {
     let info = info.as_ref().ok_or_else(|| null(what))?;
     let addr = opt_str(info.addr, "addr")?.ok_or_else(|| null("addr"))?;
-    let ip: IpAddr = addr
-        .trim_matches(|c| c == '[' || c == ']')
-        .parse()
-        .map_err(|_| {
-            Error::invalid(format!(
-                "addr {addr:?} is not an IPv4 or IPv6 address literal"
-            ))
-        })?;
-    if ip.is_unspecified() {
-        return Err(Error::invalid(format!(
-            "addr {addr} is unspecified; give the address the others reach this member at"
-        )));
-    }
+    let ip = args::ip_literal(&addr, "addr")?;
     Ok((
         SocketAddr::new(ip, info.port),
         Attributes {
@@ -166,13 +156,7 @@ unsafe fn config(c: &peko_config) -> Result<Config> {
     };
     let listen_addr = match opt_str(c.listen_addr, "listen_addr")? {
         None => None,
-        Some(s) => Some(
-            s.trim_matches(|c| c == '[' || c == ']')
-                .parse::<IpAddr>()
-                .map_err(|_| {
-                    Error::invalid(format!("listen_addr {s:?} is not an IP address literal"))
-                })?,
-        ),
+        Some(s) => Some(args::ip_literal(&s, "listen_addr")?),
     };
     Ok(Config {
         amount: c.amount,
@@ -473,6 +457,7 @@ pub const PEKO_LOG_INFO: u32 = 1;
 
 /// One membership or metadata event from `peko_next_event`. The strings in `member` belong to
 /// the library until `peko_event_clear(&event)`, which must be called once per event received.
+/// Field order and types are ABI, fixed forever: the library writes exactly these fields.
 #[repr(C)]
 pub struct peko_event {
     /// PEKO_EVENT_JOINED, _LEFT, _FAILED, _UPDATED or _METADATA.
@@ -484,7 +469,9 @@ pub struct peko_event {
 }
 
 /// Counters for monitoring, from `peko_stats`. (Named with `_t` because C does not allow a type
-/// and a function of the same name.)
+/// and a function of the same name.) Field order and types are ABI, fixed forever: peko_stats
+/// writes exactly these fields, and counters added later are not appended here but read with
+/// peko_counter (which reads these too: PEKO_COUNTER_MEMBERS_ALIVE to PEKO_COUNTER_ROUND).
 #[repr(C)]
 pub struct peko_stats_t {
     /// Members listed as alive, the local one included.
@@ -665,27 +652,157 @@ pub unsafe extern "C" fn peko_set_log(
     })
 }
 
-/// Fills `*out` with this node's counters.
+/// Fills `*out` with this node's counters (exactly the fields of peko_stats_t above; the others
+/// are read with peko_counter).
 #[no_mangle]
 pub unsafe extern "C" fn peko_stats(node: *mut peko_node, out: *mut peko_stats_t) -> peko_status {
     boundary(|| {
         let n = handle(node)?;
         let out = out.as_mut().ok_or_else(|| null("out"))?;
-        let s = n.stats();
-        let (alive, suspect, round) = n.health();
+        let c = n.counters();
         *out = peko_stats_t {
-            members_alive: alive as u64,
-            members_suspect: suspect as u64,
-            packets_sent: s.datagrams_sent + s.frames_sent,
-            bytes_sent: s.datagram_bytes_sent + s.stream_bytes_sent,
-            packets_received: s.datagrams_received + s.frames_received,
-            bytes_received: s.bytes_received,
-            dropped_auth: s.dropped_auth,
-            dropped_malformed: s.dropped_malformed + s.dropped_too_large,
-            dropped_queue_full: s.dropped_queue_full,
-            anti_entropy_exchanges: s.push_pulls,
-            round,
+            members_alive: c.members_alive,
+            members_suspect: c.members_suspect,
+            packets_sent: c.packets_sent,
+            bytes_sent: c.bytes_sent,
+            packets_received: c.packets_received,
+            bytes_received: c.bytes_received,
+            dropped_auth: c.dropped_auth,
+            dropped_malformed: c.dropped_malformed,
+            dropped_queue_full: c.dropped_queue_full,
+            anti_entropy_exchanges: c.anti_entropy_exchanges,
+            round: c.round,
         };
         Ok(())
     })
 }
+
+// ---- counters by id -------------------------------------------------------------------------
+// Ids are never renumbered or reused; new counters get new ids.
+
+/// `peko_counter`: members listed as alive, the local one included (a current value, not a
+/// running total). Same as peko_stats_t.members_alive.
+pub const PEKO_COUNTER_MEMBERS_ALIVE: u32 = 1;
+/// `peko_counter`: members currently suspected, still listed (a current value).
+/// Same as peko_stats_t.members_suspect.
+pub const PEKO_COUNTER_MEMBERS_SUSPECT: u32 = 2;
+/// `peko_counter`: datagrams and TCP frames sent. Same as peko_stats_t.packets_sent.
+pub const PEKO_COUNTER_PACKETS_SENT: u32 = 3;
+/// `peko_counter`: bytes of datagrams and TCP frames sent (a frame's 4-byte length prefix
+/// included). Same as peko_stats_t.bytes_sent.
+pub const PEKO_COUNTER_BYTES_SENT: u32 = 4;
+/// `peko_counter`: datagrams and TCP frames received. Same as peko_stats_t.packets_received.
+pub const PEKO_COUNTER_PACKETS_RECEIVED: u32 = 5;
+/// `peko_counter`: bytes of datagrams and TCP frames received. Same as
+/// peko_stats_t.bytes_received.
+pub const PEKO_COUNTER_BYTES_RECEIVED: u32 = 6;
+/// `peko_counter`: packets dropped for a wrong or missing MAC (another secret_key).
+/// Same as peko_stats_t.dropped_auth.
+pub const PEKO_COUNTER_DROPPED_AUTH: u32 = 7;
+/// `peko_counter`: packets dropped as garbage, truncated or oversized; the oversized ones are
+/// also counted alone in PEKO_COUNTER_DROPPED_TOO_LARGE. Same as peko_stats_t.dropped_malformed.
+pub const PEKO_COUNTER_DROPPED_MALFORMED: u32 = 8;
+/// `peko_counter`: messages dropped because a send queue was full. Same as
+/// peko_stats_t.dropped_queue_full.
+pub const PEKO_COUNTER_DROPPED_QUEUE_FULL: u32 = 9;
+/// `peko_counter`: anti-entropy messages sent (digests and full push-pull exchanges).
+/// Same as peko_stats_t.anti_entropy_exchanges.
+pub const PEKO_COUNTER_ANTI_ENTROPY_EXCHANGES: u32 = 10;
+/// `peko_counter`: gossip rounds run since peko_join. Same as peko_stats_t.round.
+pub const PEKO_COUNTER_ROUND: u32 = 11;
+/// `peko_counter`: packets dropped because they were larger than a datagram or a TCP frame may
+/// be (the configured `size` plus room for the member table). Part of
+/// PEKO_COUNTER_DROPPED_MALFORMED.
+pub const PEKO_COUNTER_DROPPED_TOO_LARGE: u32 = 12;
+/// `peko_counter`: sends that failed: a datagram the OS refused, a TCP connect or write that
+/// failed or timed out.
+pub const PEKO_COUNTER_SEND_ERRORS: u32 = 13;
+/// `peko_counter`: inbound TCP connections closed at once because 512 were already open.
+pub const PEKO_COUNTER_CONNECTIONS_REFUSED: u32 = 14;
+/// `peko_counter`: news of members not added because the member table was full (100000).
+pub const PEKO_COUNTER_MEMBERS_REFUSED: u32 = 15;
+/// `peko_counter`: membership and metadata events that never reached peko_next_event: dropped
+/// from the full event queue (the `lost` of the events delivered adds up to these, plus any
+/// not reported yet) or inside the library before they were queued.
+pub const PEKO_COUNTER_EVENTS_LOST: u32 = 16;
+/// `peko_counter`: rumors (membership and metadata news) dropped from a full rumor queue before
+/// they were spread as often as planned; the periodic anti-entropy exchange repairs what they
+/// carried.
+pub const PEKO_COUNTER_RUMORS_DROPPED: u32 = 17;
+/// `peko_counter`: requests to probe a member on another's behalf (indirect probes) refused
+/// because 1024 were already pending.
+pub const PEKO_COUNTER_RELAYS_REFUSED: u32 = 18;
+/// `peko_counter`: UDP datagrams sent (part of PEKO_COUNTER_PACKETS_SENT).
+pub const PEKO_COUNTER_UDP_DATAGRAMS_SENT: u32 = 19;
+/// `peko_counter`: bytes of UDP datagrams sent (part of PEKO_COUNTER_BYTES_SENT).
+pub const PEKO_COUNTER_UDP_BYTES_SENT: u32 = 20;
+/// `peko_counter`: TCP frames sent (part of PEKO_COUNTER_PACKETS_SENT).
+pub const PEKO_COUNTER_TCP_FRAMES_SENT: u32 = 21;
+/// `peko_counter`: bytes of TCP frames sent, length prefixes included (part of
+/// PEKO_COUNTER_BYTES_SENT).
+pub const PEKO_COUNTER_TCP_BYTES_SENT: u32 = 22;
+/// `peko_counter`: UDP datagrams received (part of PEKO_COUNTER_PACKETS_RECEIVED).
+pub const PEKO_COUNTER_UDP_DATAGRAMS_RECEIVED: u32 = 23;
+/// `peko_counter`: TCP frames received (part of PEKO_COUNTER_PACKETS_RECEIVED).
+pub const PEKO_COUNTER_TCP_FRAMES_RECEIVED: u32 = 24;
+/// `peko_counter`: bytes of anti-entropy messages sent (part of PEKO_COUNTER_BYTES_SENT).
+pub const PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT: u32 = 25;
+
+/// Reads one of this node's counters, named by a PEKO_COUNTER_* id, into `*out`. Every counter
+/// is here, those of peko_stats_t included (with the same values). Counters only grow, except
+/// PEKO_COUNTER_MEMBERS_ALIVE and PEKO_COUNTER_MEMBERS_SUSPECT, which are current values. Each
+/// call reads its counter at that moment: values from separate calls are not one snapshot.
+/// An id this library does not know (0, or one from a newer header) is PEKO_ERR_INVALID_ARG,
+/// with the id in peko_last_error; `*out` is written only on PEKO_OK. Valid before peko_join.
+#[no_mangle]
+pub unsafe extern "C" fn peko_counter(
+    node: *mut peko_node,
+    counter: u32,
+    out: *mut u64,
+) -> peko_status {
+    boundary(|| {
+        let n = handle(node)?;
+        let out = out.as_mut().ok_or_else(|| null("out"))?;
+        *out = counter_value(&n.counters(), counter)?;
+        Ok(())
+    })
+}
+
+fn counter_value(c: &Counters, id: u32) -> Result<u64> {
+    Ok(match id {
+        PEKO_COUNTER_MEMBERS_ALIVE => c.members_alive,
+        PEKO_COUNTER_MEMBERS_SUSPECT => c.members_suspect,
+        PEKO_COUNTER_PACKETS_SENT => c.packets_sent,
+        PEKO_COUNTER_BYTES_SENT => c.bytes_sent,
+        PEKO_COUNTER_PACKETS_RECEIVED => c.packets_received,
+        PEKO_COUNTER_BYTES_RECEIVED => c.bytes_received,
+        PEKO_COUNTER_DROPPED_AUTH => c.dropped_auth,
+        PEKO_COUNTER_DROPPED_MALFORMED => c.dropped_malformed,
+        PEKO_COUNTER_DROPPED_QUEUE_FULL => c.dropped_queue_full,
+        PEKO_COUNTER_ANTI_ENTROPY_EXCHANGES => c.anti_entropy_exchanges,
+        PEKO_COUNTER_ROUND => c.round,
+        PEKO_COUNTER_DROPPED_TOO_LARGE => c.dropped_too_large,
+        PEKO_COUNTER_SEND_ERRORS => c.send_errors,
+        PEKO_COUNTER_CONNECTIONS_REFUSED => c.connections_refused,
+        PEKO_COUNTER_MEMBERS_REFUSED => c.members_refused,
+        PEKO_COUNTER_EVENTS_LOST => c.events_lost,
+        PEKO_COUNTER_RUMORS_DROPPED => c.rumors_dropped,
+        PEKO_COUNTER_RELAYS_REFUSED => c.relays_refused,
+        PEKO_COUNTER_UDP_DATAGRAMS_SENT => c.udp_datagrams_sent,
+        PEKO_COUNTER_UDP_BYTES_SENT => c.udp_bytes_sent,
+        PEKO_COUNTER_TCP_FRAMES_SENT => c.tcp_frames_sent,
+        PEKO_COUNTER_TCP_BYTES_SENT => c.tcp_bytes_sent,
+        PEKO_COUNTER_UDP_DATAGRAMS_RECEIVED => c.udp_datagrams_received,
+        PEKO_COUNTER_TCP_FRAMES_RECEIVED => c.tcp_frames_received,
+        PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT => c.anti_entropy_bytes_sent,
+        _ => {
+            return Err(Error::invalid(format!(
+                "counter {id} is not a PEKO_COUNTER_* id this library knows \
+                 (it knows {PEKO_COUNTER_MEMBERS_ALIVE} to {PEKO_COUNTER_LAST})"
+            )))
+        }
+    })
+}
+
+/// The highest id `counter_value` knows (not exported: a program's copy would go stale).
+const PEKO_COUNTER_LAST: u32 = PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT;

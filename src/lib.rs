@@ -14,7 +14,7 @@ pub mod sim;
 pub mod wire;
 
 pub use config::{Config, Protocol};
-pub use driver::stats::StatsSnapshot;
+pub use driver::stats::{Counters, StatsSnapshot};
 pub use driver::Node;
 pub use error::{Error, Result};
 pub use proto::{Attributes, MemberId};

@@ -7,38 +7,6 @@ use std::ffi::{c_char, c_void, CStr, CString};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-struct CNode(*mut peko_node);
-unsafe impl Send for CNode {}
-unsafe impl Sync for CNode {}
-impl Drop for CNode {
-    fn drop(&mut self) {
-        unsafe { peko_free(self.0) };
-    }
-}
-
-fn new_node(name: &str) -> (CNode, u16) {
-    unsafe {
-        let mut cfg = std::mem::zeroed::<peko_config>();
-        peko_config_default(&mut cfg);
-        cfg.cycle_ms = 100;
-        cfg.timeout_ms = 2000;
-        let addr = CString::new("127.0.0.1").unwrap();
-        let name = CString::new(name).unwrap();
-        let info = peko_node_info {
-            addr: addr.as_ptr(),
-            port: 0,
-            name: name.as_ptr(),
-            private_data: std::ptr::null(),
-        };
-        let mut node = std::ptr::null_mut();
-        assert_eq!(peko_new(&cfg, &info, &mut node), 0);
-        assert_eq!(peko_join(node), 0);
-        let mut port = 0;
-        assert_eq!(peko_local_port(node, &mut port), 0);
-        (CNode(node), port)
-    }
-}
-
 fn set(node: &CNode, port: u16) {
     let addr = CString::new("127.0.0.1").unwrap();
     let info = peko_node_info {

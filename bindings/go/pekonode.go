@@ -85,7 +85,8 @@ func (m Member) String() string {
 	return net.JoinHostPort(m.Addr, strconv.Itoa(int(m.Port)))
 }
 
-// Stats are a node's counters (peko_stats_t).
+// Stats are a node's counters: those of peko_stats_t, then those read with peko_counter
+// (PEKO_COUNTER_*; the header documents each).
 type Stats struct {
 	MembersAlive         uint64 // members listed as alive, the local one included
 	MembersSuspect       uint64 // members currently suspected (still listed)
@@ -98,6 +99,21 @@ type Stats struct {
 	DroppedQueueFull     uint64 // dropped: a send queue was full
 	AntiEntropyExchanges uint64 // digests and full push-pull exchanges sent
 	Round                uint64 // gossip rounds run since Join
+
+	DroppedTooLarge      uint64 // dropped: larger than a packet may be (part of DroppedMalformed)
+	SendErrors           uint64 // sends, TCP connects and writes that failed
+	ConnectionsRefused   uint64 // inbound TCP connections refused (too many open)
+	MembersRefused       uint64 // members not added: the member table was full
+	EventsLost           uint64 // events that never reached Events (the library's queue was full)
+	RumorsDropped        uint64 // rumors dropped from a full rumor queue (anti-entropy repairs)
+	RelaysRefused        uint64 // indirect probe requests refused (too many pending)
+	UDPDatagramsSent     uint64 // the UDP part of PacketsSent
+	UDPBytesSent         uint64 // the UDP part of BytesSent
+	TCPFramesSent        uint64 // the TCP part of PacketsSent
+	TCPBytesSent         uint64 // the TCP part of BytesSent
+	UDPDatagramsReceived uint64 // the UDP part of PacketsReceived
+	TCPFramesReceived    uint64 // the TCP part of PacketsReceived
+	AntiEntropyBytesSent uint64 // bytes of digests and push-pull exchanges (part of BytesSent)
 }
 
 // DefaultLeaveTimeout is how long Leave waits for its notices to reach the network when its
@@ -334,28 +350,57 @@ func (n *Node) Update(name, privateData string) error {
 	})
 }
 
-// Stats returns the node's counters.
+// Stats returns the node's counters: peko_stats, then peko_counter for the counters
+// peko_stats_t does not have (each is read at its own moment: not one snapshot).
 func (n *Node) Stats() (Stats, error) {
 	var s C.peko_stats_t
+	var st Stats
 	err := n.with("stats", func(h *C.peko_node) error {
-		return check("stats", C.peko_stats(h, &s))
+		if err := check("stats", C.peko_stats(h, &s)); err != nil {
+			return err
+		}
+		for _, c := range []struct {
+			id  C.uint32_t
+			dst *uint64
+		}{
+			{C.PEKO_COUNTER_DROPPED_TOO_LARGE, &st.DroppedTooLarge},
+			{C.PEKO_COUNTER_SEND_ERRORS, &st.SendErrors},
+			{C.PEKO_COUNTER_CONNECTIONS_REFUSED, &st.ConnectionsRefused},
+			{C.PEKO_COUNTER_MEMBERS_REFUSED, &st.MembersRefused},
+			{C.PEKO_COUNTER_EVENTS_LOST, &st.EventsLost},
+			{C.PEKO_COUNTER_RUMORS_DROPPED, &st.RumorsDropped},
+			{C.PEKO_COUNTER_RELAYS_REFUSED, &st.RelaysRefused},
+			{C.PEKO_COUNTER_UDP_DATAGRAMS_SENT, &st.UDPDatagramsSent},
+			{C.PEKO_COUNTER_UDP_BYTES_SENT, &st.UDPBytesSent},
+			{C.PEKO_COUNTER_TCP_FRAMES_SENT, &st.TCPFramesSent},
+			{C.PEKO_COUNTER_TCP_BYTES_SENT, &st.TCPBytesSent},
+			{C.PEKO_COUNTER_UDP_DATAGRAMS_RECEIVED, &st.UDPDatagramsReceived},
+			{C.PEKO_COUNTER_TCP_FRAMES_RECEIVED, &st.TCPFramesReceived},
+			{C.PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT, &st.AntiEntropyBytesSent},
+		} {
+			var v C.uint64_t
+			if err := check("stats", C.peko_counter(h, c.id, &v)); err != nil {
+				return err
+			}
+			*c.dst = uint64(v)
+		}
+		return nil
 	})
 	if err != nil {
 		return Stats{}, err
 	}
-	return Stats{
-		MembersAlive:         uint64(s.members_alive),
-		MembersSuspect:       uint64(s.members_suspect),
-		PacketsSent:          uint64(s.packets_sent),
-		BytesSent:            uint64(s.bytes_sent),
-		PacketsReceived:      uint64(s.packets_received),
-		BytesReceived:        uint64(s.bytes_received),
-		DroppedAuth:          uint64(s.dropped_auth),
-		DroppedMalformed:     uint64(s.dropped_malformed),
-		DroppedQueueFull:     uint64(s.dropped_queue_full),
-		AntiEntropyExchanges: uint64(s.anti_entropy_exchanges),
-		Round:                uint64(s.round),
-	}, nil
+	st.MembersAlive = uint64(s.members_alive)
+	st.MembersSuspect = uint64(s.members_suspect)
+	st.PacketsSent = uint64(s.packets_sent)
+	st.BytesSent = uint64(s.bytes_sent)
+	st.PacketsReceived = uint64(s.packets_received)
+	st.BytesReceived = uint64(s.bytes_received)
+	st.DroppedAuth = uint64(s.dropped_auth)
+	st.DroppedMalformed = uint64(s.dropped_malformed)
+	st.DroppedQueueFull = uint64(s.dropped_queue_full)
+	st.AntiEntropyExchanges = uint64(s.anti_entropy_exchanges)
+	st.Round = uint64(s.round)
+	return st, nil
 }
 
 // LocalPort is the port the member uses: after Join the one actually bound (useful with port

@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -149,8 +151,72 @@ func TestClusterConverges(t *testing.T) {
 		eventually(t, "stats count three alive", func() (bool, string) {
 			st, err := n.Stats()
 			return err == nil && st.MembersAlive == 3 && st.Round > 0 && st.PacketsSent > 0 &&
-				st.PacketsReceived > 0, fmt.Sprintf("%+v %v", st, err)
+					st.PacketsReceived > 0 && st.UDPDatagramsSent > 0 &&
+					st.UDPDatagramsSent+st.TCPFramesSent >= st.PacketsSent,
+				fmt.Sprintf("%+v %v", st, err)
 		})
+	}
+}
+
+// refusingPort holds a loopback TCP port with a socket that is bound but never listens: a
+// connection to it is refused at once, and nothing else can take the port meanwhile.
+func refusingPort(t *testing.T) uint16 {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint16(sa.(*syscall.SockaddrInet4).Port)
+}
+
+// The counters read with peko_counter reach Stats and move with their cause: an oversized TCP
+// frame (DroppedTooLarge, within DroppedMalformed), refused connections (SendErrors), more
+// silent members failing than the unread event queue keeps (EventsLost); TCP mode sends no
+// datagram.
+func TestCountersBeyondPekoStats(t *testing.T) {
+	const silent = 70 // the queue keeps 64 events while nobody reads them
+	cfg := testConfig
+	cfg.Protocol = ProtocolTCP
+	n, err := New(cfg, Member{Addr: "127.0.0.1", Name: "counted"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	if err := n.Join(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < silent; i++ {
+		seed(t, n, refusingPort(t))
+	}
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", localPort(t, n)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write([]byte{0xff, 0xff, 0xff, 0xff}); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+
+	eventually(t, "the new counters move", func() (bool, string) {
+		st, err := n.Stats()
+		return err == nil && st.DroppedTooLarge >= 1 && st.SendErrors >= 1 &&
+			st.EventsLost >= silent-64, fmt.Sprintf("%+v %v", st, err)
+	})
+	st, err := n.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.DroppedMalformed < st.DroppedTooLarge || st.UDPDatagramsSent != 0 ||
+		st.ConnectionsRefused != 0 || st.MembersRefused != 0 {
+		t.Fatalf("counters: %+v", st)
 	}
 }
 

@@ -34,7 +34,10 @@ pub struct UserEvent {
 
 struct Queue {
     events: VecDeque<UserEvent>,
+    /// Dropped since the last event delivered (goes out in that event's `lost`).
     lost: u64,
+    /// Dropped since the node was created (a counter for monitoring).
+    lost_total: u64,
     /// Whether the user has asked for events (raises the bound to `EVENTS_MAX`).
     subscribed: bool,
 }
@@ -61,6 +64,7 @@ impl Events {
             queue: Mutex::new(Queue {
                 events: VecDeque::new(),
                 lost: 0,
+                lost_total: 0,
                 subscribed: false,
             }),
             ready: Condvar::new(),
@@ -115,6 +119,7 @@ impl Events {
             if q.events.len() >= bound {
                 q.events.pop_front();
                 q.lost += 1;
+                q.lost_total += 1;
             }
             q.events.push_back(UserEvent {
                 kind,
@@ -127,6 +132,14 @@ impl Events {
             self.signal(true);
             self.ready.notify_all();
         }
+    }
+
+    /// Events dropped from the full queue since the node was created.
+    pub fn lost_total(&self) -> u64 {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .lost_total
     }
 
     /// The next event, waiting up to `timeout` for one.
@@ -212,5 +225,6 @@ mod tests {
         assert_eq!(first.member, id(5), "the oldest were dropped");
         assert_eq!(first.lost, 5, "the next event delivered says how many");
         assert_eq!(ev.next(Duration::ZERO).unwrap().lost, 0);
+        assert_eq!(ev.lost_total(), 5, "the total stays after delivery");
     }
 }

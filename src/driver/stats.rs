@@ -1,5 +1,6 @@
 //! Counters a user (and the benches) monitor. Relaxed atomics: they are figures, not locks.
 
+use crate::proto::CoreCounters;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Default)]
@@ -65,6 +66,91 @@ impl Stats {
             connections_refused: g(&self.connections_refused),
             push_pulls: g(&self.push_pulls),
             anti_entropy_bytes_sent: g(&self.anti_entropy_bytes_sent),
+        }
+    }
+}
+
+/// Every counter a user can read, copied at one moment: what `peko_stats` and `peko_counter`
+/// report, from the driver's counters, the core's and the event queue's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    // The fields of `peko_stats_t`, with the meaning its documentation (src/ffi.rs) gives;
+    // `dropped_malformed` includes `dropped_too_large`.
+    pub members_alive: u64,
+    pub members_suspect: u64,
+    pub packets_sent: u64,
+    pub bytes_sent: u64,
+    pub packets_received: u64,
+    pub bytes_received: u64,
+    pub dropped_auth: u64,
+    pub dropped_malformed: u64,
+    pub dropped_queue_full: u64,
+    pub anti_entropy_exchanges: u64,
+    pub round: u64,
+    /// Dropped: larger than a datagram or frame may be (part of `dropped_malformed`).
+    pub dropped_too_large: u64,
+    /// Sends, connects and writes that failed.
+    pub send_errors: u64,
+    /// Inbound TCP connections refused because `stream::INBOUND_MAX` were open.
+    pub connections_refused: u64,
+    /// News of members not added because the table was full (`proto::MEMBERS_MAX`).
+    pub members_refused: u64,
+    /// Events that never reached the user: dropped from the full event queue (what the `lost`
+    /// of delivered events adds up to, and those still to be reported) or inside the core.
+    pub events_lost: u64,
+    /// Rumors dropped from a full rumor queue (anti-entropy repairs what they carried).
+    pub rumors_dropped: u64,
+    /// Indirect probe requests refused because `proto::RELAYS_MAX` were pending.
+    pub relays_refused: u64,
+    /// The parts of `packets_sent` and `bytes_sent` that went as UDP datagrams...
+    pub udp_datagrams_sent: u64,
+    pub udp_bytes_sent: u64,
+    /// ...and as TCP frames.
+    pub tcp_frames_sent: u64,
+    pub tcp_bytes_sent: u64,
+    /// The parts of `packets_received` that came as UDP datagrams and as TCP frames.
+    pub udp_datagrams_received: u64,
+    pub tcp_frames_received: u64,
+    /// Bytes of anti-entropy messages sent (part of `bytes_sent`).
+    pub anti_entropy_bytes_sent: u64,
+}
+
+/// What the core reports, for `Counters::new`.
+pub struct CoreView {
+    pub alive: usize,
+    pub suspect: usize,
+    pub rounds: u64,
+    pub counters: CoreCounters,
+}
+
+impl Counters {
+    pub fn new(s: &StatsSnapshot, core: &CoreView, events_lost: u64) -> Counters {
+        Counters {
+            members_alive: core.alive as u64,
+            members_suspect: core.suspect as u64,
+            packets_sent: s.datagrams_sent + s.frames_sent,
+            bytes_sent: s.datagram_bytes_sent + s.stream_bytes_sent,
+            packets_received: s.datagrams_received + s.frames_received,
+            bytes_received: s.bytes_received,
+            dropped_auth: s.dropped_auth,
+            dropped_malformed: s.dropped_malformed + s.dropped_too_large,
+            dropped_queue_full: s.dropped_queue_full,
+            anti_entropy_exchanges: s.push_pulls,
+            round: core.rounds,
+            dropped_too_large: s.dropped_too_large,
+            send_errors: s.send_errors,
+            connections_refused: s.connections_refused,
+            members_refused: core.counters.members_refused,
+            events_lost: core.counters.events_lost + events_lost,
+            rumors_dropped: core.counters.rumors_dropped,
+            relays_refused: core.counters.relays_refused,
+            udp_datagrams_sent: s.datagrams_sent,
+            udp_bytes_sent: s.datagram_bytes_sent,
+            tcp_frames_sent: s.frames_sent,
+            tcp_bytes_sent: s.stream_bytes_sent,
+            udp_datagrams_received: s.datagrams_received,
+            tcp_frames_received: s.frames_received,
+            anti_entropy_bytes_sent: s.anti_entropy_bytes_sent,
         }
     }
 }

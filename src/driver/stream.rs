@@ -2,7 +2,7 @@
 //! task each, with a bounded queue); inbound connections are read frame by frame. Both directions
 //! have a bound on connections, on frame length and on idle time.
 
-use super::Shared;
+use super::shared::Shared;
 use crate::proto::MemberId;
 use crate::wire;
 use std::collections::HashMap;

@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+use pekonode::ffi::*;
 use pekonode::{Attributes, Config, Node, Protocol};
+use std::ffi::CString;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -74,3 +76,37 @@ pub fn wait_for(deadline: Duration, mut cond: impl FnMut() -> bool) -> Option<Du
 }
 
 pub const GENEROUS: Duration = Duration::from_secs(30);
+
+/// A joined member made through the C API, freed with `peko_free` when dropped.
+pub struct CNode(pub *mut peko_node);
+unsafe impl Send for CNode {}
+unsafe impl Sync for CNode {}
+impl Drop for CNode {
+    fn drop(&mut self) {
+        unsafe { peko_free(self.0) };
+    }
+}
+
+/// A C member on 127.0.0.1 (OS-chosen port, fast rounds), joined; with its port.
+pub fn new_node(name: &str) -> (CNode, u16) {
+    unsafe {
+        let mut cfg = std::mem::zeroed::<peko_config>();
+        peko_config_default(&mut cfg);
+        cfg.cycle_ms = 100;
+        cfg.timeout_ms = 2000;
+        let addr = CString::new("127.0.0.1").unwrap();
+        let name = CString::new(name).unwrap();
+        let info = peko_node_info {
+            addr: addr.as_ptr(),
+            port: 0,
+            name: name.as_ptr(),
+            private_data: std::ptr::null(),
+        };
+        let mut node = std::ptr::null_mut();
+        assert_eq!(peko_new(&cfg, &info, &mut node), 0);
+        assert_eq!(peko_join(node), 0);
+        let mut port = 0;
+        assert_eq!(peko_local_port(node, &mut port), 0);
+        (CNode(node), port)
+    }
+}

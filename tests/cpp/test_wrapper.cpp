@@ -4,7 +4,11 @@
 //
 // Cluster conditions are polled with generous deadlines; nothing waits a fixed time.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -237,6 +242,75 @@ TEST(Cluster, ThreeMembersConverge) {
     EXPECT_GT(st.packets_received, 0u);
 }
 
+// ---- counters ---------------------------------------------------------------------------------
+
+namespace {
+
+// A loopback TCP port held by a socket that is bound but never listens: a connection to it is
+// refused at once, and nothing else can take the port meanwhile. Closed by the destructor.
+struct RefusingPort {
+    int fd = -1;
+    std::uint16_t port = 0;
+    RefusingPort() {
+        fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0) throw std::runtime_error("socket failed");
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof sa;
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+            ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+            ::close(fd);
+            throw std::runtime_error("bind failed");
+        }
+        port = ntohs(sa.sin_port);
+    }
+    RefusingPort(const RefusingPort&) = delete;
+    RefusingPort& operator=(const RefusingPort&) = delete;
+    ~RefusingPort() { ::close(fd); }
+};
+
+}  // namespace
+
+// The counters read with peko_counter reach Stats and move with their cause: an oversized TCP
+// frame (dropped_too_large, within dropped_malformed), refused connections (send_errors), more
+// silent members failing than the unread event queue keeps (events_lost).
+TEST(Counters, BeyondPekoStats) {
+    constexpr std::size_t kSilent = 70;  // the queue keeps 64 events while nobody reads them
+    peko::Config cfg = loopback_config();
+    cfg.protocol = peko::Protocol::Tcp;
+    peko::Node a = joined("counted", "", cfg);
+    std::vector<std::unique_ptr<RefusingPort>> held;
+    for (std::size_t i = 0; i < kSilent; i++) {
+        held.push_back(std::make_unique<RefusingPort>());
+        a.set(peko::Member(kLoopback, held.back()->port));
+    }
+    {
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        ASSERT_GE(fd, 0);
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons(a.local_port());
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+        const unsigned char huge[4] = {0xff, 0xff, 0xff, 0xff};  // beyond any frame limit
+        ASSERT_EQ(::write(fd, huge, sizeof huge), static_cast<ssize_t>(sizeof huge));
+        ::close(fd);
+    }
+    peko::Stats st;
+    EXPECT_TRUE(eventually([&] {
+        st = a.stats();
+        return st.dropped_too_large >= 1 && st.send_errors >= 1 &&
+               st.events_lost >= kSilent - 64;
+    })) << "dropped_too_large " << st.dropped_too_large << ", send_errors " << st.send_errors
+        << ", events_lost " << st.events_lost;
+    EXPECT_GE(st.dropped_malformed, st.dropped_too_large);
+    EXPECT_EQ(st.udp_datagrams_sent, 0u) << "TCP mode sent a datagram";
+    EXPECT_EQ(st.connections_refused, 0u);
+    EXPECT_GE(a.counter(PEKO_COUNTER_EVENTS_LOST), st.events_lost);
+    expect_error([&] { (void)a.counter(0); }, PEKO_ERR_INVALID_ARG, "counter 0");
+}
+
 // ---- metadata ---------------------------------------------------------------------------------
 
 TEST(Metadata, BinaryRoundTrip) {
@@ -376,6 +450,7 @@ TEST(Move, MovedFromCallsThrowAndDestroySafely) {
     expect_error([&] { (void)a.leave(10ms); }, PEKO_ERR_NULL_ARG, what);
     expect_error([&] { a.update("n", "d"); }, PEKO_ERR_NULL_ARG, what);
     expect_error([&] { (void)a.stats(); }, PEKO_ERR_NULL_ARG, what);
+    expect_error([&] { (void)a.counter(PEKO_COUNTER_ROUND); }, PEKO_ERR_NULL_ARG, what);
     expect_error([&] { (void)a.local_port(); }, PEKO_ERR_NULL_ARG, what);
     expect_error([&] { (void)a.next_event(0ms); }, PEKO_ERR_NULL_ARG, what);
     expect_error([&] { (void)a.event_fd(); }, PEKO_ERR_NULL_ARG, what);

@@ -10,7 +10,7 @@ import threading
 import time
 import weakref
 from contextlib import contextmanager
-from ctypes import POINTER, byref, c_size_t, c_uint8, c_uint16
+from ctypes import POINTER, byref, c_size_t, c_uint8, c_uint16, c_uint64
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, NamedTuple, Optional, Union
 
@@ -224,7 +224,8 @@ class Event(NamedTuple):
 
 
 class Stats(NamedTuple):
-    """peko_stats_t."""
+    """A node's counters: the fields of peko_stats_t, then those read with peko_counter
+    (PEKO_COUNTER_*, documented in pekonode.h)."""
 
     members_alive: int
     members_suspect: int
@@ -237,6 +238,28 @@ class Stats(NamedTuple):
     dropped_queue_full: int
     anti_entropy_exchanges: int
     round: int
+    # peko_counter only:
+    dropped_too_large: int = 0  # part of dropped_malformed
+    send_errors: int = 0
+    connections_refused: int = 0
+    members_refused: int = 0
+    events_lost: int = 0
+    rumors_dropped: int = 0
+    relays_refused: int = 0
+    udp_datagrams_sent: int = 0
+    udp_bytes_sent: int = 0
+    tcp_frames_sent: int = 0
+    tcp_bytes_sent: int = 0
+    udp_datagrams_received: int = 0
+    tcp_frames_received: int = 0
+    anti_entropy_bytes_sent: int = 0
+
+
+# Stats fields read with peko_counter, and their ids.
+_COUNTER_FIELDS = [
+    (f, getattr(_lib, "PEKO_COUNTER_" + f.upper()))
+    for f in Stats._fields[len(_lib.peko_stats_t._fields_):]
+]
 
 
 def _member(info: _lib.peko_node_info) -> Member:
@@ -415,11 +438,17 @@ class Node:
             return p.value
 
     def stats(self) -> Stats:
-        """Counters for monitoring (peko_stats)."""
+        """Counters for monitoring: peko_stats, then peko_counter for the others (each read
+        at its own moment, not one snapshot)."""
         with self._use("peko_stats") as h:
             s = _lib.peko_stats_t()
             _check(lib.peko_stats(h, byref(s)), "peko_stats")
-            return Stats(*(int(getattr(s, f)) for f, _ in _lib.peko_stats_t._fields_))
+            values = {f: int(getattr(s, f)) for f, _ in _lib.peko_stats_t._fields_}
+            v = c_uint64(0)
+            for field, counter_id in _COUNTER_FIELDS:
+                _check(lib.peko_counter(h, counter_id, byref(v)), "peko_counter")
+                values[field] = v.value
+            return Stats(**values)
 
     # -- metadata --------------------------------------------------------------------------
 

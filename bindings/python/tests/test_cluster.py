@@ -1,5 +1,7 @@
 """A three-member cluster on 127.0.0.1 with OS-chosen ports: lists, metadata, stats, stop/start."""
 
+import socket
+
 import pekonode
 from conftest import LOOPBACK, members, wait_until
 
@@ -43,8 +45,38 @@ def test_stats(cluster):
     s = a.stats()
     assert isinstance(s, pekonode.Stats)
     assert s.packets_sent > 0 and s.bytes_received > 0  # dropped_auth: foreign clusters may hit us
+    assert s.udp_datagrams_sent > 0 and s.udp_datagrams_sent + s.tcp_frames_sent >= s.packets_sent
     r = s.round
     wait_until(lambda: a.stats().round > r, what="rounds to advance")
+
+
+def test_counters_beyond_peko_stats(make_node):
+    """The counters read with peko_counter move with their cause: an oversized TCP frame
+    (dropped_too_large, within dropped_malformed), refused connections (send_errors), more
+    silent members failing than the unread event queue keeps (events_lost)."""
+    silent = 70  # the queue keeps 64 events while nobody reads them
+    a = make_node(name="counted", protocol="tcp")
+    a.join()
+    held = []
+    try:
+        for _ in range(silent):
+            # bound, never listening: connections are refused, and the port stays ours
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((LOOPBACK, 0))
+            held.append(s)
+            a.set(LOOPBACK, s.getsockname()[1])
+        with socket.create_connection((LOOPBACK, a.local_port)) as c:
+            c.sendall(b"\xff\xff\xff\xff")  # a frame length beyond any limit
+        st = wait_until(
+            lambda: (lambda s: s if s.dropped_too_large >= 1 and s.send_errors >= 1
+                     and s.events_lost >= silent - 64 else None)(a.stats()),
+            what="dropped_too_large, send_errors and events_lost to move")
+        assert st.dropped_malformed >= st.dropped_too_large
+        assert st.udp_datagrams_sent == 0  # TCP mode
+        assert st.connections_refused == 0 and st.members_refused == 0
+    finally:
+        for s in held:
+            s.close()
 
 
 def test_stop_start(cluster):

@@ -25,7 +25,7 @@ def header_functions():
 @needs_header
 def test_every_exported_function_has_a_prototype():
     names = header_functions()
-    assert len(names) == 22, names
+    assert len(names) == 23, names
     assert sorted(_lib.PROTOTYPES) == names
     for name in names:
         fn = getattr(_lib.lib, name)
@@ -108,6 +108,15 @@ def test_struct_layouts_match_the_c_compiler(tmp_path):
             d = getattr(cls, f)
             expected.append(f"{s}.{f} {d.offset} {d.size}")
     assert out[:-1] == expected
+
+
+@needs_header
+def test_counter_ids_match_the_header():
+    text = open(HEADER).read()
+    header = dict(re.findall(r"^#define (PEKO_COUNTER_\w+) (\d+)$", text, re.M))
+    ours = {k: v for k, v in vars(_lib).items() if k.startswith("PEKO_COUNTER_")}
+    assert len(header) == 25
+    assert {k: int(v) for k, v in header.items()} == ours
 
 
 def test_status_names_and_version():

@@ -1,0 +1,154 @@
+//! Sockets: binding a node's UDP socket and TCP listener, the UDP receive loop, and the two ends
+//! every frame passes through — `dispatch` (core output to datagrams or TCP frames) and
+//! `receive` (bytes to a core input). TCP connections themselves live in `stream`.
+
+use super::runtime;
+use super::shared::Shared;
+use super::stats::add;
+use super::stream;
+use crate::config::{Config, Protocol};
+use crate::error::{Error, Result};
+use crate::proto::{Message, Outgoing};
+use crate::wire::{self, DecodeError};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use tokio::net::{TcpListener, UdpSocket};
+
+/// A node's bound sockets, registered with the runtime.
+pub(super) struct Sockets {
+    pub(super) tcp: TcpListener,
+    pub(super) udp: Arc<UdpSocket>,
+    /// The port both are bound to (the OS's choice when the member's port is 0).
+    pub(super) port: u16,
+}
+
+/// Binds UDP and TCP on the same port (before `join` returns, so a port in use is reported
+/// there), sizes the UDP receive buffer for `buffer` datagrams, and hands both to the runtime.
+pub(super) fn bind(cfg: &Config, local: SocketAddr) -> Result<Sockets> {
+    let (tcp, udp) = bind_std(cfg, local)?;
+    let port = tcp
+        .local_addr()
+        .map_err(|e| Error::io(e.to_string()))?
+        .port();
+    set_recv_buffer(&udp, cfg.buffer as usize * wire::DATAGRAM_MAX);
+    tcp.set_nonblocking(true)
+        .map_err(|e| Error::io(e.to_string()))?;
+    udp.set_nonblocking(true)
+        .map_err(|e| Error::io(e.to_string()))?;
+    let _guard = runtime::enter();
+    Ok(Sockets {
+        tcp: TcpListener::from_std(tcp).map_err(|e| Error::io(e.to_string()))?,
+        udp: Arc::new(UdpSocket::from_std(udp).map_err(|e| Error::io(e.to_string()))?),
+        port,
+    })
+}
+
+fn bind_std(
+    cfg: &Config,
+    local: SocketAddr,
+) -> Result<(std::net::TcpListener, std::net::UdpSocket)> {
+    let ip = cfg.listen_addr.unwrap_or(match local.ip() {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    });
+    // With port 0 the OS picks the TCP port; the UDP port must then match, so retry a few times.
+    let tries = if local.port() == 0 { 16 } else { 1 };
+    let mut last = None;
+    for _ in 0..tries {
+        let tcp = std::net::TcpListener::bind(SocketAddr::new(ip, local.port()))
+            .map_err(|e| Error::io(format!("cannot bind TCP {}:{}: {e}", ip, local.port())))?;
+        let port = tcp
+            .local_addr()
+            .map_err(|e| Error::io(e.to_string()))?
+            .port();
+        match std::net::UdpSocket::bind(SocketAddr::new(ip, port)) {
+            Ok(udp) => return Ok((tcp, udp)),
+            Err(e) => last = Some(Error::io(format!("cannot bind UDP {ip}:{port}: {e}"))),
+        }
+    }
+    Err(last.expect("at least one try"))
+}
+
+fn set_recv_buffer(sock: &std::net::UdpSocket, bytes: usize) {
+    use std::os::fd::AsRawFd;
+    let v: libc::c_int = bytes.min(i32::MAX as usize) as libc::c_int;
+    // Best effort: the kernel caps it at net.core.rmem_max.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &v as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+impl Shared {
+    /// Encodes and sends what the core produced: a datagram when it fits and the protocol is
+    /// UDP, a TCP frame otherwise. Nothing blocks: a full queue drops and counts.
+    pub(super) fn dispatch(self: &Arc<Self>, out: Vec<Outgoing>) {
+        if out.is_empty() {
+            return;
+        }
+        let udp = self.udp_socket();
+        for o in out {
+            let frame = wire::encode(&o.msg, &self.key);
+            if matches!(o.msg, Message::PushPull { .. } | Message::Digest { .. }) {
+                add(&self.stats.push_pulls, 1);
+                add(&self.stats.anti_entropy_bytes_sent, frame.len() as u64);
+            }
+            let small = frame.len() <= wire::DATAGRAM_MAX;
+            match (&udp, self.cfg.protocol) {
+                (Some(sock), Protocol::Udp) if small => match sock.try_send_to(&frame, o.to) {
+                    Ok(_) => {
+                        add(&self.stats.datagrams_sent, 1);
+                        add(&self.stats.datagram_bytes_sent, frame.len() as u64);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        add(&self.stats.dropped_queue_full, 1)
+                    }
+                    Err(e) => {
+                        add(&self.stats.send_errors, 1);
+                        self.log.error(format_args!("send to {}: {e}", o.to));
+                    }
+                },
+                _ => stream::send(self, o.to, Arc::new(frame)),
+            }
+        }
+    }
+
+    /// Decodes and handles one frame; false when it was rejected.
+    pub(super) fn receive(self: &Arc<Self>, frame: &[u8], limits: wire::Limits) -> bool {
+        match wire::decode(frame, &self.key, limits) {
+            Ok(msg) => {
+                self.with_core(|core, now| core.handle(now, msg));
+                true
+            }
+            Err(e) => {
+                let counter = match e {
+                    DecodeError::Auth => &self.stats.dropped_auth,
+                    DecodeError::Malformed => &self.stats.dropped_malformed,
+                    DecodeError::TooLarge => &self.stats.dropped_too_large,
+                };
+                add(counter, 1);
+                false
+            }
+        }
+    }
+}
+
+pub(super) async fn udp_loop(s: Arc<Shared>, sock: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; wire::DATAGRAM_RECV_MAX];
+    loop {
+        match sock.recv_from(&mut buf).await {
+            Ok((n, _src)) => {
+                add(&s.stats.datagrams_received, 1);
+                add(&s.stats.bytes_received, n as u64);
+                s.receive(&buf[..n], wire::Limits::datagram());
+            }
+            // ICMP errors from earlier sends (a peer went away) surface here on Linux.
+            Err(_) => tokio::task::yield_now().await,
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! `Node`: the public face of one cluster member, what `ffi` forwards every `peko_*` call to.
+
+use super::args;
+use super::events::UserEvent;
+use super::net;
+use super::runtime;
+use super::shared::{lock, wall_ms, Shared};
+use super::stats::{CoreView, Counters, StatsSnapshot};
+use crate::config::{Config, Protocol};
+use crate::error::{Error, Result};
+use crate::log::Logger;
+use crate::proto::{Attributes, Core, CoreConfig, Metadata, Timing};
+use crate::wire;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A member of a cluster: the Rust face of `peko_node`.
+pub struct Node {
+    shared: Arc<Shared>,
+    joined: Mutex<bool>,
+    closed: Mutex<bool>,
+}
+
+impl Node {
+    /// A member reached at `local` (port 0: the OS picks one at `join`), with its name and
+    /// private data. Nothing is bound or sent until `join`. Errors: see `args::local_member`,
+    /// `args::attributes` and `Config::resolve`.
+    pub fn new(cfg: Config, local: SocketAddr, attrs: Attributes) -> Result<Node> {
+        args::local_member(local)?;
+        args::attributes(&attrs)?;
+        let cfg = cfg.resolve()?;
+        let timing = Timing::new(cfg.cycle_ms, cfg.timeout_ms, cfg.amount as usize);
+        let seed = wall_ms() ^ (local.port() as u64) << 48 ^ rand::random::<u64>();
+        let core = Core::new(CoreConfig {
+            me: local,
+            attrs,
+            amount: cfg.amount as usize,
+            timing,
+            max_meta: cfg.size as usize,
+            seed,
+            encoding: &wire::RUMOR_ENCODING,
+        });
+        let log = Logger::new(cfg.is_print, local.to_string());
+        Ok(Node {
+            shared: Arc::new(Shared::new(core, cfg, log)),
+            joined: Mutex::new(false),
+            closed: Mutex::new(false),
+        })
+    }
+
+    fn is_joined(&self) -> bool {
+        *self.joined.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.cfg
+    }
+
+    pub fn local_id(&self) -> SocketAddr {
+        lock(&self.shared.core).me()
+    }
+
+    /// Adds a known member (before or after `join`). Errors: see `args::peer` and
+    /// `args::attributes`.
+    pub fn set(&self, peer: SocketAddr, attrs: Attributes) -> Result<()> {
+        args::peer(peer)?;
+        args::attributes(&attrs)?;
+        self.shared
+            .with_core(|core, now| core.set_peer(now, peer, attrs));
+        Ok(())
+    }
+
+    /// Binds the sockets (before returning, so a port in use is reported here), then starts the
+    /// background work and syncs with the known members.
+    pub fn join(&self) -> Result<()> {
+        let mut joined = self.joined.lock().unwrap_or_else(|e| e.into_inner());
+        if *joined {
+            return Err(Error::state("already joined"));
+        }
+        let s = &self.shared;
+        let local = lock(&s.core).me();
+        let sockets = net::bind(&s.cfg, local)?;
+        let port = sockets.port;
+        let me = SocketAddr::new(local.ip(), port);
+        s.log.set_label(me.to_string());
+        s.set_udp_socket(Some(sockets.udp.clone()));
+        runtime::start(s, sockets);
+        s.log.info(
+            "Join",
+            format_args!(
+                "listening on port {port} ({})",
+                match s.cfg.protocol {
+                    Protocol::Udp => "UDP, TCP for large messages",
+                    Protocol::Tcp => "TCP",
+                }
+            ),
+        );
+        s.with_core(|core, now| {
+            core.rebind(me);
+            core.join(now);
+        });
+        s.wake.notify_one();
+        *joined = true;
+        Ok(())
+    }
+
+    pub fn members(&self) -> Vec<(SocketAddr, Attributes)> {
+        lock(&self.shared.core).members()
+    }
+
+    /// Replaces the cluster metadata everywhere. More than the configured `size` bytes is
+    /// `PEKO_ERR_TOO_LARGE` (`args::metadata`).
+    pub fn publish(&self, data: &[u8]) -> Result<()> {
+        let s = &self.shared;
+        args::metadata(data.len(), s.cfg.size)?;
+        let data = data.to_vec();
+        let len = data.len();
+        s.with_core(|core, now| core.publish(now, wall_ms(), data));
+        s.log
+            .info("Publish", format_args!("{len} bytes of metadata"));
+        s.wake.notify_one();
+        Ok(())
+    }
+
+    pub fn metadata(&self) -> Option<Metadata> {
+        lock(&self.shared.core).metadata().cloned()
+    }
+
+    /// Calls `f` with the local metadata without copying it out of the lock.
+    pub fn with_metadata<R>(&self, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
+        let core = lock(&self.shared.core);
+        f(core.metadata().map(|m| m.data.as_slice()))
+    }
+
+    pub fn stop(&self) -> Result<()> {
+        if !self.is_joined() {
+            return Err(Error::state("stop before join"));
+        }
+        lock(&self.shared.core).stop();
+        self.shared.log.info("Stop", "silent until start");
+        Ok(())
+    }
+
+    pub fn start(&self) -> Result<()> {
+        if !self.is_joined() {
+            return Err(Error::state("start before join"));
+        }
+        let was_running = lock(&self.shared.core).is_running();
+        if !was_running {
+            self.shared.with_core(|core, now| core.start(now));
+            self.shared.log.info("Start", "gossiping again");
+            self.shared.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The next membership or metadata event, waiting up to `timeout` for one.
+    pub fn next_event(&self, timeout: Duration) -> Option<UserEvent> {
+        self.shared.events.next(timeout)
+    }
+
+    /// A descriptor that is readable while events are pending (owned by the node).
+    pub fn event_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.shared.events.fd()
+    }
+
+    /// Changes the local member's name and private data at run time; the change spreads.
+    pub fn update(&self, attrs: Attributes) -> Result<()> {
+        args::attributes(&attrs)?;
+        if lock(&self.shared.core).has_left() {
+            return Err(Error::state("the member has left"));
+        }
+        self.shared.log.info(
+            "Update",
+            format_args!("now ({}, {})", attrs.name, attrs.private_data),
+        );
+        self.shared.with_core(|core, _| core.update_attrs(attrs));
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Leaves the cluster gracefully: tells the others and waits until the notices have been
+    /// handed to the network (or `timeout` passes). The member stays silent afterwards; free it
+    /// with `close`.
+    pub fn leave(&self, timeout: Duration) -> Result<bool> {
+        if !self.is_joined() {
+            return Err(Error::state("leave before join"));
+        }
+        let s = &self.shared;
+        let notices = lock(&s.core).leave();
+        let count = notices.len();
+        s.dispatch(notices);
+        s.log.info("Leave", format_args!("told {count} members"));
+        let deadline = Instant::now() + timeout;
+        loop {
+            if s.pool.queued() == 0 {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Counters and the current view, for monitoring.
+    pub fn health(&self) -> (usize, usize, u64) {
+        let core = lock(&self.shared.core);
+        let (alive, suspect) = core.counts();
+        (alive, suspect, core.rounds())
+    }
+
+    /// Rumors still queued for sending: 0 once the news this member knows has been spread.
+    pub fn pending_rumors(&self) -> usize {
+        lock(&self.shared.core).pending_rumors()
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
+    /// Every counter a user can read (`peko_stats`, `peko_counter`), copied now.
+    pub fn counters(&self) -> Counters {
+        let core = {
+            let core = lock(&self.shared.core);
+            let (alive, suspect) = core.counts();
+            CoreView {
+                alive,
+                suspect,
+                rounds: core.rounds(),
+                counters: core.counters(),
+            }
+        };
+        Counters::new(
+            &self.shared.stats.snapshot(),
+            &core,
+            self.shared.events.lost_total(),
+        )
+    }
+
+    /// Leaves the cluster, waits for the notices to go out, and closes the sockets.
+    pub fn close(&self) {
+        let mut closed = self.closed.lock().unwrap_or_else(|e| e.into_inner());
+        if *closed {
+            return;
+        }
+        *closed = true;
+        if !self.is_joined() {
+            // Nothing was bound or spawned: no runtime to wake for a handle that never joined.
+            return;
+        }
+        let s = &self.shared;
+        let notices = lock(&s.core).leave();
+        s.dispatch(notices);
+        runtime::stop(s);
+        s.log.info("Leave", "sockets closed");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

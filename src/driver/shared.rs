@@ -1,0 +1,145 @@
+//! The state one node's background tasks and its `Node` handle share, and the one way to drive
+//! the core: `with_core` runs a step, then sends what the step produced and queues its events.
+
+use super::events::Events;
+use super::stats::Stats;
+use super::stream;
+use crate::config::Config;
+use crate::log::Logger;
+use crate::proto::{Core, Event};
+use crate::wire;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::net::UdpSocket;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub(crate) struct Shared {
+    pub(super) core: Mutex<Core>,
+    pub(super) cfg: Config,
+    pub(super) key: wire::Key,
+    pub(crate) stats: Stats,
+    pub(crate) log: Logger,
+    pub(super) epoch: Instant,
+    /// The bound UDP socket, from `join` until `close`.
+    pub(super) udp: Mutex<Option<Arc<UdpSocket>>>,
+    pub(super) pool: stream::Pool,
+    /// Wakes the timer loop early (a publish, a start, an update: news to send now).
+    pub(super) wake: Notify,
+    pub(super) events: Events,
+    /// Stops receiving, ticking and accepting.
+    pub(super) soft_stop: CancellationToken,
+    /// Stops the writers too (after they had a moment to flush).
+    pub(super) hard_stop: CancellationToken,
+    pub(super) tracker: TaskTracker,
+}
+
+/// The core's lock; a panic elsewhere while holding it does not make the node unusable.
+pub(super) fn lock(m: &Mutex<Core>) -> MutexGuard<'_, Core> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Wall-clock milliseconds, for the metadata's hybrid logical clock and the core's seed.
+pub(super) fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Shared {
+    pub(super) fn new(core: Core, cfg: Config, log: Logger) -> Shared {
+        Shared {
+            core: Mutex::new(core),
+            key: wire::Key::new(cfg.secret_key.as_deref()),
+            cfg,
+            stats: Stats::default(),
+            log,
+            epoch: Instant::now(),
+            udp: Mutex::new(None),
+            pool: stream::Pool::default(),
+            wake: Notify::new(),
+            events: Events::new(),
+            soft_stop: CancellationToken::new(),
+            hard_stop: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        }
+    }
+
+    /// The core's clock: milliseconds since this node was created.
+    pub(super) fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    pub(super) fn udp_socket(&self) -> Option<Arc<UdpSocket>> {
+        self.udp.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(super) fn set_udp_socket(&self, sock: Option<Arc<UdpSocket>>) {
+        *self.udp.lock().unwrap_or_else(|e| e.into_inner()) = sock;
+    }
+
+    /// Runs `f` on the core, then sends what it produced and logs what happened.
+    pub(super) fn with_core<R>(self: &Arc<Self>, f: impl FnOnce(&mut Core, u64) -> R) -> R {
+        let (r, out, events) = {
+            let mut core = lock(&self.core);
+            let now = self.now();
+            let r = f(&mut core, now);
+            let out = core.drain_outgoing();
+            let events: Vec<Event> = core.take_events().into();
+            (r, out, events)
+        };
+        self.dispatch(out);
+        if !events.is_empty() {
+            self.events.push_all(&events);
+            self.log_events(events);
+        }
+        r
+    }
+
+    fn log_events(&self, events: Vec<Event>) {
+        if !self.log.enabled() {
+            return;
+        }
+        for e in events {
+            match e {
+                Event::Joined(id, a) => self
+                    .log
+                    .info("Join", format_args!("{id} ({}) is alive", a.name)),
+                Event::Updated(id, a) => self.log.info(
+                    "Update",
+                    format_args!("{id} is now ({}, {})", a.name, a.private_data),
+                ),
+                Event::Failed(id) => self.log.info("Failed", format_args!("{id} is gone")),
+                Event::Left(id) => self.log.info("Leave", format_args!("{id} left")),
+                Event::MetadataChanged(v) => self.log.info(
+                    "Metadata",
+                    format_args!("new metadata from {} (version {})", v.origin, v.hlc),
+                ),
+                Event::Synced(id) => self
+                    .log
+                    .info("PushPull", format_args!("state exchanged with {id}")),
+            }
+        }
+    }
+
+    /// The console log's member list (once per cycle while the log is on).
+    pub(super) fn print_list(&self) {
+        let members = lock(&self.core).members();
+        let list: Vec<String> = members
+            .iter()
+            .map(|(id, a)| {
+                if a.name.is_empty() {
+                    id.to_string()
+                } else {
+                    format!("{id}/{}", a.name)
+                }
+            })
+            .collect();
+        self.log.info(
+            "List",
+            format_args!("{} members: {}", list.len(), list.join(" ")),
+        );
+    }
+}
