@@ -8,6 +8,10 @@ pub struct Hlc {
 
 const LOGICAL_BITS: u32 = 16;
 
+/// The highest clock value: `tick` saturates here and the wire refuses anything above it, so no
+/// `+ 1` on a clock value can wrap.
+pub const HLC_MAX: u64 = u64::MAX - 1;
+
 impl Hlc {
     /// A new timestamp, later than every one issued or observed before.
     pub fn tick(&mut self, wall_ms: u64) -> u64 {
@@ -16,14 +20,15 @@ impl Hlc {
             physical
         } else {
             // Same millisecond, or the clock is behind something seen: count on. Overflowing the
-            // counter simply carries into the millisecond part, which keeps the order.
-            self.last + 1
+            // counter simply carries into the millisecond part, which keeps the order; at the
+            // very top the clock stops (HLC_MAX) rather than wrap.
+            self.last.saturating_add(1).min(HLC_MAX)
         };
         self.last
     }
 
     pub fn observe(&mut self, seen: u64) {
-        self.last = self.last.max(seen);
+        self.last = self.last.max(seen.min(HLC_MAX));
     }
 }
 
@@ -44,5 +49,15 @@ mod tests {
         let f = fast.tick(1000 + 3_600_000);
         h.observe(f);
         assert!(h.tick(1001) > f);
+    }
+
+    #[test]
+    fn saturates_at_the_top_instead_of_wrapping() {
+        let mut h = Hlc::default();
+        h.observe(HLC_MAX - 1);
+        assert_eq!(h.tick(5), HLC_MAX);
+        assert_eq!(h.tick(5), HLC_MAX);
+        h.observe(u64::MAX);
+        assert_eq!(h.tick(5), HLC_MAX);
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 /// to keep the queue compact) and how many bytes of rumors a datagram message carries. The wire
 /// module implements it (`wire::RUMOR_ENCODING`); the core never imports the wire module.
 pub trait RumorEncoding: Sync {
-    /// The rumor as it appears inside a message body. Empty if it cannot be encoded.
+    /// The rumor as it appears inside a message body. Every rumor the core makes can be encoded.
     fn encode(&self, rumor: &Rumor) -> Vec<u8>;
     /// The inverse of `encode`; `None` unless `bytes` is exactly one rumor.
     fn decode(&self, bytes: &[u8]) -> Option<Rumor>;
@@ -72,9 +72,6 @@ impl RumorQueue {
 
     pub fn push(&mut self, rumor: Rumor) {
         let bytes = self.encoding.encode(&rumor).into_boxed_slice();
-        if bytes.is_empty() {
-            return;
-        }
         self.next_order += 1;
         self.items.insert(
             rumor.key(),
@@ -125,8 +122,10 @@ impl RumorQueue {
                 continue;
             }
             let Some(rumor) = self.encoding.decode(&q.bytes) else {
-                // Cannot happen (we encoded it); never send what we cannot read back.
+                // Only if the core made a rumor the wire refuses to read (a bug): never send
+                // what a receiver would drop. Counted with the dropped ones.
                 self.items.remove(&key);
+                self.dropped += 1;
                 continue;
             };
             left -= q.bytes.len();

@@ -5,6 +5,7 @@
 use super::suspicion::Accusers;
 use super::types::{
     Attributes, Event, Incarnation, MemberId, Millis, PackedAttributes, Rumor, Status, ATTR_MAX,
+    INCARNATION_MAX,
 };
 use super::{Core, RunState};
 use std::collections::BTreeMap;
@@ -183,8 +184,17 @@ impl Core {
         });
     }
 
+    /// Raises the local incarnation past `at_least` (saturating at `INCARNATION_MAX`).
+    pub(super) fn raise_incarnation(&mut self, at_least: Incarnation) {
+        self.incarnation = self
+            .incarnation
+            .max(at_least)
+            .saturating_add(1)
+            .min(INCARNATION_MAX);
+    }
+
     pub(super) fn refute(&mut self, accused: Incarnation) {
-        self.incarnation = self.incarnation.max(accused) + 1;
+        self.raise_incarnation(accused);
         self.announce_self();
         // Being suspected hints that our own network or host is struggling (Lifeguard).
         self.health.worsen(1);

@@ -12,6 +12,10 @@ pub type MemberId = SocketAddr;
 /// restart of its work, or when its attributes change).
 pub type Incarnation = u32;
 
+/// The highest incarnation: a member raises its own no further (it saturates), and the wire
+/// refuses anything above it, so no `+ 1` on an incarnation can wrap.
+pub const INCARNATION_MAX: Incarnation = u32::MAX - 1;
+
 /// Milliseconds on the core's monotonic clock (the driver's, or the simulator's virtual one).
 pub type Millis = u64;
 

@@ -19,8 +19,8 @@ pub fn encode_body(body: &Body) -> Vec<u8> {
     bincode::serde::encode_to_vec(body, config()).expect("encoding to a Vec cannot fail")
 }
 
-/// `None` unless `bytes` is exactly one body.
-pub fn decode_body(bytes: &[u8]) -> Option<Body> {
+/// `None` unless `bytes` is exactly one body. Strings borrow from `bytes`.
+pub fn decode_body(bytes: &[u8]) -> Option<Body<'_>> {
     exact(bytes)
 }
 
@@ -29,12 +29,12 @@ pub fn encode_rumor(rumor: &Rumor) -> Vec<u8> {
 }
 
 /// `None` unless `bytes` is exactly one rumor.
-pub fn decode_rumor(bytes: &[u8]) -> Option<Rumor> {
+pub fn decode_rumor(bytes: &[u8]) -> Option<Rumor<'_>> {
     exact(bytes)
 }
 
-fn exact<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
-    match bincode::serde::decode_from_slice::<T, _>(bytes, config()) {
+fn exact<'de, T: serde::Deserialize<'de>>(bytes: &'de [u8]) -> Option<T> {
+    match bincode::serde::borrow_decode_from_slice::<T, _>(bytes, config()) {
         Ok((v, used)) if used == bytes.len() => Some(v),
         _ => None,
     }

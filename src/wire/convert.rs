@@ -16,10 +16,10 @@ pub fn addr(id: &p::MemberId) -> s::Addr {
     }
 }
 
-fn attrs(a: &p::Attributes) -> s::Attrs {
+fn attrs(a: &p::Attributes) -> s::Attrs<'_> {
     s::Attrs {
-        name: a.name.clone(),
-        private_data: a.private_data.clone(),
+        name: &a.name,
+        private_data: &a.private_data,
     }
 }
 
@@ -39,14 +39,14 @@ fn version(v: &p::MetaVersion) -> s::MetaVersion {
     }
 }
 
-fn metadata(m: &p::Metadata) -> s::Metadata {
+fn metadata(m: &p::Metadata) -> s::Metadata<'_> {
     s::Metadata {
         version: version(&m.version),
-        data: m.data.clone(),
+        data: &m.data,
     }
 }
 
-pub fn rumor(r: &p::Rumor) -> s::Rumor {
+pub fn rumor(r: &p::Rumor) -> s::Rumor<'_> {
     match r {
         p::Rumor::Alive {
             id,
@@ -84,11 +84,11 @@ pub fn rumor(r: &p::Rumor) -> s::Rumor {
     }
 }
 
-fn rumors(rs: &[p::Rumor]) -> Vec<s::Rumor> {
-    rs.iter().map(rumor).collect()
+fn rumors(rs: &[p::Rumor]) -> s::Rumors<'_> {
+    s::Seq(rs.iter().map(rumor).collect())
 }
 
-pub fn body(m: &p::Message) -> s::Body {
+pub fn body(m: &p::Message) -> s::Body<'_> {
     match m {
         p::Message::Ping {
             seq,
@@ -134,15 +134,17 @@ pub fn body(m: &p::Message) -> s::Body {
         } => s::Body::PushPull {
             from: addr(from),
             reply: *reply,
-            members: members
-                .iter()
-                .map(|m| s::MemberState {
-                    id: addr(&m.id),
-                    incarnation: m.incarnation,
-                    status: status(m.status),
-                    attrs: attrs(&m.attrs),
-                })
-                .collect(),
+            members: s::Seq(
+                members
+                    .iter()
+                    .map(|m| s::MemberState {
+                        id: addr(&m.id),
+                        incarnation: m.incarnation,
+                        status: status(m.status),
+                        attrs: attrs(&m.attrs),
+                    })
+                    .collect(),
+            ),
             meta_version: meta_version.as_ref().map(version),
             meta: meta.as_ref().map(metadata),
         },
@@ -176,9 +178,9 @@ fn member_id(a: s::Addr) -> p::MemberId {
     }
 }
 
-/// An incarnation must leave room for the refutation that raises it by one.
+/// No member raises its incarnation past `INCARNATION_MAX`.
 fn incarnation(i: u32) -> Result<p::Incarnation, DecodeError> {
-    if i == u32::MAX {
+    if i > p::INCARNATION_MAX {
         return Err(DecodeError::Malformed);
     }
     Ok(i)
@@ -189,8 +191,8 @@ fn from_attrs(a: s::Attrs) -> Result<p::Attributes, DecodeError> {
         return Err(DecodeError::Malformed);
     }
     Ok(p::Attributes {
-        name: a.name,
-        private_data: a.private_data,
+        name: a.name.to_owned(),
+        private_data: a.private_data.to_owned(),
     })
 }
 
@@ -203,9 +205,9 @@ fn from_status(st: s::Status) -> p::Status {
     }
 }
 
-/// A metadata clock must leave room for the next publish after it.
+/// No member's clock goes past `HLC_MAX`.
 fn from_version(v: s::MetaVersion) -> Result<p::MetaVersion, DecodeError> {
-    if v.hlc == u64::MAX {
+    if v.hlc > p::hlc::HLC_MAX {
         return Err(DecodeError::Malformed);
     }
     Ok(p::MetaVersion {
@@ -220,7 +222,7 @@ fn from_metadata(m: s::Metadata, limits: &Limits) -> Result<p::Metadata, DecodeE
     }
     Ok(p::Metadata {
         version: from_version(m.version)?,
-        data: m.data,
+        data: m.data.to_vec(),
     })
 }
 
@@ -262,11 +264,11 @@ pub fn from_rumor(r: s::Rumor, limits: &Limits) -> Result<p::Rumor, DecodeError>
     })
 }
 
-fn from_rumors(rs: Vec<s::Rumor>, limits: &Limits) -> Result<Vec<p::Rumor>, DecodeError> {
-    if rs.len() > limits.rumors {
+fn from_rumors(rs: s::Rumors, limits: &Limits) -> Result<Vec<p::Rumor>, DecodeError> {
+    if rs.0.len() > limits.rumors {
         return Err(DecodeError::Malformed);
     }
-    rs.into_iter().map(|r| from_rumor(r, limits)).collect()
+    rs.0.into_iter().map(|r| from_rumor(r, limits)).collect()
 }
 
 fn from_member(m: s::MemberState) -> Result<p::MemberState, DecodeError> {
@@ -318,13 +320,14 @@ pub fn from_body(b: s::Body, limits: &Limits) -> Result<p::Message, DecodeError>
             meta_version,
             meta,
         } => {
-            if members.len() > limits.members {
+            if members.0.len() > limits.members {
                 return Err(DecodeError::Malformed);
             }
             p::Message::PushPull {
                 from: member_id(from),
                 reply,
                 members: members
+                    .0
                     .into_iter()
                     .map(from_member)
                     .collect::<Result<_, _>>()?,

@@ -41,11 +41,11 @@ pub const INLINE_META_MAX: usize = 900;
 /// Largest configurable metadata / packet size.
 pub const SIZE_MAX: usize = 64 << 20;
 /// Most rumors one message may carry: senders pack at most a datagram's worth (1,283 bytes of
-/// rumors of at least 9 bytes each), whatever the transport.
+/// rumors of at least 8 bytes each, so 160), whatever the transport.
 pub const RUMORS_MAX: usize = 256;
-/// The smallest encoded member state (IPv4 id, one-byte incarnation, status, two empty strings):
-/// bounds the members a datagram can hold.
-const MEMBER_STATE_MIN: usize = 11;
+/// The smallest encoded member state (IPv4 id with a port below 251, a one-byte incarnation,
+/// status, two empty strings): bounds the members a datagram can hold.
+const MEMBER_STATE_MIN: usize = 10;
 
 /// What a frame may hold, by the transport it arrived on. The decoder applies these itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +146,9 @@ pub fn decode(frame: &[u8], key: &Key, limits: Limits) -> Result<Message, Decode
     if frame.len() < HEADER_LEN || frame[..2] != MAGIC || frame[2] != PROTOCOL_VERSION {
         return Err(DecodeError::Malformed);
     }
+    let Some(message_type) = schema::MessageType::from_byte(frame[3]) else {
+        return Err(DecodeError::Malformed);
+    };
     let flags = frame[4];
     if flags & !FLAG_MAC != 0 {
         return Err(DecodeError::Malformed);
@@ -166,7 +169,7 @@ pub fn decode(frame: &[u8], key: &Key, limits: Limits) -> Result<Message, Decode
         _ => return Err(DecodeError::Auth),
     };
     let body = codec::decode_body(body).ok_or(DecodeError::Malformed)?;
-    if body.message_type() as u8 != frame[3] {
+    if body.message_type() != message_type {
         return Err(DecodeError::Malformed);
     }
     convert::from_body(body, &limits)

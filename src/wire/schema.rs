@@ -6,8 +6,59 @@
 //! Serialised by bincode 2.0.1 through serde with `codec::config()`: little-endian, variable-length
 //! integers, sequences and strings prefixed by a varint length, `Option` as a 0/1 byte, enums as
 //! a varint variant index (the declaration order below) followed by the fields in order.
+//!
+//! Strings and byte strings borrow from the frame, so a claimed length is checked against the
+//! bytes actually there before anything is allocated; sequences (`Seq`) refuse a count above
+//! their bound at the length prefix, before any element is decoded.
 
-use serde::{Deserialize, Serialize};
+use super::{MEMBERS_MAX, RUMORS_MAX};
+use serde::de::{Error as _, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// A sequence of at most `MAX` elements, encoded as any sequence (varint count, elements).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Seq<T, const MAX: usize>(pub Vec<T>);
+
+impl<T: Serialize, const MAX: usize> Serialize for Seq<T, MAX> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de, T: Deserialize<'de>, const MAX: usize> Deserialize<'de> for Seq<T, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Bounded<T, const MAX: usize>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>, const MAX: usize> Visitor<'de> for Bounded<T, MAX> {
+            type Value = Seq<T, MAX>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "a sequence of at most {MAX} elements")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                // bincode knows the count before the first element.
+                if seq.size_hint().is_some_and(|n| n > MAX) {
+                    return Err(A::Error::custom("sequence over its bound"));
+                }
+                // Elements must be backed by bytes of the frame; do not trust the count for
+                // more than a small start.
+                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+                while let Some(x) = seq.next_element()? {
+                    if v.len() == MAX {
+                        return Err(A::Error::custom("sequence over its bound"));
+                    }
+                    v.push(x);
+                }
+                Ok(Seq(v))
+            }
+        }
+
+        d.deserialize_seq(Bounded::<T, MAX>(PhantomData))
+    }
+}
 
 /// A member id: variant 0 = IPv4, 1 = IPv6; the address bytes, then the port.
 #[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
@@ -17,9 +68,9 @@ pub enum Addr {
 }
 
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
-pub struct Attrs {
-    pub name: String,
-    pub private_data: String,
+pub struct Attrs<'a> {
+    pub name: &'a str,
+    pub private_data: &'a str,
 }
 
 /// 0 Alive, 1 Suspect, 2 Dead, 3 Left.
@@ -32,11 +83,12 @@ pub enum Status {
 }
 
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
-pub struct MemberState {
+pub struct MemberState<'a> {
     pub id: Addr,
     pub incarnation: u32,
     pub status: Status,
-    pub attrs: Attrs,
+    #[serde(borrow)]
+    pub attrs: Attrs<'a>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
@@ -46,18 +98,20 @@ pub struct MetaVersion {
 }
 
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
-pub struct Metadata {
+pub struct Metadata<'a> {
     pub version: MetaVersion,
-    pub data: Vec<u8>,
+    /// A byte string: varint length, then the bytes.
+    pub data: &'a [u8],
 }
 
 /// Variant indices 0..=5.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
-pub enum Rumor {
+pub enum Rumor<'a> {
     Alive {
         id: Addr,
         incarnation: u32,
-        attrs: Attrs,
+        #[serde(borrow)]
+        attrs: Attrs<'a>,
     },
     Suspect {
         id: Addr,
@@ -73,47 +127,57 @@ pub enum Rumor {
         id: Addr,
         incarnation: u32,
     },
-    Meta(Metadata),
+    Meta(#[serde(borrow)] Metadata<'a>),
     MetaAnnounce(MetaVersion),
 }
 
+/// The rumors one message carries.
+pub type Rumors<'a> = Seq<Rumor<'a>, RUMORS_MAX>;
+
 /// A frame's body. Its variant index is also the frame's type byte (`MessageType`).
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
-pub enum Body {
+pub enum Body<'a> {
     Ping {
         seq: u32,
         from: Addr,
         target: Addr,
-        rumors: Vec<Rumor>,
+        #[serde(borrow)]
+        rumors: Rumors<'a>,
     },
     Ack {
         seq: u32,
         from: Addr,
-        rumors: Vec<Rumor>,
+        #[serde(borrow)]
+        rumors: Rumors<'a>,
     },
     PingReq {
         seq: u32,
         from: Addr,
         target: Addr,
-        rumors: Vec<Rumor>,
+        #[serde(borrow)]
+        rumors: Rumors<'a>,
     },
     Gossip {
         from: Addr,
-        rumors: Vec<Rumor>,
+        #[serde(borrow)]
+        rumors: Rumors<'a>,
     },
     PushPull {
         from: Addr,
         reply: bool,
-        members: Vec<MemberState>,
+        #[serde(borrow)]
+        members: Seq<MemberState<'a>, MEMBERS_MAX>,
         meta_version: Option<MetaVersion>,
-        meta: Option<Metadata>,
+        #[serde(borrow)]
+        meta: Option<Metadata<'a>>,
     },
     MetaRequest {
         from: Addr,
     },
     MetaResponse {
         from: Addr,
-        meta: Metadata,
+        #[serde(borrow)]
+        meta: Metadata<'a>,
     },
     Nack {
         seq: u32,
@@ -141,7 +205,27 @@ pub enum MessageType {
     Digest = 8,
 }
 
-impl Body {
+impl MessageType {
+    /// The type a frame's type byte names, if any.
+    pub fn from_byte(b: u8) -> Option<MessageType> {
+        use MessageType::*;
+        [
+            Ping,
+            Ack,
+            PingReq,
+            Gossip,
+            PushPull,
+            MetaRequest,
+            MetaResponse,
+            Nack,
+            Digest,
+        ]
+        .get(b as usize)
+        .copied()
+    }
+}
+
+impl Body<'_> {
     pub fn message_type(&self) -> MessageType {
         match self {
             Body::Ping { .. } => MessageType::Ping,
