@@ -11,7 +11,7 @@ impl Core {
     /// Queued rumors for one outgoing datagram message, as many as fit.
     pub(super) fn piggyback(&mut self) -> Vec<Rumor> {
         let budget = self.rumors.budget();
-        self.rumors.take(budget, self.retransmit_limit())
+        self.rumors.take(budget, self.rumor_sends())
     }
 
     /// `first`, then as many queued rumors as fit beside it.
@@ -21,11 +21,12 @@ impl Core {
             .budget()
             .saturating_sub(self.rumors.encoded_len(&first));
         let mut v = vec![first];
-        v.extend(self.rumors.take(budget, self.retransmit_limit()));
+        v.extend(self.rumors.take(budget, self.rumor_sends()));
         v
     }
 
-    fn retransmit_limit(&self) -> u32 {
+    /// How many times each queued rumor is sent, for the current table size.
+    fn rumor_sends(&self) -> u32 {
         // The table's size (tombstones included) is close enough for a log factor, and O(1).
         retransmit_limit(self.members.len() + 1)
     }

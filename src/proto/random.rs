@@ -31,8 +31,9 @@ impl Rng {
         }
     }
 
-    /// Uniform in `lo..=hi`.
+    /// Uniform in `lo..=hi` (`lo` <= `hi`).
     pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        debug_assert!(lo <= hi, "between({lo}, {hi})");
         match (hi - lo).checked_add(1) {
             Some(n) => lo + self.below(n),
             None => self.next_u64(),
@@ -64,8 +65,9 @@ impl Rng {
         chosen
     }
 
-    /// `k` items of an iterator, uniformly (reservoir sampling, Algorithm R): the first `k` in
-    /// order, then the i-th item (from 0) replaces slot `below(i + 1)` when that is below `k`.
+    /// `k` items of an iterator, every set of `k` equally likely (reservoir sampling, Algorithm
+    /// R): the first `k` in order, then the i-th item (from 0) replaces slot `below(i + 1)` when
+    /// that is below `k`. The order within the result is not shuffled.
     pub fn sample<I: Iterator>(&mut self, items: I, k: usize) -> Vec<I::Item> {
         let mut out = Vec::with_capacity(k);
         for (i, item) in items.enumerate() {

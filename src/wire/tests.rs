@@ -1,8 +1,8 @@
 //! Round trips, hostile input, and the golden bytes that pin the format.
 
 use super::*;
+use crate::proto::random::Rng;
 use crate::proto::{Attributes, MemberState, MetaVersion, Metadata, Status};
-use rand::{Rng, SeedableRng};
 
 /// A stream frame's limits for the default 16 KiB size.
 fn big() -> Limits {
@@ -111,25 +111,25 @@ fn oversized_is_rejected_before_decoding() {
 fn hostile_bytes_never_panic() {
     let key = Key::new(None);
     let good = encode(&sample(), &key);
-    let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+    let mut rng = Rng::seed(1);
     // Truncations of a valid frame.
     for n in 0..good.len() {
         assert!(decode(&good[..n], &key, big()).is_err());
     }
     // Random bytes behind a valid header, and random mutations of a valid frame.
     for _ in 0..20_000 {
-        let len = rng.gen_range(0..200);
-        let mut f: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
-        if rng.gen_bool(0.7) && f.len() >= HEADER_LEN {
+        let len = rng.below(200);
+        let mut f: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        if rng.chance(0.7) && f.len() >= HEADER_LEN {
             f[..2].copy_from_slice(&MAGIC);
             f[2] = PROTOCOL_VERSION;
-            f[3] = rng.gen_range(0..10);
+            f[3] = rng.below(10) as u8;
             f[4] = 0;
         }
         let _ = decode(&f, &key, big());
         let mut g = good.clone();
-        let i = rng.gen_range(0..g.len());
-        g[i] = rng.gen();
+        let i = rng.below(g.len() as u64) as usize;
+        g[i] = rng.next_u64() as u8;
         let _ = decode(&g, &key, big());
     }
 }
