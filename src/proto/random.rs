@@ -40,7 +40,9 @@ impl Rng {
         }
     }
 
-    /// True with probability `p` (compared against the top 53 bits as a fraction of 1).
+    /// True with probability `p` (compared against the top 53 bits as a fraction of 1). The
+    /// simulator's message loss.
+    #[cfg(any(test, feature = "sim"))]
     pub fn chance(&mut self, p: f64) -> bool {
         ((self.next_u64() >> 11) as f64) * (1.0 / (1u64 << 53) as f64) < p
     }
