@@ -12,12 +12,16 @@
  * How the ABI grows: the structs of this header (peko_config, peko_node_info, peko_event,
  * peko_stats_t) keep their layout forever, and the library never reads or writes more of a
  * caller's struct than they declare, so a program built against an older header runs unchanged
- * with a newer library. The ABI grows only by new functions: a setting added later is a setter
- * on the handle, peko_set_<setting>(node, ...), valid between peko_new and peko_join unless its
- * documentation says otherwise (PEKO_ERR_STATE after); a result added later is read by a new
- * function taking an integer id, as peko_counter reads the PEKO_COUNTER_* counters. Ids and
- * constants are never renumbered or reused, and an id the library does not know is
- * PEKO_ERR_INVALID_ARG, so a program built against a newer header can tell an older library.
+ * with a newer library. The ABI grows only by new functions: a setting added later is a
+ * function on the handle named for it (peko_<setting>_set(node, ...)), valid between peko_new
+ * and peko_join unless its documentation says otherwise (PEKO_ERR_STATE after); a result added
+ * later is read by a new function taking an integer id, as peko_counter reads the
+ * PEKO_COUNTER_* counters. Ids and constants are never renumbered or reused. What the library
+ * hands back stays within what the program's header knows: a function returns only the status
+ * codes listed when it was added, and event kinds added later are delivered only to a handle
+ * that asks for them with a setter. An older library refuses an id it does not know with
+ * PEKO_ERR_INVALID_ARG; a function it lacks does not link, so a program that must run with
+ * older libraries checks peko_version() first.
  */
 
 #ifndef PEKONODE_H
@@ -72,8 +76,8 @@
 // `peko_counter`: datagrams and TCP frames received. Same as peko_stats_t.packets_received.
 #define PEKO_COUNTER_PACKETS_RECEIVED 5
 
-// `peko_counter`: bytes of datagrams and TCP frames received. Same as
-// peko_stats_t.bytes_received.
+// `peko_counter`: bytes of datagrams and TCP frames received (a frame's 4-byte length prefix
+// included). Same as peko_stats_t.bytes_received.
 #define PEKO_COUNTER_BYTES_RECEIVED 6
 
 // `peko_counter`: packets dropped for a wrong or missing MAC (another secret_key).
@@ -88,8 +92,9 @@
 // peko_stats_t.dropped_queue_full.
 #define PEKO_COUNTER_DROPPED_QUEUE_FULL 9
 
-// `peko_counter`: anti-entropy messages sent (digests and full push-pull exchanges).
-// Same as peko_stats_t.anti_entropy_exchanges.
+// `peko_counter`: anti-entropy messages (digests and full push-pull exchanges) handed to the
+// send path, whether or not the send then succeeded. Same as
+// peko_stats_t.anti_entropy_exchanges.
 #define PEKO_COUNTER_ANTI_ENTROPY_EXCHANGES 10
 
 // `peko_counter`: gossip rounds run since peko_join. Same as peko_stats_t.round.
@@ -143,7 +148,9 @@
 // `peko_counter`: TCP frames received (part of PEKO_COUNTER_PACKETS_RECEIVED).
 #define PEKO_COUNTER_TCP_FRAMES_RECEIVED 24
 
-// `peko_counter`: bytes of anti-entropy messages sent (part of PEKO_COUNTER_BYTES_SENT).
+// `peko_counter`: bytes of the anti-entropy messages counted in
+// PEKO_COUNTER_ANTI_ENTROPY_EXCHANGES (without TCP length prefixes), whether or not the send
+// then succeeded; so not a strict part of PEKO_COUNTER_BYTES_SENT.
 #define PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT 25
 
 // A cluster member created by `peko_new`. Opaque; free it with `peko_free`.
@@ -204,7 +211,8 @@ typedef struct peko_event {
   uint32_t kind;
   // The member concerned (name and private data are set for JOINED and UPDATED, "" otherwise).
   struct peko_node_info member;
-  // Events dropped because the queue (1024 events) was full since the previous one delivered.
+  // Events dropped because the queue was full (64 events until the program first reads
+  // events, 1024 after) since the previous one delivered.
   uint64_t lost;
 } peko_event;
 

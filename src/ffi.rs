@@ -464,7 +464,8 @@ pub struct peko_event {
     pub kind: u32,
     /// The member concerned (name and private data are set for JOINED and UPDATED, "" otherwise).
     pub member: peko_node_info,
-    /// Events dropped because the queue (1024 events) was full since the previous one delivered.
+    /// Events dropped because the queue was full (64 events until the program first reads
+    /// events, 1024 after) since the previous one delivered.
     pub lost: u64,
 }
 
@@ -693,8 +694,8 @@ pub const PEKO_COUNTER_PACKETS_SENT: u32 = 3;
 pub const PEKO_COUNTER_BYTES_SENT: u32 = 4;
 /// `peko_counter`: datagrams and TCP frames received. Same as peko_stats_t.packets_received.
 pub const PEKO_COUNTER_PACKETS_RECEIVED: u32 = 5;
-/// `peko_counter`: bytes of datagrams and TCP frames received. Same as
-/// peko_stats_t.bytes_received.
+/// `peko_counter`: bytes of datagrams and TCP frames received (a frame's 4-byte length prefix
+/// included). Same as peko_stats_t.bytes_received.
 pub const PEKO_COUNTER_BYTES_RECEIVED: u32 = 6;
 /// `peko_counter`: packets dropped for a wrong or missing MAC (another secret_key).
 /// Same as peko_stats_t.dropped_auth.
@@ -705,8 +706,9 @@ pub const PEKO_COUNTER_DROPPED_MALFORMED: u32 = 8;
 /// `peko_counter`: messages dropped because a send queue was full. Same as
 /// peko_stats_t.dropped_queue_full.
 pub const PEKO_COUNTER_DROPPED_QUEUE_FULL: u32 = 9;
-/// `peko_counter`: anti-entropy messages sent (digests and full push-pull exchanges).
-/// Same as peko_stats_t.anti_entropy_exchanges.
+/// `peko_counter`: anti-entropy messages (digests and full push-pull exchanges) handed to the
+/// send path, whether or not the send then succeeded. Same as
+/// peko_stats_t.anti_entropy_exchanges.
 pub const PEKO_COUNTER_ANTI_ENTROPY_EXCHANGES: u32 = 10;
 /// `peko_counter`: gossip rounds run since peko_join. Same as peko_stats_t.round.
 pub const PEKO_COUNTER_ROUND: u32 = 11;
@@ -745,7 +747,9 @@ pub const PEKO_COUNTER_TCP_BYTES_SENT: u32 = 22;
 pub const PEKO_COUNTER_UDP_DATAGRAMS_RECEIVED: u32 = 23;
 /// `peko_counter`: TCP frames received (part of PEKO_COUNTER_PACKETS_RECEIVED).
 pub const PEKO_COUNTER_TCP_FRAMES_RECEIVED: u32 = 24;
-/// `peko_counter`: bytes of anti-entropy messages sent (part of PEKO_COUNTER_BYTES_SENT).
+/// `peko_counter`: bytes of the anti-entropy messages counted in
+/// PEKO_COUNTER_ANTI_ENTROPY_EXCHANGES (without TCP length prefixes), whether or not the send
+/// then succeeded; so not a strict part of PEKO_COUNTER_BYTES_SENT.
 pub const PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT: u32 = 25;
 
 /// Reads one of this node's counters, named by a PEKO_COUNTER_* id, into `*out`. Every counter
@@ -806,3 +810,75 @@ fn counter_value(c: &Counters, id: u32) -> Result<u64> {
 
 /// The highest id `counter_value` knows (not exported: a program's copy would go stale).
 const PEKO_COUNTER_LAST: u32 = PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT;
+
+// The v1 layouts, as a program built against the first header (tests/abi/pekonode_v1.h) has
+// them on a 64-bit platform: a field moved into padding, or any size change, stops the build.
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<peko_config>() == 56);
+    assert!(offset_of!(peko_config, amount) == 0);
+    assert!(offset_of!(peko_config, cycle_ms) == 4);
+    assert!(offset_of!(peko_config, buffer) == 8);
+    assert!(offset_of!(peko_config, size) == 12);
+    assert!(offset_of!(peko_config, timeout_ms) == 16);
+    assert!(offset_of!(peko_config, secret_key) == 24);
+    assert!(offset_of!(peko_config, protocol) == 32);
+    assert!(offset_of!(peko_config, listen_addr) == 40);
+    assert!(offset_of!(peko_config, is_print) == 48);
+    assert!(size_of::<peko_node_info>() == 32);
+    assert!(offset_of!(peko_node_info, addr) == 0);
+    assert!(offset_of!(peko_node_info, port) == 8);
+    assert!(offset_of!(peko_node_info, name) == 16);
+    assert!(offset_of!(peko_node_info, private_data) == 24);
+    assert!(size_of::<peko_event>() == 48);
+    assert!(offset_of!(peko_event, kind) == 0);
+    assert!(offset_of!(peko_event, member) == 8);
+    assert!(offset_of!(peko_event, lost) == 40);
+    assert!(size_of::<peko_stats_t>() == 88);
+    assert!(offset_of!(peko_stats_t, members_alive) == 0);
+    assert!(offset_of!(peko_stats_t, round) == 80);
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each field set to the id the header documents for it: a swapped arm in `counter_value`
+    /// reads another field's id.
+    #[test]
+    fn every_counter_id_reads_its_own_field() {
+        let c = Counters {
+            members_alive: 1,
+            members_suspect: 2,
+            packets_sent: 3,
+            bytes_sent: 4,
+            packets_received: 5,
+            bytes_received: 6,
+            dropped_auth: 7,
+            dropped_malformed: 8,
+            dropped_queue_full: 9,
+            anti_entropy_exchanges: 10,
+            round: 11,
+            dropped_too_large: 12,
+            send_errors: 13,
+            connections_refused: 14,
+            members_refused: 15,
+            events_lost: 16,
+            rumors_dropped: 17,
+            relays_refused: 18,
+            udp_datagrams_sent: 19,
+            udp_bytes_sent: 20,
+            tcp_frames_sent: 21,
+            tcp_bytes_sent: 22,
+            udp_datagrams_received: 23,
+            tcp_frames_received: 24,
+            anti_entropy_bytes_sent: 25,
+        };
+        for id in 1..=PEKO_COUNTER_LAST {
+            assert_eq!(counter_value(&c, id).ok(), Some(id as u64), "id {id}");
+        }
+        assert!(counter_value(&c, 0).is_err());
+        assert!(counter_value(&c, PEKO_COUNTER_LAST + 1).is_err());
+    }
+}

@@ -74,18 +74,30 @@ impl Node {
     /// Binds the sockets (before returning, so a port in use is reported here), then starts the
     /// background work and syncs with the known members.
     pub fn join(&self) -> Result<()> {
-        let mut joined = self.joined.lock().unwrap_or_else(|e| e.into_inner());
-        if *joined {
-            return Err(Error::state("already joined"));
-        }
         let s = &self.shared;
-        let local = lock(&s.core).me();
-        let sockets = net::bind(&s.cfg, local)?;
-        let port = sockets.port;
-        let me = SocketAddr::new(local.ip(), port);
-        s.log.set_label(me.to_string());
-        s.set_udp_socket(Some(sockets.udp.clone()));
-        runtime::start(s, sockets);
+        let (port, out) = {
+            let mut joined = self.joined.lock().unwrap_or_else(|e| e.into_inner());
+            if *joined {
+                return Err(Error::state("already joined"));
+            }
+            let local = lock(&s.core).me();
+            let sockets = net::bind(&s.cfg, local)?;
+            let port = sockets.port;
+            let me = SocketAddr::new(local.ip(), port);
+            s.log.set_label(me.to_string());
+            s.set_udp_socket(Some(sockets.udp.clone()));
+            runtime::start(s, sockets);
+            let out = {
+                let mut core = lock(&s.core);
+                core.rebind(me);
+                core.join(s.now());
+                core.drain_outgoing()
+            };
+            *joined = true;
+            (port, out)
+        };
+        // Log and send (which may log) only once the guard is gone: the host's logger may call
+        // back into the library, and calls like peko_stop take that guard.
         s.log.info(
             "Join",
             format_args!(
@@ -96,12 +108,8 @@ impl Node {
                 }
             ),
         );
-        s.with_core(|core, now| {
-            core.rebind(me);
-            core.join(now);
-        });
+        s.dispatch(out);
         s.wake.notify_one();
-        *joined = true;
         Ok(())
     }
 
@@ -254,6 +262,7 @@ impl Node {
         let notices = lock(&s.core).leave();
         s.dispatch(notices);
         runtime::stop(s);
+        drop(closed);
         s.log.info("Leave", "sockets closed");
     }
 }

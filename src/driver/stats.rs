@@ -111,7 +111,8 @@ pub struct Counters {
     /// The parts of `packets_received` that came as UDP datagrams and as TCP frames.
     pub udp_datagrams_received: u64,
     pub tcp_frames_received: u64,
-    /// Bytes of anti-entropy messages sent (part of `bytes_sent`).
+    /// Bytes of anti-entropy messages handed to the send path (without TCP length prefixes),
+    /// whether or not the send succeeded.
     pub anti_entropy_bytes_sent: u64,
 }
 

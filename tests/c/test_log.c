@@ -197,8 +197,9 @@ static void test_set_log_reentrant(void)
     printf("    %lu log lines, each calling peko_stats + peko_get\n", calls);
 
     CHECK_OK(peko_set_log(NULL, NULL, PEKO_LOG_ERROR));
-    /* a callback may still be running after peko_set_log returns: take the
-     * node away under the lock the callback holds before freeing it */
+    /* peko_set_log(NULL) waited for running callbacks (test_set_log_callback
+     * checks that); the node is still taken away under the callback's lock, so
+     * this test does not depend on it */
     pthread_mutex_lock(&g_reentrant_mu);
     g_reentrant_node = NULL;
     pthread_mutex_unlock(&g_reentrant_mu);
@@ -206,9 +207,64 @@ static void test_set_log_reentrant(void)
     peko_free(a);
 }
 
+/* The logger runs on the caller's thread inside peko_join (its "[Join]"
+ * line); calling peko_stop on the joining node from there must not deadlock
+ * on a guard peko_join holds.  A deadlock hangs the test until the harness's
+ * per-test alarm fails it. */
+static pthread_mutex_t g_join_mu = PTHREAD_MUTEX_INITIALIZER;
+static peko_node *g_join_node; /* under g_join_mu */
+static int g_join_stop_called;
+static peko_status g_join_stop_status;
+
+static void stop_on_join_line(void *userdata, uint32_t level, const char *line)
+{
+    peko_node *node = NULL;
+    peko_status status;
+    (void)userdata;
+    (void)level;
+    pthread_mutex_lock(&g_join_mu);
+    if (g_join_node != NULL && !g_join_stop_called && strstr(line, "[Join]") != NULL) {
+        g_join_stop_called = 1;
+        node = g_join_node;
+    }
+    pthread_mutex_unlock(&g_join_mu);
+    if (node == NULL)
+        return;
+    /* not under g_join_mu: peko_stop logs too, which calls back in here */
+    status = peko_stop(node);
+    pthread_mutex_lock(&g_join_mu);
+    g_join_stop_status = status;
+    pthread_mutex_unlock(&g_join_mu);
+}
+
+static void test_logger_may_call_back_during_join(void)
+{
+    peko_config cfg = loopback_config();
+    peko_node *n = new_node(&cfg, 0, "joiner", "");
+    int called;
+    peko_status status;
+
+    pthread_mutex_lock(&g_join_mu);
+    g_join_node = n;
+    pthread_mutex_unlock(&g_join_mu);
+    CHECK_OK(peko_set_log(stop_on_join_line, NULL, PEKO_LOG_INFO));
+    CHECK_OK(peko_join(n));
+    CHECK_OK(peko_set_log(NULL, NULL, PEKO_LOG_ERROR));
+    pthread_mutex_lock(&g_join_mu);
+    called = g_join_stop_called;
+    status = g_join_stop_status;
+    g_join_node = NULL;
+    pthread_mutex_unlock(&g_join_mu);
+    CHECK_MSG(called, "no [Join] line reached the logger during peko_join");
+    CHECK_MSG(status == PEKO_OK, "peko_stop from the logger returned %u", (unsigned)status);
+    CHECK_OK(peko_start(n));
+    peko_free(n);
+}
+
 static const struct test_case cases[] = {
     TEST_CASE(test_set_log_callback),
     TEST_CASE(test_set_log_reentrant),
+    TEST_CASE(test_logger_may_call_back_during_join),
 };
 
 const struct test_suite log_suite = TEST_SUITE("log", cases);
