@@ -218,9 +218,9 @@ typedef struct peko_event {
 
 // A host logger for `peko_set_log`: called with the userdata given there, the line's level and
 // the line (valid only during the call). Called from the library's threads, and also on the
-// calling thread inside peko_join, peko_stop, peko_start, peko_update, peko_leave, peko_publish
-// and peko_free (so do not hold a lock there that the logger takes); never while a library
-// lock is held, so it may call back into the library.
+// calling thread inside peko_set, peko_join, peko_stop, peko_start, peko_update, peko_leave,
+// peko_publish and peko_free (so do not hold a lock there that the logger takes); never while a
+// library lock is held, so it may call back into the library.
 typedef void (*peko_log_fn)(void *userdata, uint32_t level, const char *line);
 
 // Counters for monitoring, from `peko_stats`. (Named with `_t` because C does not allow a type

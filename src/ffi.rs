@@ -499,9 +499,9 @@ pub struct peko_stats_t {
 
 /// A host logger for `peko_set_log`: called with the userdata given there, the line's level and
 /// the line (valid only during the call). Called from the library's threads, and also on the
-/// calling thread inside peko_join, peko_stop, peko_start, peko_update, peko_leave, peko_publish
-/// and peko_free (so do not hold a lock there that the logger takes); never while a library
-/// lock is held, so it may call back into the library.
+/// calling thread inside peko_set, peko_join, peko_stop, peko_start, peko_update, peko_leave,
+/// peko_publish and peko_free (so do not hold a lock there that the logger takes); never while a
+/// library lock is held, so it may call back into the library.
 pub type peko_log_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, level: u32, line: *const c_char)>;
 
