@@ -4,6 +4,10 @@
  */
 #include "harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 /* ---- members on loopback -------------------------------------------------- */
 
 peko_config loopback_config(void)
@@ -148,4 +152,23 @@ void wait_rounds(peko_node *node, uint64_t rounds, const char *who)
                "%s: %lu of %lu gossip rounds in %.0f s", who,
                (unsigned long)(stats_of(node).round - from), (unsigned long)rounds,
                CLUSTER_DEADLINE_S);
+}
+
+/* ---- sockets -------------------------------------------------------------- */
+
+int bound_loopback_socket(int type, uint16_t *port)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, type, 0);
+    CHECK_MSG(fd >= 0, "socket: %s", strerror(errno));
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = 0;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_MSG(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind: %s", strerror(errno));
+    CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+    *port = ntohs(sa.sin_port);
+    CHECK(*port != 0);
+    return fd;
 }

@@ -168,4 +168,9 @@ void wait_members_alive(peko_node *node, uint64_t want, const char *who);
  * proof that its timers, and whatever each round does, have run that often. */
 void wait_rounds(peko_node *node, uint64_t rounds, const char *who);
 
+/* A socket of `type` (SOCK_DGRAM or SOCK_STREAM) bound to a free loopback port
+ * and never read or listened on: the port is held, so nothing else answers
+ * there. Returns the descriptor; the port goes to *port. (fixtures.c) */
+int bound_loopback_socket(int type, uint16_t *port);
+
 #endif /* PEKO_TEST_HARNESS_H */

@@ -78,23 +78,6 @@ static uint64_t counter(peko_node *node, uint32_t id)
     return v;
 }
 
-/* A loopback TCP port held by a socket that is bound but never listens: a
- * connection to it is refused at once, and nothing else can take the port. */
-static int refusing_port(uint16_t *port)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK_MSG(fd >= 0, "socket: %s", strerror(errno));
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK_MSG(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind: %s", strerror(errno));
-    CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-    *port = ntohs(sa.sin_port);
-    return fd;
-}
-
 /* Takes the library's log lines, so the refused connections this test causes
  * do not fill the console; counts the error lines (callbacks may run on
  * several library threads at once). */
@@ -245,7 +228,8 @@ static void test_new_counters_move(void)
 
     for (i = 0; i < SILENT_PEERS; i++) {
         uint16_t p;
-        held[i] = refusing_port(&p);
+        /* bound but never listening: a connection is refused at once */
+        held[i] = bound_loopback_socket(SOCK_STREAM, &p);
         set_peer(a, p);
     }
     send_oversized_frame(port);

@@ -273,32 +273,14 @@ static void test_events_join_update_leave(void)
     peko_free(a);
 }
 
-/* A UDP socket on a loopback port that reads nothing and answers nothing: a
- * member that never speaks. Holding the port (rather than picking one that was
- * free a moment ago) means no other process can start answering there. */
-static int silent_udp_socket(uint16_t *port)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    CHECK_MSG(fd >= 0, "socket: %s", strerror(errno));
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = 0;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK_MSG(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind: %s", strerror(errno));
-    CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-    *port = ntohs(sa.sin_port);
-    CHECK(*port != 0);
-    return fd;
-}
-
 /* A member given by peko_set that never answers ends with FAILED (not LEFT). */
 static void test_event_failed_for_silent_peer(void)
 {
     peko_config cfg = loopback_config(); /* timeout_ms 2000 */
     uint16_t pa, silent;
-    int sock = silent_udp_socket(&silent);
+    /* A member that never speaks: a UDP port held by a socket that reads and
+     * answers nothing (held, so no other process can start answering there). */
+    int sock = bound_loopback_socket(SOCK_DGRAM, &silent);
     peko_node *a;
     peko_node_info peer;
     peko_event ev;
