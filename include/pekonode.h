@@ -159,8 +159,8 @@ typedef struct peko_node peko_node;
 // Configuration for `peko_new`. Fill it with `peko_config_default` first, then change fields.
 // Zero in a numeric field means its default. Field order and types are ABI, fixed forever: the
 // library reads exactly these fields. Settings added in later versions are not new fields but
-// setters on the handle, `peko_set_<setting>(node, ...)`, called between peko_new and
-// peko_join (PEKO_ERR_STATE after, unless the setter says otherwise).
+// functions on the handle named for them, `peko_<setting>_set(node, ...)`, called between
+// peko_new and peko_join (PEKO_ERR_STATE after, unless the setter says otherwise).
 typedef struct peko_config {
   // Members each round's gossip goes to (fan-out). 0 = 3. At most 64.
   uint32_t amount;
@@ -341,7 +341,8 @@ const char *peko_status_str(peko_status status);
 
 // Copies this thread's last error message into `buf` (truncated to `cap - 1` bytes and
 // NUL-terminated; nothing is written when `buf` is NULL or `cap` is 0) and returns the full
-// message length, so a caller can size a buffer. 0 means no error happened on this thread.
+// message length, so a caller can size a buffer. The message is that of this thread's last
+// call if it failed; a call that succeeds clears it (length 0), and so does a fresh thread.
 size_t peko_last_error(char *buf, size_t cap);
 
 // The library version, e.g. "0.1.0". Static; never free it.

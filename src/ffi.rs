@@ -30,8 +30,8 @@ pub struct peko_node {
 /// Configuration for `peko_new`. Fill it with `peko_config_default` first, then change fields.
 /// Zero in a numeric field means its default. Field order and types are ABI, fixed forever: the
 /// library reads exactly these fields. Settings added in later versions are not new fields but
-/// setters on the handle, `peko_set_<setting>(node, ...)`, called between peko_new and
-/// peko_join (PEKO_ERR_STATE after, unless the setter says otherwise).
+/// functions on the handle named for them, `peko_<setting>_set(node, ...)`, called between
+/// peko_new and peko_join (PEKO_ERR_STATE after, unless the setter says otherwise).
 #[repr(C)]
 pub struct peko_config {
     /// Members each round's gossip goes to (fan-out). 0 = 3. At most 64.
@@ -88,7 +88,11 @@ fn set_last_error(msg: &str) {
 /// The one panic boundary: every exported function's body goes through it.
 fn boundary(f: impl FnOnce() -> Result<()>) -> peko_status {
     match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => PEKO_OK,
+        Ok(Ok(())) => {
+            // A success clears the message: it always describes this thread's last call.
+            set_last_error("");
+            PEKO_OK
+        }
         Ok(Err(e)) => {
             set_last_error(&e.message);
             e.status
@@ -417,7 +421,8 @@ pub extern "C" fn peko_status_str(status: peko_status) -> *const c_char {
 
 /// Copies this thread's last error message into `buf` (truncated to `cap - 1` bytes and
 /// NUL-terminated; nothing is written when `buf` is NULL or `cap` is 0) and returns the full
-/// message length, so a caller can size a buffer. 0 means no error happened on this thread.
+/// message length, so a caller can size a buffer. The message is that of this thread's last
+/// call if it failed; a call that succeeds clears it (length 0), and so does a fresh thread.
 #[no_mangle]
 pub unsafe extern "C" fn peko_last_error(buf: *mut c_char, cap: usize) -> usize {
     LAST_ERROR.with(|e| {

@@ -175,6 +175,22 @@ static void test_last_error_truncation(void)
     CHECK(strcmp(again, full) == 0);
 }
 
+/* A successful call clears this thread's message: after it, peko_last_error
+ * says nothing rather than an old failure (issue 10). */
+static void test_last_error_cleared_by_success(void)
+{
+    peko_config cfg = loopback_config();
+    peko_node *node = new_node(&cfg, 0, "n", "");
+    uint16_t port = 0;
+
+    CHECK_STATUS(peko_stop(node), PEKO_ERR_STATE); /* before join */
+    CHECK(peko_last_error(NULL, 0) > 0);
+    CHECK_OK(peko_local_port(node, &port));
+    CHECK_MSG(peko_last_error(NULL, 0) == 0,
+              "peko_last_error still holds a message after a successful call");
+    peko_free(node);
+}
+
 /* ---- version ---------------------------------------------------------------- */
 
 static void test_version_non_empty(void)
@@ -194,6 +210,7 @@ static const struct test_case cases[] = {
     TEST_CASE(test_status_str_every_code),
     TEST_CASE(test_status_str_timeout),
     TEST_CASE(test_last_error_truncation),
+    TEST_CASE(test_last_error_cleared_by_success),
     TEST_CASE(test_version_non_empty),
 };
 
