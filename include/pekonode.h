@@ -4,6 +4,10 @@
  *
  * Threads: every function may be called from any thread, concurrently on the same handle,
  * except peko_free, which must be the last call on a handle.
+ * fork(): the library's threads stay in the parent. In a child, every call on an inherited
+ * handle is PEKO_ERR_STATE (peko_free excepted: it returns without touching the parent's
+ * sockets or threads, and leaves the handle's memory to the child's exit or exec), and
+ * peko_join of a member made in the child is PEKO_ERR_STATE once the parent had joined one.
  * Errors: functions return a peko_status (PEKO_OK == 0); on failure peko_last_error gives this
  * thread's message. Outputs are written only on PEKO_OK (peko_read's length is also written with
  * PEKO_ERR_BUFFER_TOO_SMALL).
@@ -333,7 +337,10 @@ peko_status peko_local_port(struct peko_node *node, uint16_t *out_port);
 
 // Tells the others this member is leaving (so they drop it at once), stops the background
 // work, closes the sockets before returning (the port can be reused at once), and frees the
-// handle. Must be the last call on the handle. NULL does nothing.
+// handle. Must be the last call on the handle. NULL does nothing. In a fork() child, on a
+// handle inherited from the parent, it only lets go of the handle: nothing of the parent's is
+// touched, and the memory stays until the child exits or execs (releasing it would take the
+// parent's sockets out of the reactor both processes share).
 void peko_free(struct peko_node *node);
 
 // A static, human-readable name for a status code ("unknown status" for others). Never free it.

@@ -25,6 +25,31 @@ pub const PEKO_PROTOCOL_TCP: u32 = 1;
 /// A cluster member created by `peko_new`. Opaque; free it with `peko_free`.
 pub struct peko_node {
     node: Node,
+    /// The process that made it: after fork() the child has a copy of the handle but none of the
+    /// library's threads, so every call there is refused.
+    pid: u32,
+}
+
+/// Handles a fork child freed: kept referenced (not released: see `peko_free`), so a leak
+/// checker in the child sees them as reachable. Beyond the slots, they are simply forgotten.
+static INHERITED: [std::sync::atomic::AtomicPtr<peko_node>; 64] =
+    [const { std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()) }; 64];
+
+fn park_inherited(node: *mut peko_node) {
+    use std::sync::atomic::Ordering;
+    for slot in &INHERITED {
+        if slot
+            .compare_exchange(
+                std::ptr::null_mut(),
+                node,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            return;
+        }
+    }
 }
 
 /// Configuration for `peko_new`. Fill it with `peko_config_default` first, then change fields.
@@ -114,7 +139,15 @@ fn null(what: &str) -> Error {
 }
 
 unsafe fn handle<'a>(node: *mut peko_node) -> Result<&'a Node> {
-    node.as_ref().map(|n| &n.node).ok_or_else(|| null("node"))
+    let n = node.as_ref().ok_or_else(|| null("node"))?;
+    if n.pid != std::process::id() {
+        return Err(Error::state(format!(
+            "this handle belongs to process {} and cannot be used in this one after fork() \
+             (the library's threads did not come along); peko_free is the only call it takes",
+            n.pid
+        )));
+    }
+    Ok(&n.node)
 }
 
 /// A C string as UTF-8; NULL gives `None`.
@@ -221,7 +254,10 @@ pub unsafe extern "C" fn peko_new(
         let cfg = self::config(c)?;
         let (id, attrs) = member(local, "local")?;
         let node = Node::new(cfg, id, attrs)?;
-        *out = Box::into_raw(Box::new(peko_node { node }));
+        *out = Box::into_raw(Box::new(peko_node {
+            node,
+            pid: std::process::id(),
+        }));
         Ok(())
     })
 }
@@ -389,14 +425,24 @@ pub unsafe extern "C" fn peko_local_port(node: *mut peko_node, out_port: *mut u1
 
 /// Tells the others this member is leaving (so they drop it at once), stops the background
 /// work, closes the sockets before returning (the port can be reused at once), and frees the
-/// handle. Must be the last call on the handle. NULL does nothing.
+/// handle. Must be the last call on the handle. NULL does nothing. In a fork() child, on a
+/// handle inherited from the parent, it only lets go of the handle: nothing of the parent's is
+/// touched, and the memory stays until the child exits or execs (releasing it would take the
+/// parent's sockets out of the reactor both processes share).
 #[no_mangle]
 pub unsafe extern "C" fn peko_free(node: *mut peko_node) {
     let _ = boundary(|| {
-        if !node.is_null() {
-            let n = Box::from_raw(node);
-            n.node.close();
+        if node.is_null() {
+            return Ok(());
         }
+        if (*node).pid != std::process::id() {
+            // A fork child's copy: closing it would deregister the parent's sockets from the
+            // reactor the two processes share, and wait for threads the child does not have.
+            park_inherited(node);
+            return Ok(());
+        }
+        let n = Box::from_raw(node);
+        n.node.close();
         Ok(())
     });
 }

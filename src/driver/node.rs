@@ -80,6 +80,7 @@ impl Node {
             if *joined {
                 return Err(Error::state("already joined"));
             }
+            runtime::check_process()?;
             let local = lock(&s.core).me();
             let sockets = net::bind(&s.cfg, local)?;
             let port = sockets.port;

@@ -5,13 +5,16 @@
 use super::net::{self, Sockets};
 use super::shared::{lock, Shared};
 use super::stream;
+use crate::error::{Error, Result};
 use once_cell::sync::Lazy;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::{EnterGuard, Runtime};
 
 /// One runtime for the whole process, with few threads: hundreds of nodes share it.
 static RUNTIME: Lazy<Runtime> = Lazy::new(|| {
+    RUNTIME_PID.store(std::process::id(), Ordering::Relaxed);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("pekonode")
@@ -19,6 +22,24 @@ static RUNTIME: Lazy<Runtime> = Lazy::new(|| {
         .build()
         .expect("cannot start the pekonode runtime")
 });
+
+/// The process that started `RUNTIME`. A fork child inherits the runtime's memory but not its
+/// threads; it must not use it.
+static RUNTIME_PID: AtomicU32 = AtomicU32::new(0);
+
+/// An error when the runtime was started by another process (this one is a fork child of it).
+pub(super) fn check_process() -> Result<()> {
+    if Lazy::get(&RUNTIME).is_some() {
+        let owner = RUNTIME_PID.load(Ordering::Relaxed);
+        if owner != std::process::id() {
+            return Err(Error::state(format!(
+                "the library's runtime was started by process {owner} before fork(); in a \
+                 child, members can be started only after exec"
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// Time for queued leave notices and frames to go out in `stop`.
 const CLOSE_FLUSH: Duration = Duration::from_millis(500);
