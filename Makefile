@@ -118,7 +118,7 @@ check-header: lib $(HEADER)
 	else \
 	    echo "" >&2; \
 	    echo "check-header: FAILED: the committed $(HEADER) is stale." >&2; \
-	    echo "check-header: build.rs (cbindgen) regenerated it from src/ffi.rs and src/error.rs;" >&2; \
+	    echo "check-header: build.rs (cbindgen) regenerated it from src/ffi/ and src/error.rs;" >&2; \
 	    echo "check-header: the diff above goes from the committed copy (a/) to the generated one (b/)." >&2; \
 	    echo "check-header: if the change is intended, commit $(HEADER) along with the Rust change." >&2; \
 	    exit 1; \

@@ -74,7 +74,7 @@ impl Stats {
 /// report, from the driver's counters, the core's and the event queue's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
-    // The fields of `peko_stats_t`, with the meaning its documentation (src/ffi.rs) gives;
+    // The fields of `peko_stats_t`, with the meaning its documentation (src/ffi/counters.rs) gives;
     // `dropped_malformed` includes `dropped_too_large`.
     pub members_alive: u64,
     pub members_suspect: u64,

@@ -1,0 +1,45 @@
+//! The host's logger.
+
+use super::boundary;
+use crate::error::*;
+use std::ffi::{c_char, c_void};
+
+/// `peko_set_log` level: errors only.
+pub const PEKO_LOG_ERROR: u32 = 0;
+/// `peko_set_log` level: errors and the informational lines of the console log.
+pub const PEKO_LOG_INFO: u32 = 1;
+
+/// A host logger for `peko_set_log`: called with the userdata given there, the line's level and
+/// the line (valid only during the call). Called from the library's threads, and also on the
+/// calling thread inside peko_set, peko_join, peko_stop, peko_start, peko_update, peko_leave,
+/// peko_publish and peko_free (so do not hold a lock there that the logger takes); never while a
+/// library lock is held, so it may call back into the library.
+pub type peko_log_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, level: u32, line: *const c_char)>;
+
+/// Sends the library's log lines (of every node in the process) to `callback` instead of the
+/// console: lines at `level` or more severe (PEKO_LOG_ERROR or PEKO_LOG_INFO; with
+/// PEKO_LOG_INFO the informational lines come even for nodes whose is_print is false).
+/// `callback` NULL restores the console. `userdata` is passed back untouched. When this returns,
+/// no call to the previous callback is still running on another thread, so its userdata may be
+/// freed.
+#[no_mangle]
+pub unsafe extern "C" fn peko_set_log(
+    callback: peko_log_fn,
+    userdata: *mut c_void,
+    level: u32,
+) -> peko_status {
+    boundary(|| {
+        if level > PEKO_LOG_INFO {
+            return Err(Error::invalid(format!(
+                "log level {level} is neither 0 nor 1"
+            )));
+        }
+        crate::log::set_sink(callback.map(|f| crate::log::Sink {
+            callback: f,
+            userdata: userdata as usize,
+            level,
+        }));
+        Ok(())
+    })
+}

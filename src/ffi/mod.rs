@@ -1,0 +1,149 @@
+//! The C boundary: converts and forwards to `driver::Node`; no protocol logic here. It checks
+//! only what C alone can get wrong (NULL pointers, non-UTF-8 strings, integers that name no
+//! value); the argument rules (address policy, sizes) are `Node`'s (`driver::args`), so Rust and
+//! C callers get the same errors. Every exported body runs under `boundary`, so a panic becomes
+//! `PEKO_ERR_PANIC` and every failure leaves a message for `peko_last_error`. Outputs are written
+//! only on success.
+//!
+//! This file holds what every export shares: the handle (and what a fork child may do with
+//! it), the panic boundary with the per-thread error message, and C string conversion. The
+//! exports are grouped by topic: `config.rs` (peko_config, peko_new's settings), `node.rs` (a
+//! member's life and list), `metadata.rs`, `events.rs`, `log.rs`, `counters.rs` (peko_stats and
+//! peko_counter), `status.rs` (status names, the last error, the version); `layout.rs` pins the
+//! v1 struct layouts.
+
+// The exports by topic. cbindgen reads them in this order, which is the header's: keep the
+// blank lines, so rustfmt does not sort them.
+mod config;
+
+mod node;
+
+mod metadata;
+
+mod status;
+
+mod events;
+
+mod log;
+
+mod counters;
+
+mod layout;
+
+pub use config::*;
+pub use counters::*;
+pub use events::*;
+pub use log::*;
+pub use metadata::*;
+pub use node::*;
+pub use status::*;
+
+use crate::driver::Node;
+use crate::error::*;
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// A cluster member created by `peko_new`. Opaque; free it with `peko_free`.
+pub struct peko_node {
+    node: Node,
+    /// The process that made it: after fork() the child has a copy of the handle but none of the
+    /// library's threads, so every call there is refused.
+    pid: u32,
+}
+
+/// Handles a fork child freed: kept referenced (not released: see `peko_free`), so a leak
+/// checker in the child sees them as reachable. Beyond the slots, they are simply forgotten.
+static INHERITED: [std::sync::atomic::AtomicPtr<peko_node>; 64] =
+    [const { std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()) }; 64];
+
+fn park_inherited(node: *mut peko_node) {
+    use std::sync::atomic::Ordering;
+    for slot in &INHERITED {
+        if slot
+            .compare_exchange(
+                std::ptr::null_mut(),
+                node,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            return;
+        }
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn set_last_error(msg: &str) {
+    LAST_ERROR.with(|e| {
+        let mut e = e.borrow_mut();
+        e.clear();
+        e.push_str(msg);
+    });
+}
+
+/// The one panic boundary: every exported function's body goes through it.
+fn boundary(f: impl FnOnce() -> Result<()>) -> peko_status {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => {
+            // A success clears the message: it always describes this thread's last call.
+            set_last_error("");
+            PEKO_OK
+        }
+        Ok(Err(e)) => {
+            set_last_error(&e.message);
+            e.status
+        }
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            set_last_error(&format!("internal error (panic): {what}"));
+            PEKO_ERR_PANIC
+        }
+    }
+}
+
+fn null(what: &str) -> Error {
+    Error::new(PEKO_ERR_NULL_ARG, format!("{what} is NULL"))
+}
+
+unsafe fn handle<'a>(node: *mut peko_node) -> Result<&'a Node> {
+    let n = node.as_ref().ok_or_else(|| null("node"))?;
+    if n.pid != std::process::id() {
+        return Err(Error::state(format!(
+            "this handle belongs to process {} and cannot be used in this one after fork() \
+             (the library's threads did not come along); peko_free is the only call it takes",
+            n.pid
+        )));
+    }
+    Ok(&n.node)
+}
+
+/// A C string as UTF-8; NULL gives `None`.
+unsafe fn opt_str(p: *const c_char, what: &str) -> Result<Option<String>> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    CStr::from_ptr(p)
+        .to_str()
+        .map(|s| Some(s.to_owned()))
+        .map_err(|_| Error::invalid(format!("{what} is not valid UTF-8")))
+}
+
+/// A name or private data; NULL is "". Its size is `Node`'s to check.
+unsafe fn attr(p: *const c_char, what: &str) -> Result<String> {
+    Ok(opt_str(p, what)?.unwrap_or_default())
+}
+
+/// A string for C: interior NULs (possible in names from the network) end it.
+fn c_string(s: &str) -> *const c_char {
+    let cut = s.split('\0').next().unwrap_or("");
+    CString::new(cut).expect("no NUL after the cut").into_raw()
+}
