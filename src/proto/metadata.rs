@@ -2,7 +2,7 @@
 //! the publisher as tie-breaker; the newest version wins everywhere. Small values ride as rumors;
 //! larger ones are announced and fetched from whoever announced them.
 
-use super::types::{Event, MemberId, Message, MetaVersion, Metadata, Millis, Rumor};
+use super::types::{Event, MemberId, Message, MetaVersion, Metadata, Millis};
 use super::Core;
 
 impl Core {
@@ -38,14 +38,8 @@ impl Core {
             self.meta_fetch = None;
         }
         let version = m.version;
-        let rumor = Rumor::Meta(m.clone());
-        let rumor = if self.rumors.fits_inline(&rumor) {
-            rumor
-        } else {
-            Rumor::MetaAnnounce(version)
-        };
+        self.rumors.push_meta(&m);
         self.meta = Some(m);
-        self.rumors.push(rumor);
         self.push_event(Event::MetadataChanged(version));
     }
 

@@ -1,7 +1,7 @@
 //! The rumor queue: each rumor is piggybacked a bounded number of times (growing with log N),
 //! least-sent first, and a newer rumor about the same member replaces the older one.
 
-use super::types::{Rumor, RumorKey};
+use super::types::{Metadata, Rumor, RumorKey};
 use std::collections::HashMap;
 
 /// All the core knows of bytes: how a rumor is encoded inside a datagram (to pack datagrams, and
@@ -65,16 +65,31 @@ impl RumorQueue {
         self.encoding.encode(rumor).len()
     }
 
-    /// Whether `rumor` (a `Rumor::Meta`) is small enough to travel inline.
-    pub fn fits_inline(&self, rumor: &Rumor) -> bool {
-        self.encoded_len(rumor) <= self.encoding.inline_meta_max()
+    /// Queues metadata: inline as a `Rumor::Meta` when it encodes small enough, otherwise as a
+    /// `Rumor::MetaAnnounce` that receivers fetch from. Data longer than the inline bound is
+    /// never encoded (or copied) just to find that out.
+    pub fn push_meta(&mut self, meta: &Metadata) {
+        let max = self.encoding.inline_meta_max();
+        if meta.data.len() <= max {
+            let inline = Rumor::Meta(meta.clone());
+            let bytes = self.encoding.encode(&inline);
+            if bytes.len() <= max {
+                return self.push_encoded(inline.key(), bytes);
+            }
+        }
+        self.push(Rumor::MetaAnnounce(meta.version));
     }
 
     pub fn push(&mut self, rumor: Rumor) {
-        let bytes = self.encoding.encode(&rumor).into_boxed_slice();
+        let bytes = self.encoding.encode(&rumor);
+        self.push_encoded(rumor.key(), bytes);
+    }
+
+    fn push_encoded(&mut self, key: RumorKey, bytes: Vec<u8>) {
+        let bytes = bytes.into_boxed_slice();
         self.next_order += 1;
         self.items.insert(
-            rumor.key(),
+            key,
             Queued {
                 bytes,
                 transmits: 0,
