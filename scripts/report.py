@@ -128,16 +128,12 @@ def run(name, cmd, data_dir, timeout, json_file=None, preexec=None):
         rec["stderr_tail"] = err_path.read_text().splitlines()[-15:]
     if json_file and json_file.exists():
         try:
-            rec["data"] = load_json(json_file.read_text())
+            # serde_json writes a run that never finished (an infinite time, a NaN) as null.
+            rec["data"] = json.loads(json_file.read_text())
         except ValueError as e:
             rec["status"] += f"; unreadable JSON: {e}"
     print(f"[report] {name}: {rec['status']} in {rec['seconds']:.1f} s", flush=True)
     return rec
-
-
-def load_json(text):
-    # serde_json writes a run that never finished (an infinite time, a NaN percentile) as null.
-    return json.loads(text)
 
 
 def build(cargo):

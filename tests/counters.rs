@@ -55,12 +55,6 @@ fn new_counters_reach_a_rust_caller() {
     let c = node.counters();
     assert!(ok.is_some(), "counters did not move: {c:?}");
     assert!(c.dropped_malformed >= c.dropped_too_large, "{c:?}");
-    assert_eq!(c.packets_sent, c.udp_datagrams_sent + c.tcp_frames_sent);
-    assert_eq!(c.bytes_sent, c.udp_bytes_sent + c.tcp_bytes_sent);
-    assert_eq!(
-        c.packets_received,
-        c.udp_datagrams_received + c.tcp_frames_received
-    );
     assert_eq!(c.udp_datagrams_sent, 0, "TCP mode sent a datagram: {c:?}");
     assert_eq!(c.connections_refused, 0);
     assert_eq!(c.members_refused, 0);

@@ -75,7 +75,7 @@ impl Node {
     /// background work and syncs with the known members.
     pub fn join(&self) -> Result<()> {
         let s = &self.shared;
-        let (port, out) = {
+        let (port, produced) = {
             let mut joined = self.joined.lock().unwrap_or_else(|e| e.into_inner());
             if *joined {
                 return Err(Error::state("already joined"));
@@ -88,14 +88,12 @@ impl Node {
             s.log.set_label(me.to_string());
             s.set_udp_socket(Some(sockets.udp.clone()));
             runtime::start(s, sockets);
-            let out = {
-                let mut core = lock(&s.core);
+            let ((), produced) = s.step(|core, now| {
                 core.rebind(me);
-                core.join(s.now());
-                core.drain_outgoing()
-            };
+                core.join(now);
+            });
             *joined = true;
-            (port, out)
+            (port, produced)
         };
         // Log and send (which may log) only once the guard is gone: the host's logger may call
         // back into the library, and calls like peko_stop take that guard.
@@ -109,7 +107,7 @@ impl Node {
                 }
             ),
         );
-        s.dispatch(out);
+        s.deliver(produced);
         s.wake.notify_one();
         Ok(())
     }
@@ -213,13 +211,6 @@ impl Node {
         }
     }
 
-    /// Counters and the current view, for monitoring.
-    pub fn health(&self) -> (usize, usize, u64) {
-        let core = lock(&self.shared.core);
-        let (alive, suspect) = core.counts();
-        (alive, suspect, core.rounds())
-    }
-
     /// Rumors still queued for sending: 0 once the news this member knows has been spread.
     pub fn pending_rumors(&self) -> usize {
         lock(&self.shared.core).pending_rumors()
@@ -250,11 +241,14 @@ impl Node {
 
     /// Leaves the cluster, waits for the notices to go out, and closes the sockets.
     pub fn close(&self) {
-        let mut closed = self.closed.lock().unwrap_or_else(|e| e.into_inner());
-        if *closed {
-            return;
+        {
+            let mut closed = self.closed.lock().unwrap_or_else(|e| e.into_inner());
+            if *closed {
+                return;
+            }
+            *closed = true;
         }
-        *closed = true;
+        // No guard from here on: sending and stopping may log, and the logger may call back.
         if !self.is_joined() {
             // Nothing was bound or spawned: no runtime to wake for a handle that never joined.
             return;
@@ -263,7 +257,6 @@ impl Node {
         let notices = lock(&s.core).leave();
         s.dispatch(notices);
         runtime::stop(s);
-        drop(closed);
         s.log.info("Leave", "sockets closed");
     }
 }

@@ -6,7 +6,7 @@ use super::stats::Stats;
 use super::stream;
 use crate::config::Config;
 use crate::log::Logger;
-use crate::proto::{Core, Event};
+use crate::proto::{Core, Event, Outgoing};
 use crate::wire;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -33,6 +33,12 @@ pub(crate) struct Shared {
     /// Stops the writers too (after they had a moment to flush).
     pub(super) hard_stop: CancellationToken,
     pub(super) tracker: TaskTracker,
+}
+
+/// What one step of the core produced: messages to send and events to report.
+pub(super) struct Produced {
+    out: Vec<Outgoing>,
+    events: Vec<Event>,
 }
 
 /// The core's lock; a panic elsewhere while holding it does not make the node unusable.
@@ -82,20 +88,32 @@ impl Shared {
 
     /// Runs `f` on the core, then sends what it produced and logs what happened.
     pub(super) fn with_core<R>(self: &Arc<Self>, f: impl FnOnce(&mut Core, u64) -> R) -> R {
-        let (r, out, events) = {
-            let mut core = lock(&self.core);
-            let now = self.now();
-            let r = f(&mut core, now);
-            let out = core.drain_outgoing();
-            let events: Vec<Event> = core.take_events().into();
-            (r, out, events)
-        };
-        self.dispatch(out);
-        if !events.is_empty() {
-            self.events.push_all(&events);
-            self.log_events(events);
-        }
+        let (r, produced) = self.step(f);
+        self.deliver(produced);
         r
+    }
+
+    /// Runs `f` on the core under its lock and collects what it produced, to be delivered once
+    /// the caller holds no lock of its own either (`Node::join` holds one around the step).
+    pub(super) fn step<R>(&self, f: impl FnOnce(&mut Core, u64) -> R) -> (R, Produced) {
+        let mut core = lock(&self.core);
+        let now = self.now();
+        let r = f(&mut core, now);
+        let produced = Produced {
+            out: core.drain_outgoing(),
+            events: core.take_events().into(),
+        };
+        (r, produced)
+    }
+
+    /// Sends and reports what a step produced. Call with no library lock held: sending and
+    /// reporting may reach the host's logger, which may call back into the library.
+    pub(super) fn deliver(self: &Arc<Self>, p: Produced) {
+        self.dispatch(p.out);
+        if !p.events.is_empty() {
+            self.events.push_all(&p.events);
+            self.log_events(p.events);
+        }
     }
 
     fn log_events(&self, events: Vec<Event>) {

@@ -17,9 +17,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* How long a cluster test waits for a condition before failing. */
-#define CLUSTER_DEADLINE_S 20.0
-
 /* The ids are ABI: a program compiled against one header must read the same
  * counter from every later library.  Their values, as first published. */
 static const struct {
