@@ -1,0 +1,36 @@
+//! Writes the seed corpus (`fuzz/corpus/<target>/`) from `sample_messages`: one file per message
+//! for the frame targets, the body alone for `body`, every rumor for `rumor`, and all frames in one
+//! run for `sequence`. Run it again when the wire format changes: `make fuzz-seeds`.
+
+use pekonode::proto::{Message, RumorEncoding};
+use pekonode::wire::{self, Key, RUMOR_ENCODING};
+use std::path::Path;
+
+fn write(target: &str, name: &str, bytes: &[u8]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
+    std::fs::create_dir_all(&dir).expect("create the corpus directory");
+    std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("write a seed");
+}
+
+fn main() {
+    let key = Key::new(None);
+    let mut sequence = Vec::new();
+    for (i, msg) in pekonode_fuzz::sample_messages().iter().enumerate() {
+        let frame = wire::encode(msg, &key);
+        write("datagram", &i.to_string(), &frame);
+        write("stream", &i.to_string(), &frame);
+        // `body`: the type byte selects the header; the body follows it.
+        let mut body = vec![frame[3]];
+        body.extend_from_slice(&frame[wire::HEADER_LEN..]);
+        write("body", &i.to_string(), &body);
+        sequence.extend_from_slice(&(frame.len() as u16).to_be_bytes());
+        sequence.push(if frame.len() > 1400 { 1 } else { 0 } | 10 << 1);
+        sequence.extend_from_slice(&frame);
+        if let Message::Gossip { rumors, .. } = msg {
+            for (j, r) in rumors.iter().enumerate() {
+                write("rumor", &j.to_string(), &RUMOR_ENCODING.encode(r));
+            }
+        }
+    }
+    write("sequence", "all", &sequence);
+}

@@ -1,0 +1,180 @@
+//! Shared by the fuzz targets: a running core to apply decoded messages to, and the checks that
+//! what it then sends is well formed.
+//!
+//! Every target decodes bytes the way the driver does (`pekonode::wire`), and whatever decodes is
+//! handed to a real `Core` with members, metadata and timers running: decoding must never panic,
+//! and neither may the core, whatever a decoded message claims.
+
+use pekonode::proto::{Attributes, Core, CoreConfig, Message, MemberId, Millis, Timing};
+use pekonode::wire::{self, Key, Limits};
+
+/// The fuzzed member's own address.
+pub fn me() -> MemberId {
+    "127.0.0.1:7946".parse().unwrap()
+}
+
+/// Peers the fuzzed member knows before the input arrives, so that rumors about them, probes,
+/// suspicion and push-pull merges all have something to act on.
+pub fn peers() -> Vec<(MemberId, Attributes)> {
+    (0..4)
+        .map(|i| {
+            (
+                format!("127.0.0.1:{}", 7947 + i).parse().unwrap(),
+                Attributes {
+                    name: format!("peer{i}"),
+                    private_data: "d".into(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// A member that has joined a converged cluster of five and published metadata.
+pub fn running_core() -> Core {
+    let mut core = Core::new(CoreConfig {
+        me: me(),
+        attrs: Attributes {
+            name: "fuzzed".into(),
+            private_data: "p".into(),
+        },
+        amount: 3,
+        timing: Timing::new(200, 3000, 3),
+        max_meta: 16 * 1024,
+        seed: 1,
+        encoding: &wire::RUMOR_ENCODING,
+    });
+    let mut all = peers();
+    all.push((me(), core.attrs().clone()));
+    core.join_converged(0, &all);
+    core.publish(0, 1_700_000_000_000, b"metadata".to_vec());
+    core.tick(0);
+    core
+}
+
+/// Applies a decoded message at `now`, runs the timers, and checks everything the core wants to
+/// send: it encodes, and it decodes again to itself within the limits of a stream frame.
+pub fn apply(core: &mut Core, now: Millis, msg: Message) {
+    core.handle(now, msg);
+    core.tick(now);
+    check_outgoing(core);
+    while core.next_event().is_some() {}
+}
+
+/// Everything queued for sending encodes and decodes back to the same message.
+pub fn check_outgoing(core: &mut Core) {
+    let key = Key::new(None);
+    for out in core.drain_outgoing() {
+        let bytes = wire::encode(&out.msg, &key);
+        let back = wire::decode(&bytes, &key, Limits::stream(16 * 1024))
+            .unwrap_or_else(|e| panic!("the core sent a message that does not decode ({e:?}): {:?}", out.msg));
+        assert_eq!(back, out.msg, "round trip changed a message the core sent");
+    }
+}
+
+/// A decoded message encodes to bytes that decode to the same message (the codec is canonical
+/// for everything it accepts, so nothing is lost between decode and a later re-encode).
+pub fn check_round_trip(msg: &Message, limits: Limits) {
+    let key = Key::new(None);
+    let bytes = wire::encode(msg, &key);
+    let back = wire::decode(&bytes, &key, limits)
+        .unwrap_or_else(|e| panic!("a decoded message re-encodes to bytes that fail ({e:?}): {msg:?}"));
+    assert_eq!(&back, msg);
+}
+
+/// One message of every type, with every rumor variant and member status: the seeds the
+/// committed corpus starts from (`examples/seeds.rs`).
+pub fn sample_messages() -> Vec<Message> {
+    use pekonode::proto::{MemberState, MetaVersion, Metadata, Rumor, Status};
+    let p = |i: usize| peers()[i].0;
+    let v6: MemberId = "[::1]:7950".parse().unwrap();
+    let attrs = Attributes {
+        name: "peer0".into(),
+        private_data: "d".into(),
+    };
+    let version = MetaVersion {
+        hlc: 1_700_000_000_000 << 16,
+        origin: p(1),
+    };
+    let meta = Metadata {
+        version,
+        data: b"cluster metadata".to_vec(),
+    };
+    let rumors = vec![
+        Rumor::Alive {
+            id: p(0),
+            incarnation: 3,
+            attrs: attrs.clone(),
+        },
+        Rumor::Suspect {
+            id: p(1),
+            incarnation: 1,
+            from: p(2),
+        },
+        Rumor::Dead {
+            id: me(),
+            incarnation: 0,
+            from: p(2),
+        },
+        Rumor::Left {
+            id: v6,
+            incarnation: 7,
+        },
+        Rumor::Meta(meta.clone()),
+        Rumor::MetaAnnounce(version),
+    ];
+    let states = [Status::Alive, Status::Suspect, Status::Dead, Status::Left]
+        .into_iter()
+        .enumerate()
+        .map(|(i, status)| MemberState {
+            id: p(i),
+            incarnation: i as u32,
+            status,
+            attrs: attrs.clone(),
+        })
+        .collect::<Vec<_>>();
+    vec![
+        Message::Ping {
+            seq: 1,
+            from: p(0),
+            target: me(),
+            rumors: rumors[..2].to_vec(),
+        },
+        Message::Ack {
+            seq: 1,
+            from: p(1),
+            rumors: rumors[2..4].to_vec(),
+        },
+        Message::PingReq {
+            seq: 2,
+            from: p(2),
+            target: p(3),
+            rumors: vec![],
+        },
+        Message::Gossip {
+            from: p(3),
+            rumors,
+        },
+        Message::PushPull {
+            from: p(0),
+            reply: false,
+            members: states.clone(),
+            meta_version: Some(version),
+            meta: Some(meta.clone()),
+        },
+        Message::PushPull {
+            from: p(1),
+            reply: true,
+            members: states,
+            meta_version: None,
+            meta: None,
+        },
+        Message::MetaRequest { from: p(2) },
+        Message::MetaResponse { from: p(1), meta },
+        Message::Nack { seq: 2, from: p(3) },
+        Message::Digest {
+            from: p(0),
+            digest: 42,
+            meta_version: Some(version),
+        },
+    ]
+}
