@@ -7,7 +7,9 @@ use pekonode::wire::{self, Key, RUMOR_ENCODING};
 use std::path::Path;
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(target);
     std::fs::create_dir_all(&dir).expect("create the corpus directory");
     std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("write a seed");
 }

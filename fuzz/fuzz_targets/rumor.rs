@@ -9,7 +9,11 @@ use pekonode_fuzz::{apply, running_core};
 fuzz_target!(|data: &[u8]| {
     if let Some(rumor) = RUMOR_ENCODING.decode(data) {
         let back = RUMOR_ENCODING.decode(&RUMOR_ENCODING.encode(&rumor));
-        assert_eq!(back.as_ref(), Some(&rumor), "a decoded rumor does not round-trip");
+        assert_eq!(
+            back.as_ref(),
+            Some(&rumor),
+            "a decoded rumor does not round-trip"
+        );
         let mut core = running_core();
         let msg = Message::Gossip {
             from: "127.0.0.1:7947".parse().unwrap(),

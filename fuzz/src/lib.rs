@@ -5,7 +5,7 @@
 //! handed to a real `Core` with members, metadata and timers running: decoding must never panic,
 //! and neither may the core, whatever a decoded message claims.
 
-use pekonode::proto::{Attributes, Core, CoreConfig, Message, MemberId, Millis, Timing};
+use pekonode::proto::{Attributes, Core, CoreConfig, MemberId, Message, Millis, Timing};
 use pekonode::wire::{self, Key, Limits};
 
 /// The fuzzed member's own address.
@@ -65,8 +65,12 @@ pub fn check_outgoing(core: &mut Core) {
     let key = Key::new(None);
     for out in core.drain_outgoing() {
         let bytes = wire::encode(&out.msg, &key);
-        let back = wire::decode(&bytes, &key, Limits::stream(16 * 1024))
-            .unwrap_or_else(|e| panic!("the core sent a message that does not decode ({e:?}): {:?}", out.msg));
+        let back = wire::decode(&bytes, &key, Limits::stream(16 * 1024)).unwrap_or_else(|e| {
+            panic!(
+                "the core sent a message that does not decode ({e:?}): {:?}",
+                out.msg
+            )
+        });
         assert_eq!(back, out.msg, "round trip changed a message the core sent");
     }
 }
@@ -76,8 +80,9 @@ pub fn check_outgoing(core: &mut Core) {
 pub fn check_round_trip(msg: &Message, limits: Limits) {
     let key = Key::new(None);
     let bytes = wire::encode(msg, &key);
-    let back = wire::decode(&bytes, &key, limits)
-        .unwrap_or_else(|e| panic!("a decoded message re-encodes to bytes that fail ({e:?}): {msg:?}"));
+    let back = wire::decode(&bytes, &key, limits).unwrap_or_else(|e| {
+        panic!("a decoded message re-encodes to bytes that fail ({e:?}): {msg:?}")
+    });
     assert_eq!(&back, msg);
 }
 
@@ -150,10 +155,7 @@ pub fn sample_messages() -> Vec<Message> {
             target: p(3),
             rumors: vec![],
         },
-        Message::Gossip {
-            from: p(3),
-            rumors,
-        },
+        Message::Gossip { from: p(3), rumors },
         Message::PushPull {
             from: p(0),
             reply: false,
