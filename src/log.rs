@@ -27,6 +27,11 @@ thread_local! {
     static IN_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Whether this thread is inside a call to the host's logger.
+pub fn in_callback() -> bool {
+    IN_CALLBACK.with(|c| c.get())
+}
+
 /// Sends log lines to `sink` instead of the console (`None` restores the console). Returns once
 /// no callback of the previous sink is running on another thread, so the host may then free its
 /// userdata. (From inside a callback it cannot wait for itself, and does not.)
