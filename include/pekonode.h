@@ -393,7 +393,11 @@ int peko_event_fd(struct peko_node *node);
 // Sends the library's log lines (of every node in the process) to `callback` instead of the
 // console: lines at `level` or more severe (PEKO_LOG_ERROR or PEKO_LOG_INFO; with
 // PEKO_LOG_INFO the informational lines come even for nodes whose is_print is false).
-// `callback` NULL restores the console. `userdata` is passed back untouched. When this returns,
+// `callback` NULL restores the console. `userdata` is passed back untouched. Whatever the
+// network does, each member logs at most 5 error lines and 50 lines of member news ([Join],
+// [Update], [Failed], [Leave], [Metadata], [PushPull]) per 10 s, plus one line each at the next
+// window saying how many were held back; the rest is one [List] line per cycle (with
+// PEKO_LOG_INFO) and a line per call that changes something. When this returns,
 // no call to the previous callback is still running on another thread, so its userdata may be
 // freed.
 peko_status peko_set_log(peko_log_fn callback, void *userdata, uint32_t level);

@@ -134,20 +134,20 @@ impl Shared {
             match e {
                 Event::Joined(id, a) => self
                     .log
-                    .info("Join", format_args!("{id} ({}) is alive", a.name)),
-                Event::Updated(id, a) => self.log.info(
+                    .event("Join", format_args!("{id} ({}) is alive", a.name)),
+                Event::Updated(id, a) => self.log.event(
                     "Update",
                     format_args!("{id} is now ({}, {})", a.name, a.private_data),
                 ),
-                Event::Failed(id) => self.log.info("Failed", format_args!("{id} is gone")),
-                Event::Left(id) => self.log.info("Leave", format_args!("{id} left")),
-                Event::MetadataChanged(v) => self.log.info(
+                Event::Failed(id) => self.log.event("Failed", format_args!("{id} is gone")),
+                Event::Left(id) => self.log.event("Leave", format_args!("{id} left")),
+                Event::MetadataChanged(v) => self.log.event(
                     "Metadata",
                     format_args!("new metadata from {} (version {})", v.origin, v.hlc),
                 ),
                 Event::Synced(id) => self
                     .log
-                    .info("PushPull", format_args!("state exchanged with {id}")),
+                    .event("PushPull", format_args!("state exchanged with {id}")),
             }
         }
     }
