@@ -27,7 +27,7 @@ struct Args {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: sim dissemination|detection|pause|scale|rejoin [--n N[,N..]] [--seeds K] [--loss P[,P..]] [--cycle MS] [--timeout MS] [--amount F] [--json FILE]");
+    eprintln!("usage: sim dissemination|detection|partition|pause|scale|rejoin [--n N[,N..]] [--seeds K] [--loss P[,P..]] [--cycle MS] [--timeout MS] [--amount F] [--json FILE]");
     std::process::exit(2)
 }
 
@@ -247,6 +247,69 @@ fn detection(a: &Args) -> Vec<DetectionRow> {
     rows
 }
 
+/// One `partition` line: per seed, ms from the cut until no member lists anyone across it
+/// (null: not within 4 timeouts), and live removals on the same side.
+#[derive(Serialize)]
+struct PartitionRow {
+    n: usize,
+    loss: f64,
+    timeout: u32,
+    detection_ms: Vec<Option<u64>>,
+    same_side_removals: usize,
+}
+
+/// The cluster is cut in two halves that cannot reach each other: how long until every member
+/// has dropped every member of the other half (the README's "gone from every list within
+/// timeout_ms", for a whole half going silent at once).
+fn partition(a: &Args) -> Vec<PartitionRow> {
+    let mut rows = Vec::new();
+    println!("| N | loss | seeds | both halves dropped after (ms): p50 | p90 | max | timeout |");
+    println!("|---|---|---|---|---|---|---|");
+    for &n in &a.n {
+        for &loss in &a.loss {
+            let mut times = Vec::new();
+            let mut raw = Vec::new();
+            let mut same_side = 0;
+            for seed in 1..=a.seeds {
+                let mut sim = converged(a, n, loss, seed);
+                sim.run_for(20 * a.cycle as Millis + seed * 7);
+                let t0 = sim.now;
+                for i in 0..n / 2 {
+                    sim.group[i] = 1;
+                }
+                let across = |s: &Sim| {
+                    (0..n).all(|i| (0..n).all(|j| s.group[i] == s.group[j] || !s.lists(i, j)))
+                };
+                let t = sim.run_until_step(4 * a.timeout as Millis, 10, across);
+                same_side += sim
+                    .removals
+                    .iter()
+                    .filter(|&&(at, by, whom)| at >= t0 && sim.group[by] == sim.group[whom])
+                    .count();
+                times.push(t.map(|t| t as f64).unwrap_or(f64::INFINITY));
+                raw.push(t);
+            }
+            let max = times.iter().cloned().fold(0.0, f64::max);
+            println!(
+                "| {n} | {:.0}% | {} | {:.0} | {:.0} | {max:.0} | {} |",
+                loss * 100.0,
+                a.seeds,
+                percentile(&mut times, 50.0),
+                percentile(&mut times, 90.0),
+                a.timeout
+            );
+            rows.push(PartitionRow {
+                n,
+                loss,
+                timeout: a.timeout,
+                detection_ms: raw,
+                same_side_removals: same_side,
+            });
+        }
+    }
+    rows
+}
+
 /// `pause` prints its table only.
 fn pause(a: &Args) {
     println!("| N | seed | 10% paused T/2: removals | one paused 2T: removed after (ms) | listed again after resume (ms) |");
@@ -406,6 +469,7 @@ fn main() {
             to_json::<()>(&[])
         }
         "rejoin" => to_json(&rejoin(&a)),
+        "partition" => to_json(&partition(&a)),
         "scale" => to_json(&scale(&a)),
         _ => usage(),
     };

@@ -224,7 +224,8 @@ typedef struct peko_event {
 // the line (valid only during the call). Called from the library's threads, and also on the
 // calling thread inside peko_set, peko_join, peko_stop, peko_start, peko_update, peko_leave,
 // peko_publish and peko_free (so do not hold a lock there that the logger takes); never while a
-// library lock is held, so it may call back into the library.
+// library lock is held, so it may call back into the library. peko_free called from it does
+// not wait: the member is freed once the callback has returned (see peko_free).
 typedef void (*peko_log_fn)(void *userdata, uint32_t level, const char *line);
 
 // Counters for monitoring, from `peko_stats`. (Named with `_t` because C does not allow a type
@@ -327,10 +328,16 @@ peko_status peko_local_port(struct peko_node *node, uint16_t *out_port);
 
 // Tells the others this member is leaving (so they drop it at once), stops the background
 // work, closes the sockets before returning (the port can be reused at once), and frees the
-// handle. Must be the last call on the handle. NULL does nothing. In a fork() child, on a
-// handle inherited from the parent, it only lets go of the handle: nothing of the parent's is
-// touched, and the memory stays until the child exits or execs (releasing it would take the
-// parent's sockets out of the reactor both processes share).
+// handle. Must be the last call on the handle: no call may start after it returns. NULL does
+// nothing. Calls on the handle still running in other threads when it is called return soon
+// (a peko_next_event that waits returns PEKO_ERR_STATE at once, as does a call started while
+// it runs), and the memory is released only once they have returned.
+// Called from inside a peko_set_log callback, it returns at once without waiting: the member
+// is closed and freed on a library thread as soon as that callback (and any call on this
+// handle it runs under) has returned, so the port becomes free shortly after, not on return.
+// In a fork() child, on a handle inherited from the parent, it only lets go of the handle:
+// nothing of the parent's is touched, and the memory stays until the child exits or execs
+// (releasing it would take the parent's sockets out of the reactor both processes share).
 void peko_free(struct peko_node *node);
 
 // Leaves the cluster gracefully: tells the others (who drop this member at once) and waits up
@@ -366,7 +373,9 @@ size_t peko_last_error(char *buf, size_t cap);
 const char *peko_version(void);
 
 // Waits up to `timeout_ms` (0 = do not wait) for the next event and writes it to `*out`.
-// Returns PEKO_ERR_TIMEOUT when none came. Free the event's strings with peko_event_clear.
+// Returns PEKO_ERR_TIMEOUT when none came, and PEKO_ERR_STATE at once when peko_free is called
+// on the handle from another thread while it waits (peko_free waits for it to return). Free
+// the event's strings with peko_event_clear. Events come in the order they happened.
 // The queue holds 1024 events once peko_next_event or peko_event_fd has been called on the
 // handle, 64 before (so a program that never reads events holds few); when full the oldest are
 // dropped and the next event delivered counts them in `lost`.
@@ -384,7 +393,11 @@ int peko_event_fd(struct peko_node *node);
 // Sends the library's log lines (of every node in the process) to `callback` instead of the
 // console: lines at `level` or more severe (PEKO_LOG_ERROR or PEKO_LOG_INFO; with
 // PEKO_LOG_INFO the informational lines come even for nodes whose is_print is false).
-// `callback` NULL restores the console. `userdata` is passed back untouched. When this returns,
+// `callback` NULL restores the console. `userdata` is passed back untouched. Whatever the
+// network does, each member logs at most 5 error lines and 50 lines of member news ([Join],
+// [Update], [Failed], [Leave], [Metadata], [PushPull]) per 10 s, plus one line each at the next
+// window saying how many were held back; the rest is one [List] line per cycle (with
+// PEKO_LOG_INFO) and a line per call that changes something. When this returns,
 // no call to the previous callback is still running on another thread, so its userdata may be
 // freed.
 peko_status peko_set_log(peko_log_fn callback, void *userdata, uint32_t level);

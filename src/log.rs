@@ -1,11 +1,21 @@
 //! The console log: timestamped lines in the spirit of the original's `IsPrint`. Errors always go
-//! to stderr, at most `ERRORS_PER_WINDOW` per member per window, so a broken network cannot flood
-//! the host's terminal.
+//! to stderr (or the host's logger). Whatever the network does, what it can make one member log
+//! is bounded: per `WINDOW`, at most `ERRORS_PER_WINDOW` error lines and
+//! `EVENT_LINES_PER_WINDOW` lines of member news (joined, updated, failed, left, metadata,
+//! exchanged), and for each kind one more line, at its first line after the window, saying how
+//! many were not printed. The other lines follow the host's own doing: one member list per cycle
+//! while the log is on, and one line per call that changes something.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const ERRORS_PER_WINDOW: u32 = 5;
+/// Error lines one member prints per `WINDOW`.
+pub const ERRORS_PER_WINDOW: u32 = 5;
+/// Lines of member news one member prints per `WINDOW` (a join of hundreds, forged or not,
+/// shows its first ones and then how many more there were).
+pub const EVENT_LINES_PER_WINDOW: u32 = 50;
+/// The rate limiter's interval.
+pub const WINDOW: Duration = Duration::from_secs(10);
 
 /// Severity of a log line, as `peko_set_log` takes it.
 pub const LEVEL_ERROR: u32 = 0;
@@ -25,6 +35,11 @@ static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsiz
 
 thread_local! {
     static IN_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside a call to the host's logger.
+pub fn in_callback() -> bool {
+    IN_CALLBACK.with(|c| c.get())
 }
 
 /// Sends log lines to `sink` instead of the console (`None` restores the console). Returns once
@@ -60,18 +75,47 @@ fn to_sink(level: u32, line: &str) -> bool {
     IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     true
 }
-const ERROR_WINDOW: Duration = Duration::from_secs(10);
 
 pub struct Logger {
     enabled: bool,
     label: Mutex<String>,
-    errors: Mutex<ErrorWindow>,
+    errors: Mutex<Budget>,
+    events: Mutex<Budget>,
 }
 
-struct ErrorWindow {
+/// Lines of one kind printed and held back in the current window.
+struct Budget {
     start: Instant,
     printed: u32,
     suppressed: u64,
+}
+
+impl Budget {
+    fn new() -> Budget {
+        Budget {
+            start: Instant::now(),
+            printed: 0,
+            suppressed: 0,
+        }
+    }
+
+    /// Whether a line may be printed now, and how many were held back in the window that just
+    /// ended (to be said first).
+    fn admit(m: &Mutex<Budget>, limit: u32) -> (u64, bool) {
+        let mut b = m.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held_back = 0;
+        if b.start.elapsed() >= WINDOW {
+            held_back = b.suppressed;
+            *b = Budget::new();
+        }
+        let print = b.printed < limit;
+        if print {
+            b.printed += 1;
+        } else {
+            b.suppressed += 1;
+        }
+        (held_back, print)
+    }
 }
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` in UTC.
@@ -105,11 +149,8 @@ impl Logger {
         Logger {
             enabled,
             label: Mutex::new(label),
-            errors: Mutex::new(ErrorWindow {
-                start: Instant::now(),
-                printed: 0,
-                suppressed: 0,
-            }),
+            errors: Mutex::new(Budget::new()),
+            events: Mutex::new(Budget::new()),
         }
     }
 
@@ -130,41 +171,43 @@ impl Logger {
         self.label.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// An informational line the host caused (a call, the member list once per cycle).
     pub fn info(&self, tag: &str, msg: impl std::fmt::Display) {
-        let sink_wants = SINK
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|s| s.level >= LEVEL_INFO);
-        if !self.enabled && !sink_wants {
+        if !self.enabled() {
             return;
         }
-        let line = format!("{} [{tag}] {} {msg}", timestamp(), self.label());
+        self.emit_info(format!("{} [{tag}] {} {msg}", timestamp(), self.label()));
+    }
+
+    /// An informational line of member news, which the network decides: at most
+    /// `EVENT_LINES_PER_WINDOW` per window.
+    pub fn event(&self, tag: &str, msg: impl std::fmt::Display) {
+        if !self.enabled() {
+            return;
+        }
+        let (held_back, print) = Budget::admit(&self.events, EVENT_LINES_PER_WINDOW);
+        if held_back > 0 {
+            self.emit_info(format!(
+                "{} [Log] {} {held_back} more lines of member news were not printed",
+                timestamp(),
+                self.label()
+            ));
+        }
+        if print {
+            self.emit_info(format!("{} [{tag}] {} {msg}", timestamp(), self.label()));
+        }
+    }
+
+    fn emit_info(&self, line: String) {
         if !to_sink(LEVEL_INFO, &line) {
             println!("{line}");
         }
     }
 
     pub fn error(&self, msg: impl std::fmt::Display) {
-        // Decide under the lock, print after it: a host logger must never run inside our locks.
-        let (suppressed, print) = {
-            let mut w = self.errors.lock().unwrap_or_else(|e| e.into_inner());
-            let mut suppressed = 0;
-            if w.start.elapsed() >= ERROR_WINDOW {
-                suppressed = w.suppressed;
-                *w = ErrorWindow {
-                    start: Instant::now(),
-                    printed: 0,
-                    suppressed: 0,
-                };
-            }
-            let print = w.printed < ERRORS_PER_WINDOW;
-            if print {
-                w.printed += 1;
-            } else {
-                w.suppressed += 1;
-            }
-            (suppressed, print)
-        };
+        // Decided under the budget's lock, printed after it: a host logger must never run
+        // inside our locks.
+        let (suppressed, print) = Budget::admit(&self.errors, ERRORS_PER_WINDOW);
         let emit = |line: String| {
             if !to_sink(LEVEL_ERROR, &line) {
                 eprintln!("{line}");
@@ -185,6 +228,22 @@ impl Logger {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_prints_its_budget_then_says_how_many_it_held_back() {
+        let b = Mutex::new(Budget::new());
+        let printed = (0..20).filter(|_| Budget::admit(&b, 5).1).count();
+        assert_eq!(printed, 5);
+        b.lock().unwrap().start -= WINDOW;
+        assert_eq!(
+            Budget::admit(&b, 5),
+            (15, true),
+            "the next window says 15 were held back"
+        );
+        assert_eq!(Budget::admit(&b, 5), (0, true));
+    }
+
     #[test]
     fn timestamp_shape() {
         let t = super::timestamp();

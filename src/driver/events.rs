@@ -40,7 +40,13 @@ struct Queue {
     lost_total: u64,
     /// Whether the user has asked for events (raises the bound to `EVENTS_MAX`).
     subscribed: bool,
+    /// The node was closed: waiters return at once, and for good.
+    closed: bool,
 }
+
+/// `Events::next` found the node closed (`Node::close`, `peko_free`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Closed;
 
 pub struct Events {
     queue: Mutex<Queue>,
@@ -66,6 +72,7 @@ impl Events {
                 lost: 0,
                 lost_total: 0,
                 subscribed: false,
+                closed: false,
             }),
             ready: Condvar::new(),
             fd,
@@ -142,12 +149,22 @@ impl Events {
             .lost_total
     }
 
-    /// The next event, waiting up to `timeout` for one.
-    pub fn next(&self, timeout: Duration) -> Option<UserEvent> {
-        let deadline = Instant::now() + timeout;
+    /// Wakes every waiter for good: from now on `next` returns `Closed`.
+    pub fn close(&self) {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
+        self.ready.notify_all();
+    }
+
+    /// The next event, waiting up to `timeout` for one (`Ok(None)` when none came); `Closed`
+    /// once the node is closed, also for a thread that was waiting then.
+    pub fn next(&self, timeout: Duration) -> Result<Option<UserEvent>, Closed> {
+        let deadline = Instant::now().checked_add(timeout);
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         q.subscribed = true;
         loop {
+            if q.closed {
+                return Err(Closed);
+            }
             if let Some(mut e) = q.events.pop_front() {
                 e.lost = std::mem::take(&mut q.lost);
                 if q.events.is_empty() {
@@ -157,11 +174,14 @@ impl Events {
                         q.events = VecDeque::new();
                     }
                 }
-                return Some(e);
+                return Ok(Some(e));
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            // A timeout too long to add to the clock waits as long as the wait allows, again.
+            let left = deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
             if left.is_zero() {
-                return None;
+                return Ok(None);
             }
             q = self
                 .ready
@@ -194,7 +214,7 @@ mod tests {
         let ev = Events::new();
         let many: Vec<Event> = (0..200u16).map(|p| Event::Failed(id(p))).collect();
         ev.push_all(&many);
-        let first = ev.next(Duration::ZERO).unwrap();
+        let first = ev.next(Duration::ZERO).unwrap().unwrap();
         assert_eq!(first.member, id(200 - EVENTS_UNREAD_MAX as u16));
         assert_eq!(first.lost, 200 - EVENTS_UNREAD_MAX as u64);
     }
@@ -206,11 +226,22 @@ mod tests {
         assert!(!readable(fd));
         ev.push_all(&[Event::Failed(id(1)), Event::Left(id(2))]);
         assert!(readable(fd));
-        assert_eq!(ev.next(Duration::ZERO).unwrap().kind, Kind::Failed);
+        assert_eq!(ev.next(Duration::ZERO).unwrap().unwrap().kind, Kind::Failed);
         assert!(readable(fd));
-        assert_eq!(ev.next(Duration::ZERO).unwrap().kind, Kind::Left);
+        assert_eq!(ev.next(Duration::ZERO).unwrap().unwrap().kind, Kind::Left);
         assert!(!readable(fd));
-        assert_eq!(ev.next(Duration::from_millis(10)), None);
+        assert_eq!(ev.next(Duration::from_millis(10)), Ok(None));
+    }
+
+    #[test]
+    fn close_wakes_a_waiter_and_stays_closed() {
+        let ev = std::sync::Arc::new(Events::new());
+        let ev2 = ev.clone();
+        let waiter = std::thread::spawn(move || ev2.next(Duration::from_secs(3600)));
+        ev.close();
+        assert_eq!(waiter.join().unwrap(), Err(Closed));
+        ev.push_all(&[Event::Failed(id(1))]);
+        assert_eq!(ev.next(Duration::ZERO), Err(Closed));
     }
 
     #[test]
@@ -221,10 +252,10 @@ mod tests {
             .map(|p| Event::Failed(id(p)))
             .collect();
         ev.push_all(&many);
-        let first = ev.next(Duration::ZERO).unwrap();
+        let first = ev.next(Duration::ZERO).unwrap().unwrap();
         assert_eq!(first.member, id(5), "the oldest were dropped");
         assert_eq!(first.lost, 5, "the next event delivered says how many");
-        assert_eq!(ev.next(Duration::ZERO).unwrap().lost, 0);
+        assert_eq!(ev.next(Duration::ZERO).unwrap().unwrap().lost, 0);
         assert_eq!(ev.lost_total(), 5, "the total stays after delivery");
     }
 }

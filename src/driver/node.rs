@@ -162,9 +162,14 @@ impl Node {
         Ok(())
     }
 
-    /// The next membership or metadata event, waiting up to `timeout` for one.
-    pub fn next_event(&self, timeout: Duration) -> Option<UserEvent> {
-        self.shared.events.next(timeout)
+    /// The next membership or metadata event, waiting up to `timeout` for one (`Ok(None)` when
+    /// none came). A state error once the node is closed, also for a caller already waiting
+    /// then: `close` wakes it.
+    pub fn next_event(&self, timeout: Duration) -> Result<Option<UserEvent>> {
+        self.shared
+            .events
+            .next(timeout)
+            .map_err(|_| Error::state("the member was closed (peko_free): no more events"))
     }
 
     /// A descriptor that is readable while events are pending (owned by the node).
@@ -248,6 +253,8 @@ impl Node {
             }
             *closed = true;
         }
+        // Whoever waits for events returns now rather than at its timeout.
+        self.shared.events.close();
         // No guard from here on: sending and stopping may log, and the logger may call back.
         if !self.is_joined() {
             // Nothing was bound or spawned: no runtime to wake for a handle that never joined.

@@ -93,25 +93,35 @@ impl Shared {
         r
     }
 
-    /// Runs `f` on the core under its lock and collects what it produced, to be delivered once
-    /// the caller holds no lock of its own either (`Node::join` holds one around the step).
+    /// Runs `f` on the core under its lock, queues the events it produced for the user, and
+    /// collects what is left to do (send, log) once the caller holds no lock of its own either
+    /// (`Node::join` holds one around the step).
+    ///
+    /// The events are queued before the core's lock is released: several threads step the core
+    /// (the receive and timer tasks, API calls), and a step that queued after releasing it could
+    /// be overtaken by the next one's events (a FAILED before the JOINED that preceded it).
+    /// Queueing reaches no host code (the queue only signals its descriptor and condition).
     pub(super) fn step<R>(&self, f: impl FnOnce(&mut Core, u64) -> R) -> (R, Produced) {
         let mut core = lock(&self.core);
         let now = self.now();
         let r = f(&mut core, now);
+        let events: Vec<Event> = core.take_events().into();
+        if !events.is_empty() {
+            self.events.push_all(&events);
+        }
         let produced = Produced {
             out: core.drain_outgoing(),
-            events: core.take_events().into(),
+            events,
         };
         (r, produced)
     }
 
-    /// Sends and reports what a step produced. Call with no library lock held: sending and
-    /// reporting may reach the host's logger, which may call back into the library.
+    /// Sends and logs what a step produced (its events are queued already). Call with no
+    /// library lock held: sending and logging may reach the host's logger, which may call back
+    /// into the library. (Log lines of steps on different threads may interleave.)
     pub(super) fn deliver(self: &Arc<Self>, p: Produced) {
         self.dispatch(p.out);
         if !p.events.is_empty() {
-            self.events.push_all(&p.events);
             self.log_events(p.events);
         }
     }
@@ -124,20 +134,20 @@ impl Shared {
             match e {
                 Event::Joined(id, a) => self
                     .log
-                    .info("Join", format_args!("{id} ({}) is alive", a.name)),
-                Event::Updated(id, a) => self.log.info(
+                    .event("Join", format_args!("{id} ({}) is alive", a.name)),
+                Event::Updated(id, a) => self.log.event(
                     "Update",
                     format_args!("{id} is now ({}, {})", a.name, a.private_data),
                 ),
-                Event::Failed(id) => self.log.info("Failed", format_args!("{id} is gone")),
-                Event::Left(id) => self.log.info("Leave", format_args!("{id} left")),
-                Event::MetadataChanged(v) => self.log.info(
+                Event::Failed(id) => self.log.event("Failed", format_args!("{id} is gone")),
+                Event::Left(id) => self.log.event("Leave", format_args!("{id} left")),
+                Event::MetadataChanged(v) => self.log.event(
                     "Metadata",
                     format_args!("new metadata from {} (version {})", v.origin, v.hlc),
                 ),
                 Event::Synced(id) => self
                     .log
-                    .info("PushPull", format_args!("state exchanged with {id}")),
+                    .event("PushPull", format_args!("state exchanged with {id}")),
             }
         }
     }
@@ -159,5 +169,104 @@ impl Shared {
             "List",
             format_args!("{} members: {}", list.len(), list.join(" ")),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Attributes, CoreConfig, Message, Rumor, Timing};
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::time::Duration;
+
+    /// A member's shared state as `Node::new` makes it, started (no sockets: nothing it does
+    /// here sends anything).
+    fn started() -> Arc<Shared> {
+        let cfg = Config::default().resolve().unwrap();
+        let me: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let core = Core::new(CoreConfig {
+            me,
+            attrs: Attributes::default(),
+            amount: cfg.amount as usize,
+            timing: Timing::new(cfg.cycle_ms, cfg.timeout_ms, cfg.amount as usize),
+            max_meta: cfg.size as usize,
+            seed: 1,
+            encoding: &wire::RUMOR_ENCODING,
+        });
+        let s = Arc::new(Shared::new(core, cfg, Logger::new(false, me.to_string())));
+        s.with_core(|core, now| core.join(now));
+        s
+    }
+
+    /// Several threads step the core at once (as the receive task, the timer task and API calls
+    /// do), each applying a newer incarnation of one member with a new name. The core reports an
+    /// update only for an incarnation newer than the one it holds, so the order it produced the
+    /// events in has strictly growing names; the user must see them in that order.
+    #[test]
+    fn events_reach_the_user_in_the_order_the_core_produced_them() {
+        const THREADS: usize = 8;
+        const STEPS: u32 = 200_000;
+        let s = started();
+        let other: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        let next = Arc::new(AtomicU32::new(1));
+        let done = Arc::new(AtomicBool::new(false));
+        s.events.subscribe();
+        let reader = {
+            let (s, done) = (s.clone(), done.clone());
+            std::thread::spawn(move || {
+                let (mut last, mut seen, mut lost) = (0u32, 0u64, 0u64);
+                loop {
+                    let finished = done.load(Ordering::SeqCst);
+                    match s.events.next(Duration::from_millis(50)).expect("open") {
+                        Some(e) => {
+                            lost += e.lost;
+                            seen += 1;
+                            let n: u32 = e.attrs.name.parse().expect("a number");
+                            assert!(
+                                n > last,
+                                "{:?} named {n} reached the user after {last} \
+                                 ({seen} events seen)",
+                                e.kind
+                            );
+                            last = n;
+                        }
+                        None if finished => return (seen, lost),
+                        None => {}
+                    }
+                }
+            })
+        };
+        let steppers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let (s, next) = (s.clone(), next.clone());
+                std::thread::spawn(move || loop {
+                    let inc = next.fetch_add(1, Ordering::SeqCst);
+                    if inc > STEPS {
+                        return;
+                    }
+                    let attrs = Attributes {
+                        name: inc.to_string(),
+                        private_data: String::new(),
+                    };
+                    let msg = Message::Gossip {
+                        from: other,
+                        rumors: vec![Rumor::Alive {
+                            id: other,
+                            incarnation: inc,
+                            attrs,
+                        }],
+                    };
+                    s.with_core(|core, now| core.handle(now, msg));
+                })
+            })
+            .collect();
+        for t in steppers {
+            t.join().unwrap();
+        }
+        done.store(true, Ordering::SeqCst);
+        let (seen, lost) = reader.join().unwrap();
+        assert!(seen > 1000, "only {seen} events reached the user");
+        eprintln!("{seen} events in order, {lost} dropped by the full queue");
     }
 }

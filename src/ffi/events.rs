@@ -49,7 +49,9 @@ fn event_to_c(e: UserEvent, out: &mut peko_event) {
 }
 
 /// Waits up to `timeout_ms` (0 = do not wait) for the next event and writes it to `*out`.
-/// Returns PEKO_ERR_TIMEOUT when none came. Free the event's strings with peko_event_clear.
+/// Returns PEKO_ERR_TIMEOUT when none came, and PEKO_ERR_STATE at once when peko_free is called
+/// on the handle from another thread while it waits (peko_free waits for it to return). Free
+/// the event's strings with peko_event_clear. Events come in the order they happened.
 /// The queue holds 1024 events once peko_next_event or peko_event_fd has been called on the
 /// handle, 64 before (so a program that never reads events holds few); when full the oldest are
 /// dropped and the next event delivered counts them in `lost`.
@@ -62,7 +64,7 @@ pub unsafe extern "C" fn peko_next_event(
     boundary(|| {
         let n = handle(node)?;
         let out = out.as_mut().ok_or_else(|| null("out"))?;
-        match n.next_event(std::time::Duration::from_millis(timeout_ms as u64)) {
+        match n.next_event(std::time::Duration::from_millis(timeout_ms as u64))? {
             Some(e) => {
                 event_to_c(e, out);
                 Ok(())

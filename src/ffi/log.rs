@@ -13,14 +13,19 @@ pub const PEKO_LOG_INFO: u32 = 1;
 /// the line (valid only during the call). Called from the library's threads, and also on the
 /// calling thread inside peko_set, peko_join, peko_stop, peko_start, peko_update, peko_leave,
 /// peko_publish and peko_free (so do not hold a lock there that the logger takes); never while a
-/// library lock is held, so it may call back into the library.
+/// library lock is held, so it may call back into the library. peko_free called from it does
+/// not wait: the member is freed once the callback has returned (see peko_free).
 pub type peko_log_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, level: u32, line: *const c_char)>;
 
 /// Sends the library's log lines (of every node in the process) to `callback` instead of the
 /// console: lines at `level` or more severe (PEKO_LOG_ERROR or PEKO_LOG_INFO; with
 /// PEKO_LOG_INFO the informational lines come even for nodes whose is_print is false).
-/// `callback` NULL restores the console. `userdata` is passed back untouched. When this returns,
+/// `callback` NULL restores the console. `userdata` is passed back untouched. Whatever the
+/// network does, each member logs at most 5 error lines and 50 lines of member news ([Join],
+/// [Update], [Failed], [Leave], [Metadata], [PushPull]) per 10 s, plus one line each at the next
+/// window saying how many were held back; the rest is one [List] line per cycle (with
+/// PEKO_LOG_INFO) and a line per call that changes something. When this returns,
 /// no call to the previous callback is still running on another thread, so its userdata may be
 /// freed.
 #[no_mangle]

@@ -43,6 +43,7 @@ use crate::error::*;
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// A cluster member created by `peko_new`. Opaque; free it with `peko_free`.
 pub struct peko_node {
@@ -50,6 +51,38 @@ pub struct peko_node {
     /// The process that made it: after fork() the child has a copy of the handle but none of the
     /// library's threads, so every call there is refused.
     pid: u32,
+    /// Calls running on this handle now, on any thread: `peko_free` releases the memory only
+    /// once none is left (a thread waiting in peko_next_event, a call whose logger freed it).
+    calls: AtomicUsize,
+    /// Set by `peko_free`: a call that starts from then on is refused.
+    freeing: AtomicBool,
+}
+
+impl peko_node {
+    fn new(node: Node) -> peko_node {
+        peko_node {
+            node,
+            pid: std::process::id(),
+            calls: AtomicUsize::new(0),
+            freeing: AtomicBool::new(false),
+        }
+    }
+}
+
+/// One call on a handle, counted while it runs; derefs to the `Node`.
+struct Call<'a>(&'a peko_node);
+
+impl std::ops::Deref for Call<'_> {
+    type Target = Node;
+    fn deref(&self) -> &Node {
+        &self.0.node
+    }
+}
+
+impl Drop for Call<'_> {
+    fn drop(&mut self) {
+        self.0.calls.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Handles a fork child freed: kept referenced (not released: see `peko_free`), so a leak
@@ -114,7 +147,8 @@ fn null(what: &str) -> Error {
     Error::new(PEKO_ERR_NULL_ARG, format!("{what} is NULL"))
 }
 
-unsafe fn handle<'a>(node: *mut peko_node) -> Result<&'a Node> {
+/// The handle behind `node`, counted as in use until the returned call is dropped.
+unsafe fn handle<'a>(node: *mut peko_node) -> Result<Call<'a>> {
     let n = node.as_ref().ok_or_else(|| null("node"))?;
     if n.pid != std::process::id() {
         return Err(Error::state(format!(
@@ -123,8 +157,31 @@ unsafe fn handle<'a>(node: *mut peko_node) -> Result<&'a Node> {
             n.pid
         )));
     }
-    Ok(&n.node)
+    // Counted before `freeing` is read, and `peko_free` sets `freeing` before it reads the
+    // count (both SeqCst): either this call sees `freeing`, or `peko_free` waits for it.
+    n.calls.fetch_add(1, Ordering::SeqCst);
+    let call = Call(n);
+    if n.freeing.load(Ordering::SeqCst) {
+        return Err(Error::state("peko_free has been called on this handle"));
+    }
+    Ok(call)
 }
+
+/// `peko_free`'s work: closes the member (which wakes threads waiting for events), waits until
+/// no call on the handle is running, then releases it.
+unsafe fn release(node: *mut peko_node) {
+    let n = &*node;
+    n.node.close();
+    while n.calls.load(Ordering::SeqCst) > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    drop(Box::from_raw(node));
+}
+
+/// A handle moved to the thread that frees it.
+struct Freeing(*mut peko_node);
+// SAFETY: `peko_node` is used from any thread (`Node` is Sync); the pointer is only released there.
+unsafe impl Send for Freeing {}
 
 /// A C string as UTF-8; NULL gives `None`.
 unsafe fn opt_str(p: *const c_char, what: &str) -> Result<Option<String>> {

@@ -2,13 +2,16 @@
 //! attributes, leave, free.
 
 use super::config::{config, peko_config};
-use super::{attr, boundary, c_string, handle, null, opt_str, park_inherited, peko_node};
+use super::{
+    attr, boundary, c_string, handle, null, opt_str, park_inherited, peko_node, release, Freeing,
+};
 use crate::driver::args;
 use crate::driver::Node;
 use crate::error::*;
 use crate::proto::Attributes;
 use std::ffi::{c_char, CString};
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 
 /// A member: the local one given to `peko_new`, a known one given to `peko_set`, or one returned
 /// by `peko_get`. Strings are NUL-terminated UTF-8. Field order and types are ABI, fixed forever.
@@ -58,10 +61,7 @@ pub unsafe extern "C" fn peko_new(
         let cfg = self::config(c)?;
         let (id, attrs) = member(local, "local")?;
         let node = Node::new(cfg, id, attrs)?;
-        *out = Box::into_raw(Box::new(peko_node {
-            node,
-            pid: std::process::id(),
-        }));
+        *out = Box::into_raw(Box::new(peko_node::new(node)));
         Ok(())
     })
 }
@@ -168,10 +168,16 @@ pub unsafe extern "C" fn peko_local_port(node: *mut peko_node, out_port: *mut u1
 
 /// Tells the others this member is leaving (so they drop it at once), stops the background
 /// work, closes the sockets before returning (the port can be reused at once), and frees the
-/// handle. Must be the last call on the handle. NULL does nothing. In a fork() child, on a
-/// handle inherited from the parent, it only lets go of the handle: nothing of the parent's is
-/// touched, and the memory stays until the child exits or execs (releasing it would take the
-/// parent's sockets out of the reactor both processes share).
+/// handle. Must be the last call on the handle: no call may start after it returns. NULL does
+/// nothing. Calls on the handle still running in other threads when it is called return soon
+/// (a peko_next_event that waits returns PEKO_ERR_STATE at once, as does a call started while
+/// it runs), and the memory is released only once they have returned.
+/// Called from inside a peko_set_log callback, it returns at once without waiting: the member
+/// is closed and freed on a library thread as soon as that callback (and any call on this
+/// handle it runs under) has returned, so the port becomes free shortly after, not on return.
+/// In a fork() child, on a handle inherited from the parent, it only lets go of the handle:
+/// nothing of the parent's is touched, and the memory stays until the child exits or execs
+/// (releasing it would take the parent's sockets out of the reactor both processes share).
 #[no_mangle]
 pub unsafe extern "C" fn peko_free(node: *mut peko_node) {
     let _ = boundary(|| {
@@ -184,9 +190,30 @@ pub unsafe extern "C" fn peko_free(node: *mut peko_node) {
             park_inherited(node);
             return Ok(());
         }
-        let n = Box::from_raw(node);
-        n.node.close();
-        Ok(())
+        if (*node).freeing.swap(true, Ordering::SeqCst) {
+            // Already being freed (a free deferred from a logger has not finished yet).
+            return Ok(());
+        }
+        if !crate::log::in_callback() {
+            release(node);
+            return Ok(());
+        }
+        // From inside the logger: the line being logged may come from this member's own task,
+        // or from a call on this handle that is still running below us; closing here would wait
+        // for ourselves. Another thread frees it once those have returned.
+        let handle = Freeing(node);
+        std::thread::Builder::new()
+            .name("pekonode-free".into())
+            .spawn(move || {
+                let handle = handle;
+                release(handle.0)
+            })
+            .map(drop)
+            .map_err(|e| {
+                Error::io(format!(
+                    "cannot start the thread that frees the member from the logger: {e}"
+                ))
+            })
     });
 }
 

@@ -3,10 +3,14 @@
  * fd (poll, then read without waiting); JOINED, UPDATED and LEFT between two
  * members, FAILED for a peer that never answers.
  */
+/* For syscall(SYS_gettid): a test below watches one thread's state in /proc. */
+#define _GNU_SOURCE
 #include "harness.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* ---- reading events ---------------------------------------------------------- */
@@ -306,8 +310,84 @@ static void test_event_failed_for_silent_peer(void)
     close(sock);
 }
 
+/* ---- peko_free wakes a waiting peko_next_event ------------------------------ */
+
+struct waiter {
+    peko_node *node;
+    int tid;                  /* set before the call */
+    int returned;             /* set after it */
+    peko_status status;
+    char msg[256];
+};
+
+static void *wait_for_event(void *arg)
+{
+    struct waiter *w = arg;
+    peko_event ev;
+    peko_status st;
+    __atomic_store_n(&w->tid, (int)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+    /* an hour: only peko_free can end this wait within the test */
+    st = peko_next_event(w->node, 3600u * 1000u, &ev);
+    if (st == PEKO_OK)
+        peko_event_clear(&ev);
+    w->status = st;
+    peko_last_error(w->msg, sizeof w->msg);
+    __atomic_store_n(&w->returned, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* The state letter of one of our threads in /proc ('S' while it sleeps), or 0. */
+static char thread_state(int tid)
+{
+    char path[64], buf[512];
+    const char *p;
+    size_t n;
+    FILE *f;
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')');
+    return p != NULL && p[1] == ' ' ? p[2] : 0;
+}
+
+/* A thread blocked in peko_next_event (here for up to an hour) when another
+ * frees the handle returns PEKO_ERR_STATE at once; peko_free does not release
+ * the handle under it. The waiter is known to be inside the call once it
+ * sleeps: it does nothing else after saying its thread id. */
+static void test_free_wakes_event_waiter(void)
+{
+    peko_config cfg = loopback_config();
+    uint16_t port;
+    peko_node *node = joined_node(&cfg, "waited-on", "", &port);
+    struct waiter w;
+    pthread_t th;
+    double t0;
+
+    memset(&w, 0, sizeof w);
+    w.node = node;
+    CHECK(pthread_create(&th, NULL, wait_for_event, &w) == 0);
+    WAIT_UNTIL(__atomic_load_n(&w.tid, __ATOMIC_SEQ_CST) != 0, "the waiter did not start");
+    WAIT_UNTIL(thread_state(w.tid) == 'S', "the waiter never blocked (state %c)",
+               thread_state(w.tid));
+    t0 = now_s();
+    peko_free(node);
+    WAIT_UNTIL(__atomic_load_n(&w.returned, __ATOMIC_SEQ_CST),
+               "peko_next_event still waiting %.0f s after peko_free", CLUSTER_DEADLINE_S);
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECK_MSG(w.status == PEKO_ERR_STATE, "the waiter got %u (%s): %s", (unsigned)w.status,
+              peko_status_str(w.status), w.msg);
+    CHECK_MSG(strstr(w.msg, "peko_free") != NULL, "message: %s", w.msg);
+    printf("    waiter woken with PEKO_ERR_STATE (\"%s\") %.3f s after peko_free began\n",
+           w.msg, now_s() - t0);
+}
+
 static const struct test_case cases[] = {
     TEST_CASE(test_next_event_timeout),
+    TEST_CASE(test_free_wakes_event_waiter),
     TEST_CASE(test_events_join_update_leave),
     TEST_CASE(test_event_failed_for_silent_peer),
 };

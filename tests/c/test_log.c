@@ -261,8 +261,89 @@ static void test_logger_may_call_back_during_join(void)
     peko_free(n);
 }
 
+/* peko_free from inside the logger, on one of the library's threads (the line
+ * comes from the member's own receive or timer task): it must return at once
+ * rather than wait for that task, which waits for the logger to return. The
+ * member is closed and freed once the logger returned: its port can then be
+ * bound again. A deadlock hangs the logger's thread, and this test fails at
+ * its deadline. */
+static pthread_mutex_t g_free_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t g_free_main;
+static peko_node *g_free_node; /* under g_free_mu: freed by its first own line off the main thread */
+static char g_free_label[64];  /* "] 127.0.0.1:port ": the member's own lines, not lines about it */
+static int g_free_returned;    /* under g_free_mu */
+
+static void free_on_background_line(void *userdata, uint32_t level, const char *line)
+{
+    peko_node *node = NULL;
+    (void)userdata;
+    (void)level;
+    if (pthread_equal(pthread_self(), g_free_main))
+        return;
+    pthread_mutex_lock(&g_free_mu);
+    if (g_free_node != NULL && strstr(line, g_free_label) != NULL) {
+        node = g_free_node;
+        g_free_node = NULL;
+    }
+    pthread_mutex_unlock(&g_free_mu);
+    if (node == NULL)
+        return;
+    peko_free(node); /* not under g_free_mu: freeing logs too, which comes back here */
+    pthread_mutex_lock(&g_free_mu);
+    g_free_returned = 1;
+    pthread_mutex_unlock(&g_free_mu);
+}
+
+static int free_returned(void)
+{
+    int r;
+    pthread_mutex_lock(&g_free_mu);
+    r = g_free_returned;
+    pthread_mutex_unlock(&g_free_mu);
+    return r;
+}
+
+/* Whether a new member can join on `port` (then it is freed again). */
+static int port_free_again(const peko_config *cfg, uint16_t port)
+{
+    peko_node *n = new_node(cfg, port, "again", "");
+    peko_status st = peko_join(n);
+    peko_free(n);
+    return st == PEKO_OK;
+}
+
+static void test_free_from_logger(void)
+{
+    peko_config cfg = loopback_config();
+    uint16_t pa;
+    peko_node *a = joined_node(&cfg, "alpha", "", &pa);
+    peko_node *b = new_node(&cfg, 0, "beta", "");
+    peko_node_info seed = member("127.0.0.1", pa, NULL, NULL);
+    double t0;
+
+    g_free_main = pthread_self();
+    pthread_mutex_lock(&g_free_mu);
+    g_free_node = a;
+    snprintf(g_free_label, sizeof g_free_label, "] 127.0.0.1:%u ", (unsigned)pa);
+    pthread_mutex_unlock(&g_free_mu);
+    /* alpha logs "[Join] ... beta is alive" from its own receive task */
+    CHECK_OK(peko_set_log(free_on_background_line, NULL, PEKO_LOG_INFO));
+    CHECK_OK(peko_set(b, &seed));
+    CHECK_OK(peko_join(b));
+    WAIT_UNTIL(free_returned(), "peko_free from the logger has not returned after %.0f s",
+               CLUSTER_DEADLINE_S);
+    t0 = now_s();
+    CHECK_OK(peko_set_log(NULL, NULL, PEKO_LOG_ERROR));
+    WAIT_UNTIL(port_free_again(&cfg, pa), "port %u still bound after the deferred free",
+               (unsigned)pa);
+    printf("    peko_free returned inside the logger; port %u reusable %.3f s later\n",
+           (unsigned)pa, now_s() - t0);
+    peko_free(b);
+}
+
 static const struct test_case cases[] = {
     TEST_CASE(test_set_log_callback),
+    TEST_CASE(test_free_from_logger),
     TEST_CASE(test_set_log_reentrant),
     TEST_CASE(test_logger_may_call_back_during_join),
 };
