@@ -88,7 +88,8 @@
 // Same as peko_stats_t.dropped_auth.
 #define PEKO_COUNTER_DROPPED_AUTH 7
 
-// `peko_counter`: packets dropped as garbage, truncated or oversized; the oversized ones are
+// `peko_counter`: packets dropped as garbage, truncated or oversized, or a message that travels
+// only over TCP (push-pull, digest, metadata transfer) arriving by UDP; the oversized ones are
 // also counted alone in PEKO_COUNTER_DROPPED_TOO_LARGE. Same as peko_stats_t.dropped_malformed.
 #define PEKO_COUNTER_DROPPED_MALFORMED 8
 
@@ -110,7 +111,8 @@
 #define PEKO_COUNTER_DROPPED_TOO_LARGE 12
 
 // `peko_counter`: sends that failed: a datagram the OS refused, a TCP connect or write that
-// failed or timed out.
+// failed or timed out, a reply whose connection had closed, an answer to a datagram withheld
+// because it would have been larger than the datagram.
 #define PEKO_COUNTER_SEND_ERRORS 13
 
 // `peko_counter`: inbound TCP connections closed at once because 512 were already open.
@@ -245,7 +247,7 @@ typedef struct peko_stats_t {
   uint64_t bytes_received;
   // Dropped: wrong or missing MAC (another key).
   uint64_t dropped_auth;
-  // Dropped: garbage, truncated or oversized.
+  // Dropped: garbage, truncated or oversized, or a TCP-only message that came by UDP.
   uint64_t dropped_malformed;
   // Dropped: a send queue was full.
   uint64_t dropped_queue_full;

@@ -5,7 +5,9 @@
 //! its seed. Used by the core's tests and by `examples/sim.rs`.
 
 use crate::proto::random::Rng;
-use crate::proto::{Attributes, Core, CoreConfig, Event, MemberId, Message, Millis, Timing};
+use crate::proto::{
+    Arrival, Attributes, Core, CoreConfig, Event, MemberId, Message, Millis, Route, Timing,
+};
 use crate::wire;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -40,8 +42,14 @@ impl Default for SimConfig {
 }
 
 enum What {
-    Deliver { to: usize, msg: Message },
-    Wake { member: usize },
+    Deliver {
+        to: usize,
+        arrival: Arrival,
+        msg: Message,
+    },
+    Wake {
+        member: usize,
+    },
 }
 
 struct Scheduled {
@@ -90,6 +98,9 @@ pub struct Sim {
     pub count_bytes: bool,
     /// Largest datagram-class message seen (everything but push-pull and metadata transfer).
     pub largest_datagram: usize,
+    /// Answers to datagrams larger than the request (the driver would withhold them; the core
+    /// should never make one).
+    pub answers_oversized: u64,
     /// Every removal any member made: (time, by, whom), from the cores' events.
     pub removals: Vec<(Millis, usize, usize)>,
     /// How many members list each member, kept from the cores' events. Exact for clusters
@@ -136,6 +147,7 @@ impl Sim {
             sent_bytes: vec![0; n],
             count_bytes: true,
             largest_datagram: 0,
+            answers_oversized: 0,
             removals: Vec::new(),
             listers: vec![0; n],
         }
@@ -219,18 +231,36 @@ impl Sim {
         }
         for o in self.cores[from].drain_outgoing() {
             self.sent[from] += 1;
-            if self.count_bytes {
-                let bytes = wire::encode(&o.msg, &wire::Key::new(None)).len();
-                self.sent_bytes[from] += bytes as u64;
-                if !matches!(
-                    o.msg,
-                    Message::PushPull { .. } | Message::MetaResponse { .. }
-                ) {
-                    self.largest_datagram = self.largest_datagram.max(bytes);
+            // A datagram's weight matters to its receiver only when it may answer it.
+            let datagram = matches!(o.route, Route::Own | Route::Answer { .. });
+            let weigh = datagram && matches!(o.msg, Message::Ping { .. } | Message::PingReq { .. });
+            let mut bytes = None;
+            if self.count_bytes || weigh || matches!(o.route, Route::Answer { .. }) {
+                let n = wire::encode(&o.msg, &wire::Key::new(None)).len();
+                bytes = Some(n);
+                if self.count_bytes {
+                    self.sent_bytes[from] += n as u64;
+                    if !wire::stream_only(&o.msg) {
+                        self.largest_datagram = self.largest_datagram.max(n);
+                    }
+                }
+            }
+            if let (Route::Answer { limit }, Some(n)) = (o.route, bytes) {
+                if n > limit {
+                    self.answers_oversized += 1;
+                    continue;
                 }
             }
             let Some(to) = self.index_of(&o.to) else {
                 continue;
+            };
+            // Connections are between member pairs here: the id names the other end.
+            let arrival = if datagram {
+                Arrival::Datagram {
+                    weight: bytes.unwrap_or(0),
+                }
+            } else {
+                Arrival::Stream(from as u64)
             };
             if self.cfg.loss > 0.0 && self.rng.chance(self.cfg.loss) {
                 continue;
@@ -241,7 +271,14 @@ impl Sim {
                 0
             };
             let at = self.now + self.cfg.latency + jitter;
-            self.push(at, What::Deliver { to, msg: o.msg });
+            self.push(
+                at,
+                What::Deliver {
+                    to,
+                    arrival,
+                    msg: o.msg,
+                },
+            );
         }
         let wake = self.cores[from].next_wake().max(self.now + 1);
         if wake < self.wake_at[from] || self.wake_at[from] <= self.now {
@@ -264,13 +301,13 @@ impl Sim {
             let Reverse(ev) = self.queue.pop().expect("peeked");
             self.now = self.now.max(ev.at);
             match ev.what {
-                What::Deliver { to, msg } => {
+                What::Deliver { to, arrival, msg } => {
                     let from = self.index_of(&msg.from());
                     let reachable = from.is_none_or(|s| self.group[s] == self.group[to]);
                     if !self.active(to) || !reachable {
                         continue;
                     }
-                    self.cores[to].handle(self.now, msg);
+                    self.cores[to].handle(self.now, arrival, msg);
                     self.flush(to);
                 }
                 What::Wake { member } => {

@@ -1,6 +1,7 @@
 //! Sockets: binding a node's UDP socket and TCP listener, the UDP receive loop, and the two ends
-//! every frame passes through — `dispatch` (core output to datagrams or TCP frames) and
-//! `receive` (bytes to a core input). TCP connections themselves live in `stream`.
+//! every frame passes through — `dispatch` (core output to datagrams or TCP frames, by the route
+//! the core chose) and `receive` (bytes to a core input, with how they arrived). TCP connections
+//! themselves live in `stream`.
 
 use super::runtime;
 use super::shared::Shared;
@@ -8,7 +9,7 @@ use super::stats::add;
 use super::stream;
 use crate::config::{Config, Protocol};
 use crate::error::{Error, Result};
-use crate::proto::{Message, Outgoing};
+use crate::proto::{Arrival, Message, Outgoing, Route};
 use crate::wire::{self, DecodeError};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -85,8 +86,11 @@ fn set_recv_buffer(sock: &std::net::UdpSocket, bytes: usize) {
 }
 
 impl Shared {
-    /// Encodes and sends what the core produced: a datagram when it fits and the protocol is
-    /// UDP, a TCP frame otherwise. Nothing blocks: a full queue drops and counts.
+    /// Encodes and sends what the core produced, by its route: our own messages as datagrams
+    /// when they fit and the protocol is UDP (else on a connection we open), requests on a
+    /// connection we open, replies on the connection their request came on (never a new one),
+    /// answers to datagrams as datagrams no larger than the request. Nothing blocks: a full queue
+    /// drops and counts.
     pub(super) fn dispatch(self: &Arc<Self>, out: Vec<Outgoing>) {
         if out.is_empty() {
             return;
@@ -99,30 +103,54 @@ impl Shared {
                 add(&self.stats.anti_entropy_bytes_sent, frame.len() as u64);
             }
             let small = frame.len() <= wire::DATAGRAM_MAX;
-            match (&udp, self.cfg.protocol) {
-                (Some(sock), Protocol::Udp) if small => match sock.try_send_to(&frame, o.to) {
-                    Ok(_) => {
-                        add(&self.stats.datagrams_sent, 1);
-                        add(&self.stats.datagram_bytes_sent, frame.len() as u64);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        add(&self.stats.dropped_queue_full, 1)
-                    }
-                    Err(e) => {
-                        add(&self.stats.send_errors, 1);
-                        self.log.error(format_args!("send to {}: {e}", o.to));
-                    }
-                },
-                _ => stream::send(self, o.to, Arc::new(frame)),
+            match (o.route, &udp, self.cfg.protocol) {
+                (Route::Own, Some(sock), Protocol::Udp) if small => {
+                    self.send_datagram(sock, o.to, &frame)
+                }
+                (Route::Own | Route::Request, _, _) => stream::send(self, o.to, Arc::new(frame)),
+                (Route::Reply(conn), _, _) => stream::reply(self, conn, Arc::new(frame)),
+                (Route::Answer { limit }, Some(sock), _) if frame.len() <= limit && small => {
+                    self.send_datagram(sock, o.to, &frame)
+                }
+                // An answer that would outweigh its request (the core keeps within it; this is
+                // the guarantee), or no socket any more: withheld, counted as a failed send.
+                (Route::Answer { .. }, _, _) => add(&self.stats.send_errors, 1),
             }
         }
     }
 
-    /// Decodes and handles one frame; false when it was rejected.
-    pub(super) fn receive(self: &Arc<Self>, frame: &[u8], limits: wire::Limits) -> bool {
+    fn send_datagram(&self, sock: &UdpSocket, to: std::net::SocketAddr, frame: &[u8]) {
+        match sock.try_send_to(frame, to) {
+            Ok(_) => {
+                add(&self.stats.datagrams_sent, 1);
+                add(&self.stats.datagram_bytes_sent, frame.len() as u64);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                add(&self.stats.dropped_queue_full, 1)
+            }
+            Err(e) => {
+                add(&self.stats.send_errors, 1);
+                self.log.error(format_args!("send to {to}: {e}"));
+            }
+        }
+    }
+
+    /// Decodes and handles one frame that arrived `via` a datagram or a connection; false when
+    /// it was rejected. A message that travels only on streams (`wire::stream_only`) is
+    /// malformed in a datagram: its `from` is only a claim, and its answer could outweigh it.
+    pub(super) fn receive(
+        self: &Arc<Self>,
+        frame: &[u8],
+        limits: wire::Limits,
+        via: Arrival,
+    ) -> bool {
         match wire::decode(frame, &self.key, limits) {
+            Ok(msg) if matches!(via, Arrival::Datagram { .. }) && wire::stream_only(&msg) => {
+                add(&self.stats.dropped_malformed, 1);
+                false
+            }
             Ok(msg) => {
-                self.with_core(|core, now| core.handle(now, msg));
+                self.with_core(|core, now| core.handle(now, via, msg));
                 true
             }
             Err(e) => {
@@ -145,7 +173,11 @@ pub(super) async fn udp_loop(s: Arc<Shared>, sock: Arc<UdpSocket>) {
             Ok((n, _src)) => {
                 add(&s.stats.datagrams_received, 1);
                 add(&s.stats.bytes_received, n as u64);
-                s.receive(&buf[..n], wire::Limits::datagram());
+                s.receive(
+                    &buf[..n],
+                    wire::Limits::datagram(),
+                    Arrival::Datagram { weight: n },
+                );
             }
             // ICMP errors from earlier sends (a peer went away) surface here on Linux.
             Err(_) => tokio::task::yield_now().await,

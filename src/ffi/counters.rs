@@ -22,7 +22,7 @@ pub struct peko_stats_t {
     pub bytes_received: u64,
     /// Dropped: wrong or missing MAC (another key).
     pub dropped_auth: u64,
-    /// Dropped: garbage, truncated or oversized.
+    /// Dropped: garbage, truncated or oversized, or a TCP-only message that came by UDP.
     pub dropped_malformed: u64,
     /// Dropped: a send queue was full.
     pub dropped_queue_full: u64,
@@ -79,7 +79,8 @@ pub const PEKO_COUNTER_BYTES_RECEIVED: u32 = 6;
 /// `peko_counter`: packets dropped for a wrong or missing MAC (another secret_key).
 /// Same as peko_stats_t.dropped_auth.
 pub const PEKO_COUNTER_DROPPED_AUTH: u32 = 7;
-/// `peko_counter`: packets dropped as garbage, truncated or oversized; the oversized ones are
+/// `peko_counter`: packets dropped as garbage, truncated or oversized, or a message that travels
+/// only over TCP (push-pull, digest, metadata transfer) arriving by UDP; the oversized ones are
 /// also counted alone in PEKO_COUNTER_DROPPED_TOO_LARGE. Same as peko_stats_t.dropped_malformed.
 pub const PEKO_COUNTER_DROPPED_MALFORMED: u32 = 8;
 /// `peko_counter`: messages dropped because a send queue was full. Same as
@@ -96,7 +97,8 @@ pub const PEKO_COUNTER_ROUND: u32 = 11;
 /// PEKO_COUNTER_DROPPED_MALFORMED.
 pub const PEKO_COUNTER_DROPPED_TOO_LARGE: u32 = 12;
 /// `peko_counter`: sends that failed: a datagram the OS refused, a TCP connect or write that
-/// failed or timed out.
+/// failed or timed out, a reply whose connection had closed, an answer to a datagram withheld
+/// because it would have been larger than the datagram.
 pub const PEKO_COUNTER_SEND_ERRORS: u32 = 13;
 /// `peko_counter`: inbound TCP connections closed at once because 512 were already open.
 pub const PEKO_COUNTER_CONNECTIONS_REFUSED: u32 = 14;

@@ -4,13 +4,23 @@
 
 use super::rumors::retransmit_limit;
 use super::state::{live_peers, Via};
-use super::types::{MemberId, Message, Millis, Rumor, Status};
+use super::types::{Arrival, MemberId, Message, Millis, Route, Rumor, Status};
 use super::Core;
 
 impl Core {
     /// Queued rumors for one outgoing datagram message, as many as fit.
     pub(super) fn piggyback(&mut self) -> Vec<Rumor> {
         let budget = self.rumors.budget();
+        self.rumors.take(budget, self.rumor_sends())
+    }
+
+    /// Queued rumors for a message sent by `route`: an answer to a datagram carries only as many
+    /// as keep it within the request's own weight (so a spoofed `from` gains nothing by it).
+    pub(super) fn piggyback_for(&mut self, route: Route) -> Vec<Rumor> {
+        let mut budget = self.rumors.budget();
+        if let Route::Answer { limit } = route {
+            budget = budget.min(limit.saturating_sub(self.rumors.answer_overhead()));
+        }
         self.rumors.take(budget, self.rumor_sends())
     }
 
@@ -47,12 +57,19 @@ impl Core {
                     from: self.cfg.me,
                     rumors,
                 },
+                Route::Own,
             );
         }
     }
 
-    /// Rumors that arrived on a message from `from`.
-    pub(super) fn apply_rumors(&mut self, now: Millis, from: MemberId, rumors: Vec<Rumor>) {
+    /// Rumors that arrived on a message from `from` (`via`: how, for fetching what they announce).
+    pub(super) fn apply_rumors(
+        &mut self,
+        now: Millis,
+        from: MemberId,
+        via: Arrival,
+        rumors: Vec<Rumor>,
+    ) {
         for r in rumors {
             match r {
                 Rumor::Alive {
@@ -74,7 +91,7 @@ impl Core {
                     self.apply_dead(now, id, incarnation, Status::Left, id)
                 }
                 Rumor::Meta(m) => self.apply_meta(now, m),
-                Rumor::MetaAnnounce(v) => self.on_meta_announce(now, v, from),
+                Rumor::MetaAnnounce(v) => self.on_meta_announce(now, v, from, via),
             }
         }
     }

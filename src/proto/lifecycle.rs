@@ -2,7 +2,7 @@
 //! good, and attribute changes, each announced the way the others need to hear it.
 
 use super::state::live_peers;
-use super::types::{Attributes, MemberId, Message, Millis, Rumor, Status};
+use super::types::{Attributes, MemberId, Message, Millis, Route, Rumor, Status};
 use super::{Core, Outgoing, RunState};
 
 /// Beyond this many members the final leave notice goes to a random subset, which gossips it on.
@@ -28,7 +28,7 @@ impl Core {
         self.reset_timers(now);
         let seeds: Vec<MemberId> = self.members.keys().copied().collect();
         for id in seeds {
-            self.send_push_pull(id);
+            self.send_push_pull(id, Route::Request);
         }
     }
 
@@ -88,6 +88,7 @@ impl Core {
                     from: self.cfg.me,
                     rumors: vec![rumor.clone()],
                 },
+                route: Route::Own,
             })
             .collect()
     }

@@ -1,8 +1,10 @@
 //! The cluster metadata register: one value, versioned by a hybrid logical clock (`hlc.rs`) with
 //! the publisher as tie-breaker; the newest version wins everywhere. Small values ride as rumors;
-//! larger ones are announced and fetched from whoever announced them.
+//! larger ones are announced and fetched from whoever announced them, on a connection: the fetch
+//! goes out on one we open (or on the one the announcement came on) and the metadata comes back
+//! on the same one.
 
-use super::types::{Event, MemberId, Message, MetaVersion, Metadata, Millis};
+use super::types::{Arrival, Event, MemberId, Message, MetaVersion, Metadata, Millis, Route};
 use super::Core;
 
 impl Core {
@@ -43,14 +45,23 @@ impl Core {
         self.push_event(Event::MetadataChanged(version));
     }
 
-    /// `holder` has metadata at `version`: fetch it if ours is older.
-    pub(super) fn on_meta_announce(&mut self, now: Millis, version: MetaVersion, holder: MemberId) {
+    /// `holder` has metadata at `version` (we heard so `via` some transport): fetch it if ours
+    /// is older.
+    pub(super) fn on_meta_announce(
+        &mut self,
+        now: Millis,
+        version: MetaVersion,
+        holder: MemberId,
+        via: Arrival,
+    ) {
         if self.meta_version() < Some(version) {
-            self.request_meta(now, version, holder);
+            self.request_meta(now, version, holder, via.ask());
         }
     }
 
-    pub(super) fn on_meta_request(&mut self, from: MemberId) {
+    /// A fetch on a connection (`handle` drops those that come by datagram): the metadata goes
+    /// back on it.
+    pub(super) fn on_meta_request(&mut self, from: MemberId, via: Arrival) {
         if let Some(meta) = self.meta.clone() {
             self.send(
                 from,
@@ -58,6 +69,7 @@ impl Core {
                     from: self.cfg.me,
                     meta,
                 },
+                via.answer(),
             );
         }
     }
@@ -67,23 +79,26 @@ impl Core {
         &mut self,
         now: Millis,
         from: MemberId,
+        via: Arrival,
         theirs: Option<MetaVersion>,
     ) {
         let mine = self.meta_version();
         if let Some(v) = theirs.filter(|_| theirs > mine) {
-            self.request_meta(now, v, from);
+            self.request_meta(now, v, from, via.ask());
         } else if mine > theirs {
-            self.on_meta_request(from);
+            self.on_meta_request(from, via);
         }
     }
 
-    fn request_meta(&mut self, now: Millis, version: MetaVersion, holder: MemberId) {
+    /// Asks `holder` for the metadata, by `route`: a connection we open, or the one its news
+    /// came on.
+    fn request_meta(&mut self, now: Millis, version: MetaVersion, holder: MemberId, route: Route) {
         if let Some((v, at)) = self.meta_fetch {
             if v >= version && now < at + self.cfg.timing.probe_interval {
                 return;
             }
         }
         self.meta_fetch = Some((version, now));
-        self.send(holder, Message::MetaRequest { from: self.cfg.me });
+        self.send(holder, Message::MetaRequest { from: self.cfg.me }, route);
     }
 }

@@ -78,11 +78,12 @@ impl std::fmt::Debug for CoreConfig {
     }
 }
 
-/// A message for the driver to deliver.
+/// A message for the driver to deliver, and how (`Route`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outgoing {
     pub to: MemberId,
     pub msg: Message,
+    pub route: Route,
 }
 
 /// Counters of what the core refused or dropped (see `Core::counters`).
@@ -264,7 +265,8 @@ impl Core {
 
     // ---- inputs ------------------------------------------------------------------------------
 
-    pub fn handle(&mut self, now: Millis, msg: Message) {
+    /// One message, and how it arrived (which decides how it may be answered).
+    pub fn handle(&mut self, now: Millis, arrival: Arrival, msg: Message) {
         if self.state != RunState::Running {
             return;
         }
@@ -280,11 +282,11 @@ impl Core {
                 rumors,
                 ..
             } => {
-                self.apply_rumors(now, from, rumors);
-                self.on_ping(from, seq, target);
+                self.apply_rumors(now, from, arrival, rumors);
+                self.on_ping(from, seq, target, arrival);
             }
             Message::Ack { seq, rumors, .. } => {
-                self.apply_rumors(now, from, rumors);
+                self.apply_rumors(now, from, arrival, rumors);
                 self.on_ack(seq);
             }
             Message::PingReq {
@@ -293,24 +295,31 @@ impl Core {
                 rumors,
                 ..
             } => {
-                self.apply_rumors(now, from, rumors);
-                self.on_ping_req(now, from, seq, target);
+                self.apply_rumors(now, from, arrival, rumors);
+                self.on_ping_req(now, from, seq, target, arrival);
             }
-            Message::Gossip { rumors, .. } => self.apply_rumors(now, from, rumors),
+            Message::Gossip { rumors, .. } => self.apply_rumors(now, from, arrival, rumors),
+            // Requests that need a TCP answer, and those answers, travel only on connections:
+            // by datagram, `from` is only a claim (the driver drops these; so does the core).
+            Message::PushPull { .. }
+            | Message::Digest { .. }
+            | Message::MetaRequest { .. }
+            | Message::MetaResponse { .. }
+                if !matches!(arrival, Arrival::Stream(_)) => {}
             Message::PushPull {
                 reply,
                 members,
                 meta_version,
                 meta,
                 ..
-            } => self.on_push_pull(now, from, reply, members, meta_version, meta),
+            } => self.on_push_pull(now, from, arrival, reply, members, meta_version, meta),
             Message::Nack { seq, .. } => self.on_nack(seq),
             Message::Digest {
                 digest,
                 meta_version,
                 ..
-            } => self.on_digest(now, from, digest, meta_version),
-            Message::MetaRequest { .. } => self.on_meta_request(from),
+            } => self.on_digest(now, from, arrival, digest, meta_version),
+            Message::MetaRequest { .. } => self.on_meta_request(from, arrival),
             Message::MetaResponse { meta, .. } => self.apply_meta(now, meta),
         }
     }
@@ -350,8 +359,8 @@ impl Core {
 
     // ---- outputs -----------------------------------------------------------------------------
 
-    fn send(&mut self, to: MemberId, msg: Message) {
-        self.out.push(Outgoing { to, msg });
+    fn send(&mut self, to: MemberId, msg: Message, route: Route) {
+        self.out.push(Outgoing { to, msg, route });
     }
 
     fn push_event(&mut self, e: Event) {

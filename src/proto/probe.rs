@@ -1,9 +1,13 @@
 //! Failure detection by probing (SWIM): a direct ping to one member per probe interval; without
 //! an ack, ping-reqs through `INDIRECT_CHECKS` others, who relay the ack or answer with a nack
 //! (Lifeguard); without any ack by 9/10 of the interval, the target is suspected.
+//!
+//! A probe's `from` is only a claim when it comes by datagram, so what answers it is never
+//! larger than it: an ack carries only the rumors that fit in the ping's own weight, and a
+//! member relays probes only to members it lists (never to an address a stranger names).
 
 use super::state::{live_peers, member_hash};
-use super::types::{MemberId, Message, Millis, Rumor};
+use super::types::{Arrival, MemberId, Message, Millis, Route, Rumor};
 use super::Core;
 
 /// Members asked to probe a silent member on our behalf.
@@ -38,14 +42,17 @@ impl Probe {
 #[derive(Debug)]
 pub(super) struct Relay {
     pub requester: MemberId,
+    /// How the ack or nack goes back (within the request's weight, or on its connection).
+    pub answer: Route,
     pub seq: u32,
     pub deadline: Millis,
 }
 
 impl Core {
-    pub(super) fn on_ping(&mut self, from: MemberId, seq: u32, target: MemberId) {
+    pub(super) fn on_ping(&mut self, from: MemberId, seq: u32, target: MemberId, via: Arrival) {
         if target == self.cfg.me {
-            let rumors = self.piggyback();
+            let answer = via.answer();
+            let rumors = self.piggyback_for(answer);
             self.send(
                 from,
                 Message::Ack {
@@ -53,6 +60,7 @@ impl Core {
                     from: self.cfg.me,
                     rumors,
                 },
+                answer,
             );
         }
     }
@@ -63,7 +71,7 @@ impl Core {
             self.heard_from(p.target);
             self.health.improve();
         } else if let Some(r) = self.relays.remove(&seq) {
-            let rumors = self.piggyback();
+            let rumors = self.piggyback_for(r.answer);
             self.send(
                 r.requester,
                 Message::Ack {
@@ -71,12 +79,38 @@ impl Core {
                     from: self.cfg.me,
                     rumors,
                 },
+                r.answer,
             );
         }
     }
 
-    pub(super) fn on_ping_req(&mut self, now: Millis, from: MemberId, seq: u32, target: MemberId) {
-        if target == self.cfg.me {
+    pub(super) fn on_ping_req(
+        &mut self,
+        now: Millis,
+        from: MemberId,
+        seq: u32,
+        target: MemberId,
+        via: Arrival,
+    ) {
+        if target == self.cfg.me || target == from {
+            return;
+        }
+        let answer = via.answer();
+        if !self
+            .members
+            .get(&target)
+            .is_some_and(|m| m.status.is_listed())
+        {
+            // Not a member we know: we probe no address a stranger names. The nack (smaller than
+            // the request) still tells the requester that its own network works.
+            self.send(
+                from,
+                Message::Nack {
+                    seq,
+                    from: self.cfg.me,
+                },
+                answer,
+            );
             return;
         }
         if self.relays.len() >= RELAYS_MAX {
@@ -88,11 +122,16 @@ impl Core {
             my_seq,
             Relay {
                 requester: from,
+                answer,
                 seq,
                 deadline: now + self.cfg.timing.probe_timeout,
             },
         );
-        let rumors = self.piggyback();
+        // The target gets no more than the request weighed either.
+        let rumors = match via {
+            Arrival::Datagram { weight } => self.piggyback_for(Route::Answer { limit: weight }),
+            Arrival::Stream(_) => self.piggyback(),
+        };
         self.send(
             target,
             Message::Ping {
@@ -101,6 +140,7 @@ impl Core {
                 target,
                 rumors,
             },
+            Route::Own,
         );
     }
 
@@ -126,6 +166,7 @@ impl Core {
                     seq: r.seq,
                     from: self.cfg.me,
                 },
+                r.answer,
             );
         }
     }
@@ -171,6 +212,7 @@ impl Core {
                     target,
                     rumors,
                 },
+                Route::Own,
             );
         }
     }
@@ -207,6 +249,7 @@ impl Core {
                 from: self.cfg.me,
                 rumors: vec![rumor],
             },
+            Route::Own,
         );
     }
 
@@ -240,6 +283,7 @@ impl Core {
                 target,
                 rumors,
             },
+            Route::Own,
         );
     }
 

@@ -1,9 +1,16 @@
 //! Anti-entropy: a full push-pull exchange of the membership table (on join, on `peko_set`, on
 //! restart, and whenever digests differ), a periodic 64-bit digest to one random member, a
 //! periodic exchange with one member believed dead (heals partitions), and seed retries.
+//!
+//! Every exchange runs on one TCP connection, opened by the member that starts it: a push-pull
+//! request or a digest goes out on it (`Route::Request`) and whatever answers it — the reply, the
+//! push-pull a differing digest starts, a metadata fetch — goes back on it (`Route::Reply`).
+//! Nothing here answers a datagram, whose `from` anyone can forge.
 
 use super::state::{live_peers, member_hash, Via};
-use super::types::{Event, MemberId, MemberState, Message, MetaVersion, Metadata, Millis, Status};
+use super::types::{
+    Arrival, Event, MemberId, MemberState, Message, MetaVersion, Metadata, Millis, Route, Status,
+};
 use super::Core;
 
 impl Core {
@@ -40,6 +47,7 @@ impl Core {
                     digest,
                     meta_version,
                 },
+                Route::Request,
             );
         }
         // Reconnect: also try one member we believe failed. If it was only cut off (a healed
@@ -51,7 +59,7 @@ impl Core {
             .map(|(id, _)| *id)
             .collect();
         if let Some(to) = self.rng.choose(&failed) {
-            self.send_push_pull(to);
+            self.send_push_pull(to, Route::Request);
         }
         self.collect_tombstones(now);
     }
@@ -65,11 +73,13 @@ impl Core {
             .copied()
             .collect();
         for id in unheard {
-            self.send_push_pull(id);
+            self.send_push_pull(id, Route::Request);
         }
     }
 
-    pub(super) fn send_push_pull(&mut self, to: MemberId) {
+    /// Starts an exchange with `to` on a connection we open (`Route::Request`), or answers a
+    /// differing digest on its connection (`Route::Reply`).
+    pub(super) fn send_push_pull(&mut self, to: MemberId, route: Route) {
         let members = self.state_snapshot();
         let meta_version = self.meta_version();
         self.send(
@@ -81,13 +91,17 @@ impl Core {
                 meta_version,
                 meta: None,
             },
+            route,
         );
     }
 
+    /// A push-pull on a connection (`handle` drops those that come by datagram).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn on_push_pull(
         &mut self,
         now: Millis,
         from: MemberId,
+        arrival: Arrival,
         reply: bool,
         members: Vec<MemberState>,
         meta_version: Option<MetaVersion>,
@@ -120,25 +134,29 @@ impl Core {
                     meta_version: mine,
                     meta,
                 },
+                arrival.answer(),
             );
         }
         if let Some(theirs) = meta_version {
-            self.on_meta_announce(now, theirs, from);
+            self.on_meta_announce(now, theirs, from, arrival);
         }
         self.push_event(Event::Synced(from));
     }
 
+    /// A digest on a connection (`handle` drops those that come by datagram): what it calls for
+    /// goes back on that connection.
     pub(super) fn on_digest(
         &mut self,
         now: Millis,
         from: MemberId,
+        via: Arrival,
         digest: u64,
         meta_version: Option<MetaVersion>,
     ) {
         if digest != self.digest() {
-            self.send_push_pull(from);
+            self.send_push_pull(from, via.answer());
         } else {
-            self.sync_meta_versions(now, from, meta_version);
+            self.sync_meta_versions(now, from, via, meta_version);
         }
     }
 

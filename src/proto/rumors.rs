@@ -16,6 +16,9 @@ pub trait RumorEncoding: Sync {
     fn datagram_budget(&self) -> usize;
     /// Largest encoded `Rumor::Meta` sent inline; larger metadata is announced and fetched.
     fn inline_meta_max(&self) -> usize;
+    /// Most bytes a `Ping`, `Ack` or `Nack` takes besides its rumors (header, MAC, sequence
+    /// number, ids, rumor count): what an answer to a datagram needs before any rumor.
+    fn answer_overhead(&self) -> usize;
 }
 
 /// How many times each rumor is sent per member, times ceil(log10(N + 1)) (memberlist's
@@ -58,6 +61,11 @@ impl RumorQueue {
     /// Encoded bytes of rumors that fit in one datagram.
     pub fn budget(&self) -> usize {
         self.encoding.datagram_budget()
+    }
+
+    /// Bytes of an answer besides its rumors (`RumorEncoding::answer_overhead`).
+    pub fn answer_overhead(&self) -> usize {
+        self.encoding.answer_overhead()
     }
 
     /// A rumor's size inside a datagram.

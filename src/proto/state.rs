@@ -4,8 +4,8 @@
 
 use super::suspicion::Accusers;
 use super::types::{
-    Attributes, Event, Incarnation, MemberId, Millis, PackedAttributes, Rumor, Status, ATTR_MAX,
-    INCARNATION_MAX,
+    Attributes, Event, Incarnation, MemberId, Millis, PackedAttributes, Route, Rumor, Status,
+    ATTR_MAX, INCARNATION_MAX,
 };
 use super::{Core, RunState};
 use std::collections::BTreeMap;
@@ -158,7 +158,7 @@ impl Core {
         self.members.insert(id, guess);
         self.watch.insert(id);
         if self.state == RunState::Running {
-            self.send_push_pull(id);
+            self.send_push_pull(id, Route::Request);
         }
     }
 

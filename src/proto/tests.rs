@@ -5,6 +5,11 @@ use crate::sim::{Sim, SimConfig};
 // Test-only: datagram sizes are checked in real bytes.
 use crate::wire;
 
+/// A full datagram: how rumors handed to a core in these tests arrive.
+const DATAGRAM: Arrival = Arrival::Datagram {
+    weight: wire::DATAGRAM_MAX,
+};
+
 fn sim(members: usize, seed: u64) -> Sim {
     let mut s = Sim::new(SimConfig {
         members,
@@ -99,6 +104,7 @@ fn suspected_member_refutes_and_stays() {
     let accuser = s.ids[2];
     s.cores[1].handle(
         s.now,
+        DATAGRAM,
         Message::Gossip {
             from: accuser,
             rumors: vec![Rumor::Suspect {
@@ -192,7 +198,7 @@ fn applying_a_rumor_twice_or_an_old_one_changes_nothing() {
         }],
     };
     if inc > 0 {
-        s.cores[0].handle(s.now, stale);
+        s.cores[0].handle(s.now, DATAGRAM, stale);
         assert_eq!(s.cores[0].member_status(&id).unwrap().0, Status::Alive);
     }
     let alive = Message::Gossip {
@@ -206,8 +212,8 @@ fn applying_a_rumor_twice_or_an_old_one_changes_nothing() {
             },
         }],
     };
-    s.cores[0].handle(s.now, alive.clone());
-    s.cores[0].handle(s.now, alive);
+    s.cores[0].handle(s.now, DATAGRAM, alive.clone());
+    s.cores[0].handle(s.now, DATAGRAM, alive);
     let listed = s.cores[0].members();
     let m = listed.iter().find(|(i, _)| *i == id).unwrap();
     assert_eq!(
@@ -263,7 +269,7 @@ fn leave_is_spread_at_once_and_stop_start_comes_back() {
     for o in s.cores[5].leave() {
         let to = s.index_of(&o.to).unwrap();
         let now = s.now;
-        s.cores[to].handle(now, o.msg);
+        s.cores[to].handle(now, DATAGRAM, o.msg);
     }
     s.crash(5);
     assert_eq!(s.listed_by(5), 0);
@@ -325,9 +331,9 @@ fn versions_at_the_top_saturate_and_what_is_sent_still_decodes() {
         }],
     };
     let core = &mut s.cores[0];
-    core.handle(now, accuse(INCARNATION_MAX - 1));
+    core.handle(now, DATAGRAM, accuse(INCARNATION_MAX - 1));
     assert_eq!(core.incarnation(), INCARNATION_MAX, "refuted one above");
-    core.handle(now, accuse(INCARNATION_MAX));
+    core.handle(now, DATAGRAM, accuse(INCARNATION_MAX));
     assert_eq!(
         core.incarnation(),
         INCARNATION_MAX,
@@ -347,6 +353,7 @@ fn versions_at_the_top_saturate_and_what_is_sent_still_decodes() {
     };
     core.handle(
         now + 1,
+        Arrival::Stream(1),
         Message::MetaResponse {
             from: other,
             meta: Metadata {
@@ -364,6 +371,7 @@ fn versions_at_the_top_saturate_and_what_is_sent_still_decodes() {
     core.tick(now + 10_000);
     core.handle(
         now + 10_000,
+        Arrival::Stream(1),
         Message::PushPull {
             from: other,
             reply: false,
@@ -382,4 +390,143 @@ fn versions_at_the_top_saturate_and_what_is_sent_still_decodes() {
         let limits = wire::Limits::stream(1 << 20);
         assert_eq!(wire::decode(&frame, &key, limits), Ok(o.msg));
     }
+}
+
+// ---- no reflection (issue 10, finding 4) -------------------------------------------------------
+
+/// A converged three-member core with news queued (a 1000-byte attribute change rides on every
+/// message while it lasts), and the ids of a member and of a stranger.
+fn core_with_news() -> (Sim, MemberId, MemberId) {
+    let mut s = sim(3, 5);
+    s.start_converged();
+    s.cores[0].update_attrs(Attributes {
+        name: "m0".into(),
+        private_data: "p".repeat(1000),
+    });
+    s.cores[0].drain_outgoing();
+    let stranger: MemberId = "192.0.2.9:7946".parse().unwrap();
+    (s, s_id(1), stranger)
+}
+
+fn s_id(i: usize) -> MemberId {
+    crate::sim::member_id(i)
+}
+
+fn weight(msg: &Message) -> usize {
+    wire::encode(msg, &wire::Key::new(None)).len()
+}
+
+#[test]
+fn requests_that_need_a_tcp_answer_are_not_answered_by_datagram() {
+    let (mut s, _, stranger) = core_with_news();
+    let now = s.now;
+    let core = &mut s.cores[0];
+    core.publish(now, 1, vec![1; 4000]);
+    core.drain_outgoing();
+    let requests = [
+        Message::Digest {
+            from: stranger,
+            digest: 1,
+            meta_version: None,
+        },
+        Message::MetaRequest { from: stranger },
+        Message::PushPull {
+            from: stranger,
+            reply: false,
+            members: vec![],
+            meta_version: None,
+            meta: None,
+        },
+    ];
+    for msg in requests.clone() {
+        let weight = weight(&msg);
+        core.handle(now, Arrival::Datagram { weight }, msg.clone());
+        assert_eq!(core.drain_outgoing(), vec![], "{msg:?} by datagram");
+    }
+    // On a connection, each is answered on that connection and nowhere else.
+    for msg in requests {
+        core.handle(now, Arrival::Stream(42), msg.clone());
+        let out = core.drain_outgoing();
+        assert!(!out.is_empty(), "{msg:?} on a stream went unanswered");
+        assert!(
+            out.iter().all(|o| o.route == Route::Reply(42)),
+            "{msg:?}: {out:?}"
+        );
+    }
+}
+
+#[test]
+fn an_answer_to_a_datagram_never_outweighs_it() {
+    let (mut s, member, stranger) = core_with_news();
+    let now = s.now;
+    let me = s.ids[0];
+    let core = &mut s.cores[0];
+    for rumors in [
+        vec![],
+        vec![
+            Rumor::Left {
+                id: stranger,
+                incarnation: 1
+            };
+            40
+        ],
+    ] {
+        let ping = Message::Ping {
+            seq: 1,
+            from: stranger,
+            target: me,
+            rumors: rumors.clone(),
+        };
+        let ping_req = Message::PingReq {
+            seq: 2,
+            from: stranger,
+            target: member,
+            rumors: rumors.clone(),
+        };
+        let unknown_target = Message::PingReq {
+            seq: 3,
+            from: stranger,
+            target: "192.0.2.10:7946".parse().unwrap(),
+            rumors,
+        };
+        for msg in [ping, ping_req, unknown_target] {
+            let w = weight(&msg);
+            core.handle(now, Arrival::Datagram { weight: w }, msg.clone());
+            for o in core.drain_outgoing() {
+                // Whatever it sends, to anyone, weighs no more than the request.
+                assert!(weight(&o.msg) <= w, "{msg:?} -> {o:?}");
+                if o.to == stranger {
+                    assert_eq!(o.route, Route::Answer { limit: w });
+                } else {
+                    assert_eq!(o.to, member, "relayed only to a listed member");
+                    assert_eq!(o.route, Route::Own);
+                }
+            }
+        }
+    }
+    // The relayed ack (when the member answers) and the nack (when it does not) are answers too.
+    core.tick(now + 10_000);
+    for o in core
+        .drain_outgoing()
+        .into_iter()
+        .filter(|o| o.to == stranger)
+    {
+        assert!(matches!(o.route, Route::Answer { limit } if weight(&o.msg) <= limit));
+    }
+}
+
+#[test]
+fn a_cluster_converges_spreads_news_and_never_makes_an_oversized_answer() {
+    let mut s = sim(40, 9);
+    assert!(s.run_until(30_000, |s| s.converged()).is_some());
+    let now = s.now;
+    s.cores[3].publish(now, 1, vec![9; 3000]);
+    let v = s.cores[3].metadata().unwrap().version;
+    assert!(s
+        .run_until(30_000, |s| s
+            .cores
+            .iter()
+            .all(|c| c.metadata().is_some_and(|m| m.version == v)))
+        .is_some());
+    assert_eq!(s.answers_oversized, 0);
 }

@@ -221,8 +221,61 @@ pub enum RumorKey {
     Metadata,
 }
 
+/// Names one TCP connection (opened by either side) for the driver; the core only hands it back
+/// in a `Route::Reply`.
+pub type ConnId = u64;
+
+/// How a message reached the core, which decides how it may be answered. A datagram's `from` is
+/// only a claim (anyone can write any address there), so nothing answers a datagram with more
+/// than it weighed; a connection's peer proved its address by opening it, so a request that
+/// needs a large answer comes on a connection and is answered on the same one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// One datagram of `weight` bytes (the whole frame).
+    Datagram { weight: usize },
+    /// A frame on a TCP connection.
+    Stream(ConnId),
+}
+
+/// How the driver carries an outgoing message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// The member's own initiative (probes, gossip, leave notices): a datagram when it fits and
+    /// the protocol is UDP, otherwise a connection we open (or keep) to `to`.
+    Own,
+    /// A request whose answer may be large (push-pull, digest, metadata fetch): always on a
+    /// connection we open (or keep) to `to`; the answer comes back on it.
+    Request,
+    /// The answer to a frame that came on this connection: written back on it. Never opens a
+    /// connection; dropped if the connection has closed.
+    Reply(ConnId),
+    /// The answer to a datagram: one datagram to `to` of at most `limit` bytes (the request's
+    /// weight), dropped rather than sent larger, never over TCP.
+    Answer { limit: usize },
+}
+
+impl Arrival {
+    /// How to answer what arrived this way.
+    pub fn answer(self) -> Route {
+        match self {
+            Arrival::Datagram { weight } => Route::Answer { limit: weight },
+            Arrival::Stream(conn) => Route::Reply(conn),
+        }
+    }
+
+    /// How to send the sender a request that needs a TCP answer: on the same connection when
+    /// there is one, else on one we open to the member id it claimed.
+    pub fn ask(self) -> Route {
+        match self {
+            Arrival::Datagram { .. } => Route::Request,
+            Arrival::Stream(conn) => Route::Reply(conn),
+        }
+    }
+}
+
 /// Every message names its sender's member id (`from`): the transport's source address may differ
-/// (a wildcard bind, a NAT), and TCP replies go to the id, not to an ephemeral port.
+/// (a wildcard bind, a NAT). Requests that need a TCP answer travel on a connection the
+/// requester opened and are answered on it; datagrams are answered by datagrams no larger.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Message {
     /// Direct probe. `target` lets a member at a reused address ignore probes meant for an
@@ -272,8 +325,9 @@ pub enum Message {
         seq: u32,
         from: MemberId,
     },
-    /// Cheap anti-entropy: a hash of the sender's listed members and its metadata version. A
-    /// receiver whose table hashes differently starts a full `PushPull`.
+    /// Cheap anti-entropy: a hash of the sender's listed members and its metadata version, on a
+    /// connection the sender opened. A receiver whose table hashes differently starts a full
+    /// `PushPull` on that connection.
     Digest {
         from: MemberId,
         digest: u64,

@@ -23,7 +23,11 @@ use sha2::{Digest, Sha256};
 pub use crate::proto::ATTR_MAX;
 
 pub const MAGIC: [u8; 2] = *b"PK";
-pub const PROTOCOL_VERSION: u8 = 1;
+/// 2: requests that need a TCP answer (push-pull, digest, metadata fetch) travel on a
+/// connection the requester opened and are answered on it; version 1 answered them on a new
+/// connection to the `from` a datagram named (a reflector), and its members cannot read answers
+/// on their own connections.
+pub const PROTOCOL_VERSION: u8 = 2;
 pub const HEADER_LEN: usize = 5;
 pub const MAC_LEN: usize = 16;
 const FLAG_MAC: u8 = 1;
@@ -43,6 +47,9 @@ pub const SIZE_MAX: usize = 64 << 20;
 /// Most rumors one message may carry: senders pack at most a datagram's worth (1,283 bytes of
 /// rumors of at least 8 bytes each, so 160), whatever the transport.
 pub const RUMORS_MAX: usize = 256;
+/// Most bytes of a `Ping`, `Ack` or `Nack` frame besides its rumors: header, MAC, variant, a
+/// 5-byte sequence number, two IPv6 ids (1 + 16 + 3 bytes each), a 3-byte rumor count.
+pub const ANSWER_OVERHEAD: usize = HEADER_LEN + MAC_LEN + 1 + 5 + 2 * 20 + 3;
 /// The smallest encoded member state (IPv4 id with a port below 251, a one-byte incarnation,
 /// status, two empty strings): bounds the members a datagram can hold.
 const MEMBER_STATE_MIN: usize = 10;
@@ -82,6 +89,19 @@ impl Limits {
             meta: SIZE_MAX,
         }
     }
+}
+
+/// Whether a message travels only on TCP streams: the requests whose answer may outweigh them
+/// (`PushPull`, `Digest`, `MetaRequest`) and the answers (`MetaResponse`). A datagram's `from` is
+/// only a claim, so a receiver drops these when they come by datagram (as malformed).
+pub fn stream_only(msg: &Message) -> bool {
+    matches!(
+        msg,
+        Message::PushPull { .. }
+            | Message::Digest { .. }
+            | Message::MetaRequest { .. }
+            | Message::MetaResponse { .. }
+    )
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -202,5 +222,9 @@ impl RumorEncoding for WireRumors {
 
     fn inline_meta_max(&self) -> usize {
         INLINE_META_MAX
+    }
+
+    fn answer_overhead(&self) -> usize {
+        ANSWER_OVERHEAD
     }
 }

@@ -155,6 +155,8 @@ fn huge_length_claims_do_not_allocate() {
 // were produced by protocol version 1's first encoder (serde-derived on the core's own types,
 // before the schema moved into this module) and are the format: if one of these tests fails, the
 // format changed. Change it only on purpose, with PROTOCOL_VERSION and docs/protocol.md.
+// Version 2 changed only the version byte (and so the keyed frame's MAC, checked against
+// Python's hmac): which transport carries which message, and where answers go, changed.
 
 fn g_id4(p: u16) -> std::net::SocketAddr {
     std::net::SocketAddr::from(([10, 0, 0, 1], p))
@@ -334,26 +336,26 @@ const GOLDEN_MESSAGES: &[(&str, &str)] = &[
     (
         "ping",
         concat!(
-            "504b0100000001000a000001fb0a1f0120010db8000000000000000000000007fb0a1f0200000a00",
+            "504b0200000001000a000001fb0a1f0120010db8000000000000000000000007fb0a1f0200000a00",
             "0001fb0a1f03057765622d31067a6f6e653d6101000a00000150fb2c010120010db8000000000000",
             "000000000007fb0a1f",
         ),
     ),
     (
         "ack",
-        "504b01010001fbfb000120010db8000000000000000000000007fb0a1f00",
+        "504b02010001fbfb000120010db8000000000000000000000007fb0a1f00",
     ),
     (
         "ping_req",
         concat!(
-            "504b01020002fc00000100000a000001fb0a1f000a000001fb0b1f0103000a000001fb0b1ffc00f2",
+            "504b02020002fc00000100000a000001fb0a1f000a000001fb0b1f0103000a000001fb0b1ffc00f2",
             "052a",
         ),
     ),
     (
         "gossip",
         concat!(
-            "504b01030003000a000001fb0a1f0600000a000001fb0a1f03057765622d31067a6f6e653d610100",
+            "504b02030003000a000001fb0a1f0600000a000001fb0a1f03057765622d31067a6f6e653d610100",
             "0a00000150fb2c010120010db8000000000000000000000007fb0a1f020120010db8000000000000",
             "000000000007fb0a1ffc70110100000a000001fb0a1f03000a000001fb0b1ffc00f2052a04fd0300",
             "005f2a8c01000120010db8000000000000000000000007fb0a1f0363666705fd0300005f2a8c0100",
@@ -363,7 +365,7 @@ const GOLDEN_MESSAGES: &[(&str, &str)] = &[
     (
         "push_pull",
         concat!(
-            "504b01040004000a000001fb0a1f0104000a000001fb0a1f0200057765622d31067a6f6e653d6101",
+            "504b02040004000a000001fb0a1f0104000a000001fb0a1f0200057765622d31067a6f6e653d6101",
             "20010db8000000000000000000000007fb0a1f09010000000a0000010100020000000a0000010201",
             "03000001fd0300005f2a8c01000120010db8000000000000000000000007fb0a1f01fd0300005f2a",
             "8c01000120010db8000000000000000000000007fb0a1f03636667",
@@ -371,25 +373,25 @@ const GOLDEN_MESSAGES: &[(&str, &str)] = &[
     ),
     (
         "push_pull_empty",
-        "504b010400040120010db8000000000000000000000007fb0a1f00000000",
+        "504b020400040120010db8000000000000000000000007fb0a1f00000000",
     ),
-    ("meta_request", "504b01050005000a000001fb0a1f"),
+    ("meta_request", "504b02050005000a000001fb0a1f"),
     (
         "meta_response",
         concat!(
-            "504b010600060120010db8000000000000000000000007fb0a1ffd0300005f2a8c01000120010db8",
+            "504b020600060120010db8000000000000000000000007fb0a1ffd0300005f2a8c01000120010db8",
             "000000000000000000000007fb0a1f03636667",
         ),
     ),
-    ("nack", "504b01070007fcfeffffff000a000001fb0a1f"),
+    ("nack", "504b02070007fcfeffffff000a000001fb0a1f"),
     (
         "digest",
         concat!(
-            "504b01080008000a000001fb0a1ffd67452301efbeadde01fd0300005f2a8c01000120010db80000",
+            "504b02080008000a000001fb0a1ffd67452301efbeadde01fd0300005f2a8c01000120010db80000",
             "00000000000000000007fb0a1f",
         ),
     ),
-    ("digest_no_meta", "504b01080008000a000001fb0a1f0700"),
+    ("digest_no_meta", "504b02080008000a000001fb0a1f0700"),
 ];
 
 const GOLDEN_RUMORS: &[&str] = &[
@@ -402,9 +404,9 @@ const GOLDEN_RUMORS: &[&str] = &[
 ];
 
 const GOLDEN_PING_KEYED: &str = concat!(
-    "504b0100010001000a000001fb0a1f0120010db8000000000000000000000007fb0a1f0200000a00",
+    "504b0200010001000a000001fb0a1f0120010db8000000000000000000000007fb0a1f0200000a00",
     "0001fb0a1f03057765622d31067a6f6e653d6101000a00000150fb2c010120010db8000000000000",
-    "000000000007fb0a1f2d07470b168b81ae927b7f8ec268e1ca",
+    "000000000007fb0a1ff42f1c7f34fcbe32d2a97184263d24de",
 );
 
 #[test]
@@ -568,4 +570,77 @@ fn counts_and_lengths_are_bounded_per_transport() {
     let f = encode(&meta(DATAGRAM_RECV_MAX + 1), &none);
     assert_eq!(decode(&f, &none, roomy), Err(DecodeError::Malformed));
     assert!(decode(&f, &none, big()).is_ok());
+}
+
+// ---- answers to datagrams ----------------------------------------------------------------------
+
+/// `ANSWER_OVERHEAD` bounds every byte of a ping, ack or nack besides its rumors, at the largest
+/// sequence number and ids, with a MAC and a 3-byte rumor count: an answer packed to
+/// `weight - ANSWER_OVERHEAD` bytes of rumors never outweighs its request.
+#[test]
+fn answer_overhead_bounds_every_answer_beside_its_rumors() {
+    let v6: std::net::SocketAddr = "[2001:db8::ffff:ffff]:65535".parse().unwrap();
+    let rumor = Rumor::Left {
+        id: v6,
+        incarnation: 7,
+    };
+    let one = RUMOR_ENCODING.encode(&rumor).len();
+    for key in [Key::new(None), Key::new(Some("k"))] {
+        for count in [0usize, 1, 251, 300] {
+            let rumors = vec![rumor.clone(); count];
+            let weight = count * one;
+            for msg in [
+                Message::Ping {
+                    seq: u32::MAX,
+                    from: v6,
+                    target: v6,
+                    rumors: rumors.clone(),
+                },
+                Message::Ack {
+                    seq: u32::MAX,
+                    from: v6,
+                    rumors: rumors.clone(),
+                },
+                Message::Nack {
+                    seq: u32::MAX,
+                    from: v6,
+                },
+            ] {
+                let len = encode(&msg, &key).len();
+                assert!(len <= ANSWER_OVERHEAD + weight, "{msg:?}: {len} bytes");
+            }
+        }
+    }
+    // Not needlessly loose either: the largest ping without rumors takes all but the count's
+    // two spare bytes.
+    let ping = Message::Ping {
+        seq: u32::MAX,
+        from: v6,
+        target: v6,
+        rumors: vec![],
+    };
+    assert_eq!(
+        encode(&ping, &Key::new(Some("k"))).len(),
+        ANSWER_OVERHEAD - 2
+    );
+}
+
+#[test]
+fn requests_that_need_a_tcp_answer_and_those_answers_are_stream_only() {
+    let only: Vec<&str> = golden_messages()
+        .into_iter()
+        .filter(|(_, m)| stream_only(m))
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(
+        only,
+        [
+            "push_pull",
+            "push_pull_empty",
+            "meta_request",
+            "meta_response",
+            "digest",
+            "digest_no_meta"
+        ]
+    );
 }

@@ -45,6 +45,10 @@ def test_stats(cluster):
     s = a.stats()
     assert isinstance(s, pekonode.Stats)
     assert s.packets_sent > 0 and s.bytes_received > 0  # dropped_auth: foreign clusters may hit us
+    # A join is answered over TCP (protocol 2): the first datagrams are the member's own probes
+    # and gossip, which may come a moment after the lists are complete.
+    wait_until(lambda: a.stats().udp_datagrams_sent > 0, what="a datagram sent")
+    s = a.stats()
     assert s.udp_datagrams_sent > 0 and s.udp_datagrams_sent + s.tcp_frames_sent >= s.packets_sent
     r = s.round
     wait_until(lambda: a.stats().round > r, what="rounds to advance")
