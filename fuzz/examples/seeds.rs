@@ -1,6 +1,6 @@
 //! Writes the seed corpus (`fuzz/corpus/<target>/`) from `sample_messages`: one file per message
-//! for the frame targets, the body alone for `body`, every rumor for `rumor`, and all frames in one
-//! run for `sequence`. Run it again when the wire format changes: `make fuzz-seeds`.
+//! for the frame targets (none of the stream-only messages for `datagram`), the body alone for
+//! `body`, every rumor for `rumor`, and all frames in one run for `sequence`. Run it again when the wire format changes: `make fuzz-seeds`.
 
 use pekonode::proto::{Message, RumorEncoding};
 use pekonode::wire::{self, Key, RUMOR_ENCODING};
@@ -19,14 +19,17 @@ fn main() {
     let mut sequence = Vec::new();
     for (i, msg) in pekonode_fuzz::sample_messages().iter().enumerate() {
         let frame = wire::encode(msg, &key);
-        write("datagram", &i.to_string(), &frame);
+        let stream_only = wire::stream_only(msg);
+        if !stream_only {
+            write("datagram", &i.to_string(), &frame);
+        }
         write("stream", &i.to_string(), &frame);
         // `body`: the type byte selects the header; the body follows it.
         let mut body = vec![frame[3]];
         body.extend_from_slice(&frame[wire::HEADER_LEN..]);
         write("body", &i.to_string(), &body);
         sequence.extend_from_slice(&(frame.len() as u16).to_be_bytes());
-        sequence.push(if frame.len() > 1400 { 1 } else { 0 } | 10 << 1);
+        sequence.push(u8::from(stream_only || frame.len() > 1400) | 10 << 1);
         sequence.extend_from_slice(&frame);
         if let Message::Gossip { rumors, .. } = msg {
             for (j, r) in rumors.iter().enumerate() {

@@ -4,6 +4,7 @@
 //! the header.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+use pekonode::proto::Arrival;
 use pekonode::wire::{self, Key, Limits, MAGIC, PROTOCOL_VERSION};
 use pekonode_fuzz::{apply, check_round_trip, running_core};
 
@@ -24,6 +25,6 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(msg) = wire::decode(&frame, &Key::new(None), limits) {
         check_round_trip(&msg, limits);
         let mut core = running_core();
-        apply(&mut core, 10, msg);
+        apply(&mut core, 10, Arrival::Stream(1), msg);
     }
 });

@@ -2,7 +2,7 @@
 //! running member inside a gossip message.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pekonode::proto::{Message, RumorEncoding};
+use pekonode::proto::{Arrival, Message, RumorEncoding};
 use pekonode::wire::RUMOR_ENCODING;
 use pekonode_fuzz::{apply, running_core};
 
@@ -19,6 +19,6 @@ fuzz_target!(|data: &[u8]| {
             from: "127.0.0.1:7947".parse().unwrap(),
             rumors: vec![rumor],
         };
-        apply(&mut core, 10, msg);
+        apply(&mut core, 10, Arrival::Datagram { weight: 1400 }, msg);
     }
 });

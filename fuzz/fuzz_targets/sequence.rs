@@ -4,6 +4,7 @@
 //! (incarnations, suspicion, tombstones, metadata versions, relays).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+use pekonode::proto::Arrival;
 use pekonode::wire::{self, Key, Limits};
 use pekonode_fuzz::{apply, running_core};
 
@@ -20,14 +21,19 @@ fuzz_target!(|data: &[u8]| {
         rest = &rest[frame.len()..];
         // The step's low bit picks the transport; the rest advances the clock by up to 2.5 s, so
         // suspicion timeouts, probe deadlines and gossip rounds all fire within a short input.
-        let limits = if step & 1 == 0 {
-            Limits::datagram()
+        let (limits, arrival) = if step & 1 == 0 {
+            (
+                Limits::datagram(),
+                Arrival::Datagram {
+                    weight: frame.len(),
+                },
+            )
         } else {
-            Limits::stream(16 * 1024)
+            (Limits::stream(16 * 1024), Arrival::Stream(1))
         };
         now += u64::from(step >> 1) * 20;
         match wire::decode(frame, &key, limits) {
-            Ok(msg) => apply(&mut core, now, msg),
+            Ok(msg) => apply(&mut core, now, arrival, msg),
             Err(_) => {
                 core.tick(now);
                 pekonode_fuzz::check_outgoing(&mut core);

@@ -5,7 +5,9 @@
 //! handed to a real `Core` with members, metadata and timers running: decoding must never panic,
 //! and neither may the core, whatever a decoded message claims.
 
-use pekonode::proto::{Attributes, Core, CoreConfig, MemberId, Message, Millis, Timing};
+use pekonode::proto::{
+    Arrival, Attributes, Core, CoreConfig, MemberId, Message, Millis, Route, Timing,
+};
 use pekonode::wire::{self, Key, Limits};
 
 /// The fuzzed member's own address.
@@ -51,20 +53,33 @@ pub fn running_core() -> Core {
     core
 }
 
-/// Applies a decoded message at `now`, runs the timers, and checks everything the core wants to
-/// send: it encodes, and it decodes again to itself within the limits of a stream frame.
-pub fn apply(core: &mut Core, now: Millis, msg: Message) {
-    core.handle(now, msg);
+/// Applies a decoded message that arrived `arrival` at `now` (a datagram carrying a stream-only
+/// message is dropped first, as the driver drops it), runs the timers, and checks everything the
+/// core then wants to send.
+pub fn apply(core: &mut Core, now: Millis, arrival: Arrival, msg: Message) {
+    if matches!(arrival, Arrival::Datagram { .. }) && wire::stream_only(&msg) {
+        return;
+    }
+    core.handle(now, arrival, msg);
     core.tick(now);
     check_outgoing(core);
     while core.next_event().is_some() {}
 }
 
-/// Everything queued for sending encodes and decodes back to the same message.
+/// Everything queued for sending encodes and decodes back to the same message, and an answer to
+/// a datagram is never larger than the datagram was (no amplification, whatever it claimed).
 pub fn check_outgoing(core: &mut Core) {
     let key = Key::new(None);
     for out in core.drain_outgoing() {
         let bytes = wire::encode(&out.msg, &key);
+        if let Route::Answer { limit } = out.route {
+            assert!(
+                bytes.len() <= limit,
+                "a {}-byte answer to a {limit}-byte datagram: {:?}",
+                bytes.len(),
+                out.msg
+            );
+        }
         let back = wire::decode(&bytes, &key, Limits::stream(16 * 1024)).unwrap_or_else(|e| {
             panic!(
                 "the core sent a message that does not decode ({e:?}): {:?}",
