@@ -49,7 +49,7 @@ fn decode_counted(frame: &[u8], limits: Limits) -> (Result<(), DecodeError>, usi
     )
 }
 
-const HEADER_GOSSIP: [u8; 5] = [b'P', b'K', 1, 3, 0];
+const HEADER_GOSSIP: [u8; 5] = [b'P', b'K', wire::PROTOCOL_VERSION, 3, 0];
 /// Body start of a Gossip from 127.0.0.1:80: variant 3, IPv4, address, port.
 const GOSSIP_FROM: [u8; 7] = [3, 0, 127, 0, 0, 1, 80];
 
@@ -90,7 +90,25 @@ fn a_claimed_string_length_allocates_nothing() {
 fn a_claimed_byte_string_length_allocates_nothing() {
     // MetaResponse from 127.0.0.1:80: version (hlc 1, origin 127.0.0.1:80), data claims 250 MiB.
     let mut f = vec![
-        b'P', b'K', 1, 6, 0, 6, 0, 127, 0, 0, 1, 80, 1, 0, 127, 0, 0, 1, 80,
+        b'P',
+        b'K',
+        wire::PROTOCOL_VERSION,
+        6,
+        0,
+        6,
+        0,
+        127,
+        0,
+        0,
+        1,
+        80,
+        1,
+        0,
+        127,
+        0,
+        0,
+        1,
+        80,
     ];
     f.extend(u32_varint(250 << 20));
     f.extend_from_slice(&[1, 2, 3]);
@@ -106,7 +124,21 @@ fn a_claimed_count_allocates_nothing() {
     check_cheap("2^60 rumors", &f, Limits::stream(16 << 10));
 
     // A push-pull claiming 100,000 members (within the bound) in a few bytes.
-    let mut f = vec![b'P', b'K', 1, 4, 0, 4, 0, 127, 0, 0, 1, 80, 0];
+    let mut f = vec![
+        b'P',
+        b'K',
+        wire::PROTOCOL_VERSION,
+        4,
+        0,
+        4,
+        0,
+        127,
+        0,
+        0,
+        1,
+        80,
+        0,
+    ];
     f.extend(u32_varint(100_000));
     f.extend_from_slice(&[0, 10, 0, 0, 1, 80, 0, 0, 0, 0]);
     check_cheap("100,000 members claimed", &f, Limits::stream(16 << 10));

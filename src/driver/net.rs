@@ -93,12 +93,16 @@ impl Shared {
         }
         let udp = self.udp_socket();
         for o in out {
-            let frame = wire::encode(&o.msg, &self.key);
+            let encoded = wire::Encoded::new(&o.msg);
+            let small = encoded.datagram_len(&self.key) <= wire::DATAGRAM_MAX;
+            let frame = match (&udp, self.cfg.protocol) {
+                (Some(_), Protocol::Udp) if small => encoded.datagram(&self.key),
+                _ => encoded.stream(&self.key),
+            };
             if matches!(o.msg, Message::PushPull { .. } | Message::Digest { .. }) {
                 add(&self.stats.push_pulls, 1);
                 add(&self.stats.anti_entropy_bytes_sent, frame.len() as u64);
             }
-            let small = frame.len() <= wire::DATAGRAM_MAX;
             match (&udp, self.cfg.protocol) {
                 (Some(sock), Protocol::Udp) if small => match sock.try_send_to(&frame, o.to) {
                     Ok(_) => {
@@ -126,15 +130,20 @@ impl Shared {
                 true
             }
             Err(e) => {
-                let counter = match e {
-                    DecodeError::Auth => &self.stats.dropped_auth,
-                    DecodeError::Malformed => &self.stats.dropped_malformed,
-                    DecodeError::TooLarge => &self.stats.dropped_too_large,
-                };
-                add(counter, 1);
+                self.count_dropped(e);
                 false
             }
         }
+    }
+
+    /// Counts a frame dropped for `e`.
+    pub(super) fn count_dropped(&self, e: DecodeError) {
+        let counter = match e {
+            DecodeError::Auth => &self.stats.dropped_auth,
+            DecodeError::Malformed => &self.stats.dropped_malformed,
+            DecodeError::TooLarge => &self.stats.dropped_too_large,
+        };
+        add(counter, 1);
     }
 }
 
