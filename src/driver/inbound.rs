@@ -33,6 +33,7 @@ pub fn process_budget() -> usize {
             rlim_max: 0,
         };
         // SAFETY: getrlimit writes one rlimit through a valid pointer.
+        #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every target
         let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
             r.rlim_cur as u64
         } else {
