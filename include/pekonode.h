@@ -73,15 +73,15 @@
 // `peko_counter`: datagrams and TCP frames sent. Same as peko_stats_t.packets_sent.
 #define PEKO_COUNTER_PACKETS_SENT 3
 
-// `peko_counter`: bytes of datagrams and TCP frames sent (a frame's 4-byte length prefix
-// included). Same as peko_stats_t.bytes_sent.
+// `peko_counter`: bytes of datagrams and TCP frames sent (a TCP frame's header included).
+// Same as peko_stats_t.bytes_sent.
 #define PEKO_COUNTER_BYTES_SENT 4
 
 // `peko_counter`: datagrams and TCP frames received. Same as peko_stats_t.packets_received.
 #define PEKO_COUNTER_PACKETS_RECEIVED 5
 
-// `peko_counter`: bytes of datagrams and TCP frames received (a frame's 4-byte length prefix
-// included). Same as peko_stats_t.bytes_received.
+// `peko_counter`: bytes of datagrams and TCP frames received (a TCP frame's header included).
+// Same as peko_stats_t.bytes_received.
 #define PEKO_COUNTER_BYTES_RECEIVED 6
 
 // `peko_counter`: packets dropped for a wrong or missing MAC (another secret_key).
@@ -115,7 +115,9 @@
 // because it would have been larger than the datagram.
 #define PEKO_COUNTER_SEND_ERRORS 13
 
-// `peko_counter`: inbound TCP connections closed at once because 512 were already open.
+// `peko_counter`: inbound TCP connections closed at once, unread, because a limit on inbound
+// connections was reached and no open one could be closed instead (see
+// PEKO_COUNTER_CONNECTIONS_EVICTED for the limits).
 #define PEKO_COUNTER_CONNECTIONS_REFUSED 14
 
 // `peko_counter`: news of members not added because the member table was full (100000).
@@ -144,7 +146,7 @@
 // `peko_counter`: TCP frames sent (part of PEKO_COUNTER_PACKETS_SENT).
 #define PEKO_COUNTER_TCP_FRAMES_SENT 21
 
-// `peko_counter`: bytes of TCP frames sent, length prefixes included (part of
+// `peko_counter`: bytes of TCP frames sent, headers included (part of
 // PEKO_COUNTER_BYTES_SENT).
 #define PEKO_COUNTER_TCP_BYTES_SENT 22
 
@@ -155,9 +157,15 @@
 #define PEKO_COUNTER_TCP_FRAMES_RECEIVED 24
 
 // `peko_counter`: bytes of the anti-entropy messages counted in
-// PEKO_COUNTER_ANTI_ENTROPY_EXCHANGES (without TCP length prefixes), whether or not the send
+// PEKO_COUNTER_ANTI_ENTROPY_EXCHANGES (whole datagram or TCP frames), whether or not the send
 // then succeeded; so not a strict part of PEKO_COUNTER_BYTES_SENT.
 #define PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT 25
+
+// `peko_counter`: open inbound TCP connections this member closed to make room for a new one:
+// the least recently active of those from the new one's source address when a member keeps 64
+// from it, else of the member's own when it keeps 256, else of the whole process's when all
+// members of the process keep half of RLIMIT_NOFILE (read once) between them.
+#define PEKO_COUNTER_CONNECTIONS_EVICTED 26
 
 // A cluster member created by `peko_new`. Opaque; free it with `peko_free`.
 typedef struct peko_node peko_node;

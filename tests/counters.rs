@@ -6,6 +6,8 @@ mod common;
 use common::*;
 use pekonode::error::{PEKO_ERR_INVALID_ARG, PEKO_ERR_NULL_ARG, PEKO_OK};
 use pekonode::ffi::*;
+use pekonode::proto::Message;
+use pekonode::wire;
 use pekonode::{Attributes, Protocol};
 use std::ffi::c_char;
 use std::io::Write;
@@ -42,9 +44,19 @@ fn new_counters_reach_a_rust_caller() {
         let peer = SocketAddr::from(([127, 0, 0, 1], *port));
         node.set(peer, Attributes::default()).unwrap();
     }
-    // A frame whose length prefix is beyond any limit.
+    // A stream header whose body length is beyond any limit.
+    let push_pull = Message::PushPull {
+        from: node.local_id(),
+        reply: false,
+        members: vec![],
+        meta_version: None,
+        meta: None,
+    };
+    let mut header = wire::encode_stream(&push_pull, &wire::Key::new(None));
+    header.truncate(wire::STREAM_HEADER_LEN);
+    header[5..].copy_from_slice(&u32::MAX.to_be_bytes());
     let mut s = TcpStream::connect(node.local_id()).unwrap();
-    s.write_all(&u32::MAX.to_be_bytes()).unwrap();
+    s.write_all(&header).unwrap();
 
     let ok = wait_for(GENEROUS, || {
         let c = node.counters();
@@ -71,8 +83,7 @@ fn last_error() -> String {
 #[test]
 fn peko_counter_ids() {
     let (n, _) = new_node("ids");
-    let ids: Vec<u32> =
-        (PEKO_COUNTER_MEMBERS_ALIVE..=PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT).collect();
+    let ids: Vec<u32> = (PEKO_COUNTER_MEMBERS_ALIVE..=PEKO_COUNTER_CONNECTIONS_EVICTED).collect();
     for id in &ids {
         let mut v = u64::MAX;
         assert_eq!(
@@ -82,7 +93,7 @@ fn peko_counter_ids() {
         );
         assert_ne!(v, u64::MAX, "id {id} was not written");
     }
-    for bad in [0, PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT + 1, u32::MAX] {
+    for bad in [0, PEKO_COUNTER_CONNECTIONS_EVICTED + 1, u32::MAX] {
         let mut v = 12345u64;
         assert_eq!(
             unsafe { peko_counter(n.0, bad, &mut v) },

@@ -54,6 +54,7 @@ fn each_counter(a: &StatsSnapshot, b: &StatsSnapshot, op: fn(u64, u64) -> u64) -
         dropped_queue_full: op(a.dropped_queue_full, b.dropped_queue_full),
         send_errors: op(a.send_errors, b.send_errors),
         connections_refused: op(a.connections_refused, b.connections_refused),
+        connections_evicted: op(a.connections_evicted, b.connections_evicted),
         push_pulls: op(a.push_pulls, b.push_pulls),
         anti_entropy_bytes_sent: op(a.anti_entropy_bytes_sent, b.anti_entropy_bytes_sent),
     }

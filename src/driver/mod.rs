@@ -8,11 +8,16 @@
 //! - `net`: binding the UDP socket and TCP listener, the UDP receive loop, and the send and
 //!   receive ends every frame passes through (core output to bytes, bytes to core input).
 //! - `stream`: TCP connections (kept outbound writers, bounded inbound readers).
+//! - `inbound`: the caps on inbound connections, per source, per member and per process (a
+//!   descriptor budget from RLIMIT_NOFILE), with least-recently-active eviction.
+//! - `budget`: the byte budgets inbound frame bodies are read within.
 //! - `events`: the user's pull-style event queue and its pollable descriptor.
 //! - `stats`: the counters.
 
 pub mod args;
+mod budget;
 pub mod events;
+mod inbound;
 mod net;
 mod node;
 mod runtime;

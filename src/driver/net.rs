@@ -97,24 +97,34 @@ impl Shared {
         }
         let udp = self.udp_socket();
         for o in out {
-            let frame = wire::encode(&o.msg, &self.key);
+            let encoded = wire::Encoded::new(&o.msg);
+            let small = encoded.datagram_len(&self.key) <= wire::DATAGRAM_MAX;
+            // Our own messages go as datagrams when they fit and the protocol is UDP; answers to
+            // datagrams only ever as datagrams; everything else as stream frames.
+            let datagram = match (o.route, &udp, self.cfg.protocol) {
+                (Route::Own, Some(_), Protocol::Udp) => small,
+                (Route::Answer { .. }, _, _) => true,
+                _ => false,
+            };
+            let frame = if datagram {
+                encoded.datagram(&self.key)
+            } else {
+                encoded.stream(&self.key)
+            };
             if matches!(o.msg, Message::PushPull { .. } | Message::Digest { .. }) {
                 add(&self.stats.push_pulls, 1);
                 add(&self.stats.anti_entropy_bytes_sent, frame.len() as u64);
             }
-            let small = frame.len() <= wire::DATAGRAM_MAX;
-            match (o.route, &udp, self.cfg.protocol) {
-                (Route::Own, Some(sock), Protocol::Udp) if small => {
-                    self.send_datagram(sock, o.to, &frame)
-                }
-                (Route::Own | Route::Request, _, _) => stream::send(self, o.to, Arc::new(frame)),
-                (Route::Reply(conn), _, _) => stream::reply(self, conn, Arc::new(frame)),
-                (Route::Answer { limit }, Some(sock), _) if frame.len() <= limit && small => {
+            match (o.route, &udp) {
+                (Route::Own, Some(sock)) if datagram => self.send_datagram(sock, o.to, &frame),
+                (Route::Own | Route::Request, _) => stream::send(self, o.to, Arc::new(frame)),
+                (Route::Reply(conn), _) => stream::reply(self, conn, Arc::new(frame)),
+                (Route::Answer { limit }, Some(sock)) if frame.len() <= limit && small => {
                     self.send_datagram(sock, o.to, &frame)
                 }
                 // An answer that would outweigh its request (the core keeps within it; this is
                 // the guarantee), or no socket any more: withheld, counted as a failed send.
-                (Route::Answer { .. }, _, _) => add(&self.stats.send_errors, 1),
+                (Route::Answer { .. }, _) => add(&self.stats.send_errors, 1),
             }
         }
     }
@@ -154,15 +164,20 @@ impl Shared {
                 true
             }
             Err(e) => {
-                let counter = match e {
-                    DecodeError::Auth => &self.stats.dropped_auth,
-                    DecodeError::Malformed => &self.stats.dropped_malformed,
-                    DecodeError::TooLarge => &self.stats.dropped_too_large,
-                };
-                add(counter, 1);
+                self.count_dropped(e);
                 false
             }
         }
+    }
+
+    /// Counts a frame dropped for `e`.
+    pub(super) fn count_dropped(&self, e: DecodeError) {
+        let counter = match e {
+            DecodeError::Auth => &self.stats.dropped_auth,
+            DecodeError::Malformed => &self.stats.dropped_malformed,
+            DecodeError::TooLarge => &self.stats.dropped_too_large,
+        };
+        add(counter, 1);
     }
 }
 

@@ -175,7 +175,7 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{Attributes, CoreConfig, Message, Rumor, Timing};
+    use crate::proto::{Arrival, Attributes, CoreConfig, Message, Rumor, Timing};
     use std::net::SocketAddr;
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     use std::time::Duration;
@@ -257,7 +257,9 @@ mod tests {
                             attrs,
                         }],
                     };
-                    s.with_core(|core, now| core.handle(now, msg));
+                    s.with_core(|core, now| {
+                        core.handle(now, Arrival::Datagram { weight: 1400 }, msg)
+                    });
                 })
             })
             .collect();

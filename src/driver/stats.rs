@@ -18,6 +18,7 @@ pub struct Stats {
     pub dropped_queue_full: AtomicU64,
     pub send_errors: AtomicU64,
     pub connections_refused: AtomicU64,
+    pub connections_evicted: AtomicU64,
     pub push_pulls: AtomicU64,
     /// Bytes of anti-entropy messages (push-pull and digests), also counted in the totals above.
     pub anti_entropy_bytes_sent: AtomicU64,
@@ -39,6 +40,7 @@ pub struct StatsSnapshot {
     pub dropped_queue_full: u64,
     pub send_errors: u64,
     pub connections_refused: u64,
+    pub connections_evicted: u64,
     pub push_pulls: u64,
     pub anti_entropy_bytes_sent: u64,
 }
@@ -64,6 +66,7 @@ impl Stats {
             dropped_queue_full: g(&self.dropped_queue_full),
             send_errors: g(&self.send_errors),
             connections_refused: g(&self.connections_refused),
+            connections_evicted: g(&self.connections_evicted),
             push_pulls: g(&self.push_pulls),
             anti_entropy_bytes_sent: g(&self.anti_entropy_bytes_sent),
         }
@@ -91,7 +94,8 @@ pub struct Counters {
     pub dropped_too_large: u64,
     /// Sends, connects and writes that failed.
     pub send_errors: u64,
-    /// Inbound TCP connections refused because `stream::INBOUND_MAX` were open.
+    /// Inbound TCP connections refused: a cap of `inbound` was reached and there was no
+    /// connection to close instead.
     pub connections_refused: u64,
     /// News of members not added because the table was full (`proto::MEMBERS_MAX`).
     pub members_refused: u64,
@@ -111,9 +115,11 @@ pub struct Counters {
     /// The parts of `packets_received` that came as UDP datagrams and as TCP frames.
     pub udp_datagrams_received: u64,
     pub tcp_frames_received: u64,
-    /// Bytes of anti-entropy messages handed to the send path (without TCP length prefixes),
+    /// Bytes of anti-entropy messages handed to the send path (whole datagram or TCP frames),
     /// whether or not the send succeeded.
     pub anti_entropy_bytes_sent: u64,
+    /// Inbound TCP connections closed to make room for a new one (a cap of `inbound` reached).
+    pub connections_evicted: u64,
 }
 
 /// What the core reports, for `Counters::new`.
@@ -152,6 +158,7 @@ impl Counters {
             udp_datagrams_received: s.datagrams_received,
             tcp_frames_received: s.frames_received,
             anti_entropy_bytes_sent: s.anti_entropy_bytes_sent,
+            connections_evicted: s.connections_evicted,
         }
     }
 }

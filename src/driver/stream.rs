@@ -1,16 +1,22 @@
-//! TCP: length-prefixed frames, both ways on every connection. A request that needs a TCP
-//! answer goes out on a connection its sender opened, and the answer comes back on the same one:
-//! a peer that opened a connection proved its address, where a datagram's `from` is only a claim.
-//! So every connection, inbound or outbound, has a reader (frames to the core, with the
-//! connection's id) and a writer (a bounded queue). Outbound connections are kept per peer and
-//! reused; replies find their connection by id and never open one. Both directions have a bound
-//! on connections, on frame length and on idle time.
+//! TCP: stream frames (`wire::StreamHeader`), both ways on every connection. A request that
+//! needs a TCP answer goes out on a connection its sender opened, and the answer comes back on
+//! the same one: a peer that opened a connection proved its address, where a datagram's `from` is
+//! only a claim. So every connection, inbound or outbound, has a reader (frames to the core, with
+//! the connection's id) and a writer (a queue bounded in frames and, per member, in bytes).
+//! Outbound connections are kept per peer and reused; replies find their connection by id and
+//! never open one. Inbound connections are admitted under the caps of `inbound`. Every frame's
+//! header is checked before its body is read, within the byte budgets of `budget` and a deadline
+//! proportional to its length. Both directions have a bound on idle time.
 
+use super::budget::Budget;
+use super::inbound;
 use super::shared::Shared;
-use crate::proto::{Arrival, ConnId, MemberId};
-use crate::wire;
+use super::stats::add;
+use crate::proto::{Arrival, ConnId, MemberId, Message};
+use crate::wire::{self, DecodeError, StreamHeader};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -21,7 +27,9 @@ use tokio::sync::mpsc;
 /// Outbound connections kept per member; beyond it the least recently used is closed. Probes
 /// walk the whole membership, so keeping one per peer would cost 2(N-1) sockets per member.
 pub const OUTBOUND_MAX: usize = 32;
-pub const INBOUND_MAX: usize = 512;
+/// Bytes a member may have queued on all its connections together. A frame that finds nothing
+/// queued always goes, whatever its length.
+pub const OUTBOUND_QUEUE_BYTES: usize = 16 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 const OUTBOUND_IDLE: Duration = Duration::from_secs(15);
@@ -29,8 +37,14 @@ const OUTBOUND_IDLE: Duration = Duration::from_secs(15);
 const INBOUND_IDLE: Duration = Duration::from_secs(30);
 /// How long an outbound connection reads the peer's last frames after its writer is done.
 const LINGER: Duration = Duration::from_secs(1);
-/// Time allowed for the rest of a frame once its length has arrived.
-const FRAME_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for the rest of a header once its first byte has arrived...
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// ...and for a body: this, plus its length at `BODY_MIN_RATE` (waiting for the byte budget
+/// included). A slow sender gets a minimum rate, not a fixed time per frame.
+const BODY_TIMEOUT: Duration = Duration::from_secs(5);
+const BODY_MIN_RATE: u64 = 1 << 20; // bytes per second
+/// A body's buffer grows by at most this much (or its size so far) per step, as bytes arrive.
+const BODY_CHUNK: usize = 64 << 10;
 
 type Frame = Arc<Vec<u8>>;
 
@@ -49,11 +63,53 @@ struct Conns {
     outbound: HashMap<MemberId, Outbound>,
 }
 
-#[derive(Default)]
 pub struct Pool {
     conns: Mutex<Conns>,
-    next_conn: std::sync::atomic::AtomicU64,
-    inbound: std::sync::atomic::AtomicUsize,
+    next_conn: AtomicU64,
+    /// Bytes queued on the connections and not yet written.
+    queued_bytes: Arc<AtomicUsize>,
+    /// This member in the process's registry of inbound connections (`inbound`).
+    member: u64,
+    /// In-flight inbound body bytes.
+    budget: Budget,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        static MEMBERS: AtomicU64 = AtomicU64::new(0);
+        Pool {
+            conns: Mutex::default(),
+            next_conn: AtomicU64::new(0),
+            queued_bytes: Arc::default(),
+            member: MEMBERS.fetch_add(1, Ordering::Relaxed),
+            budget: Budget::default(),
+        }
+    }
+}
+
+/// The receiving end of a connection's write queue. What is still queued when it goes (the
+/// writer ended or was cancelled) no longer counts against `OUTBOUND_QUEUE_BYTES`.
+struct Queue {
+    rx: mpsc::Receiver<Frame>,
+    bytes: Arc<AtomicUsize>,
+}
+
+impl Queue {
+    /// The next frame, which stops counting as queued once taken.
+    async fn recv(&mut self) -> Option<Frame> {
+        let f = self.rx.recv().await?;
+        self.bytes.fetch_sub(f.len(), Ordering::Relaxed);
+        Some(f)
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.rx.close();
+        while let Ok(f) = self.rx.try_recv() {
+            self.bytes.fetch_sub(f.len(), Ordering::Relaxed);
+        }
+    }
 }
 
 impl Pool {
@@ -78,13 +134,28 @@ impl Pool {
     }
 
     /// A new connection's id and write queue, registered for replies.
-    fn register(&self, conns: &mut Conns, depth: usize) -> (ConnId, mpsc::Receiver<Frame>) {
-        let id = self
-            .next_conn
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    fn register(&self, conns: &mut Conns, depth: usize) -> (ConnId, Queue) {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(depth);
         conns.queues.insert(id, tx);
-        (id, rx)
+        let bytes = self.queued_bytes.clone();
+        (id, Queue { rx, bytes })
+    }
+
+    /// Counts `len` more bytes as queued, unless that would pass `OUTBOUND_QUEUE_BYTES` (a frame
+    /// that finds nothing queued always goes).
+    fn reserve(&self, len: usize) -> bool {
+        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        if before > 0 && before + len > OUTBOUND_QUEUE_BYTES {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Takes back a reservation for a frame that was not queued after all.
+    fn unreserve(&self, len: usize) {
+        self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
     }
 
     /// A connection ended: replies to it are dropped from now on.
@@ -97,14 +168,21 @@ impl Pool {
 
 /// Queues one frame for `to` on our outbound connection, opening (or reopening) it when needed.
 pub fn send(shared: &Arc<Shared>, to: MemberId, frame: Frame) {
-    let mut conns = shared.pool.lock();
+    let pool = &shared.pool;
+    let len = frame.len();
+    if !pool.reserve(len) {
+        add(&shared.stats.dropped_queue_full, 1);
+        return;
+    }
+    let mut conns = pool.lock();
     if let Some(o) = conns.outbound.get_mut(&to) {
         o.used = Instant::now();
         let id = o.conn;
         match conns.queues.get(&id).map(|tx| tx.try_send(frame)) {
             Some(Ok(())) => return,
             Some(Err(mpsc::error::TrySendError::Full(_))) => {
-                super::stats::add(&shared.stats.dropped_queue_full, 1);
+                pool.unreserve(len);
+                add(&shared.stats.dropped_queue_full, 1);
                 return;
             }
             Some(Err(mpsc::error::TrySendError::Closed(f))) => {
@@ -113,6 +191,7 @@ pub fn send(shared: &Arc<Shared>, to: MemberId, frame: Frame) {
                 return open(shared, &mut conns, to, f);
             }
             None => {
+                pool.unreserve(len);
                 conns.outbound.remove(&to);
                 return;
             }
@@ -124,20 +203,29 @@ pub fn send(shared: &Arc<Shared>, to: MemberId, frame: Frame) {
 /// Queues a reply on the connection its request came on. Never opens a connection: when that
 /// one has closed, the reply is dropped (and counted as a failed send).
 pub fn reply(shared: &Arc<Shared>, conn: ConnId, frame: Frame) {
-    let conns = shared.pool.lock();
+    let pool = &shared.pool;
+    let len = frame.len();
+    if !pool.reserve(len) {
+        add(&shared.stats.dropped_queue_full, 1);
+        return;
+    }
+    let conns = pool.lock();
     match conns.queues.get(&conn).map(|tx| tx.try_send(frame)) {
         Some(Ok(())) => {}
         Some(Err(mpsc::error::TrySendError::Full(_))) => {
-            super::stats::add(&shared.stats.dropped_queue_full, 1)
+            pool.unreserve(len);
+            add(&shared.stats.dropped_queue_full, 1)
         }
         Some(Err(mpsc::error::TrySendError::Closed(_))) | None => {
-            super::stats::add(&shared.stats.send_errors, 1)
+            pool.unreserve(len);
+            add(&shared.stats.send_errors, 1)
         }
     }
 }
 
 fn open(shared: &Arc<Shared>, conns: &mut Conns, to: MemberId, first: Frame) {
     if shared.hard_stop.is_cancelled() {
+        shared.pool.unreserve(first.len());
         return;
     }
     if conns.outbound.len() >= OUTBOUND_MAX {
@@ -153,6 +241,7 @@ fn open(shared: &Arc<Shared>, conns: &mut Conns, to: MemberId, first: Frame) {
         }
     }
     let (id, rx) = shared.pool.register(conns, shared.cfg.buffer as usize);
+    // A new queue has room for its first frame, and its bytes were reserved by `send`.
     if let Some(tx) = conns.queues.get(&id) {
         let _ = tx.try_send(first);
     }
@@ -176,23 +265,23 @@ fn open(shared: &Arc<Shared>, conns: &mut Conns, to: MemberId, first: Frame) {
 
 /// Our connection to `to`: frames from the queue go out (until it has been idle for
 /// `OUTBOUND_IDLE`), and what comes back (the answers to our requests) goes to the core.
-async fn outbound(s: &Arc<Shared>, to: MemberId, id: ConnId, rx: mpsc::Receiver<Frame>) {
+async fn outbound(s: &Arc<Shared>, to: MemberId, id: ConnId, rx: Queue) {
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await {
         Ok(Ok(st)) => st,
         Ok(Err(e)) => {
-            super::stats::add(&s.stats.send_errors, 1);
+            add(&s.stats.send_errors, 1);
             s.log.error(format_args!("connect to {to}: {e}"));
             return;
         }
         Err(_) => {
-            super::stats::add(&s.stats.send_errors, 1);
+            add(&s.stats.send_errors, 1);
             s.log.error(format_args!("connect to {to}: timed out"));
             return;
         }
     };
     let _ = stream.set_nodelay(true);
     let (read, write) = stream.into_split();
-    let reading = reader(s, read, id);
+    let reading = reader(s, read, id, None);
     tokio::pin!(reading);
     // The reader ending (the peer closed, or sent garbage) ends the connection.
     tokio::select! {
@@ -211,7 +300,7 @@ async fn writer(
     s: &Arc<Shared>,
     to: SocketAddr,
     mut stream: OwnedWriteHalf,
-    mut rx: mpsc::Receiver<Frame>,
+    mut rx: Queue,
     idle: Option<Duration>,
 ) {
     loop {
@@ -223,18 +312,13 @@ async fn writer(
             let _ = stream.shutdown().await;
             return;
         };
-        let prefix = wire::length_prefix(frame.len());
-        let write = async {
-            stream.write_all(&prefix).await?;
-            stream.write_all(&frame).await
-        };
-        match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&frame)).await {
             Ok(Ok(())) => {
-                super::stats::add(&s.stats.frames_sent, 1);
-                super::stats::add(&s.stats.stream_bytes_sent, (frame.len() + 4) as u64);
+                add(&s.stats.frames_sent, 1);
+                add(&s.stats.stream_bytes_sent, frame.len() as u64);
             }
             Ok(Err(e)) => {
-                super::stats::add(&s.stats.send_errors, 1);
+                add(&s.stats.send_errors, 1);
                 // A peer that closed (it left, or restarted) is news for the failure detector,
                 // not an error for the host's log.
                 if !matches!(
@@ -246,7 +330,7 @@ async fn writer(
                 return;
             }
             Err(_) => {
-                super::stats::add(&s.stats.send_errors, 1);
+                add(&s.stats.send_errors, 1);
                 s.log.error(format_args!("write to {to}: timed out"));
                 return;
             }
@@ -260,14 +344,10 @@ pub async fn accept_loop(s: Arc<Shared>, listener: TcpListener) {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let open = s.pool.inbound.load(std::sync::atomic::Ordering::Relaxed);
-        if open >= INBOUND_MAX {
-            super::stats::add(&s.stats.connections_refused, 1);
+        let Some(admitted) = inbound::admit(s.pool.member, peer.ip()) else {
+            add(&s.stats.connections_refused, 1);
             continue;
-        }
-        s.pool
-            .inbound
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
         let (id, rx) = {
             let mut conns = s.pool.lock();
             s.pool.register(&mut conns, s.cfg.buffer as usize)
@@ -281,47 +361,106 @@ pub async fn accept_loop(s: Arc<Shared>, listener: TcpListener) {
             // reader decides when the connection ends.
             tokio::select! {
                 _ = soft.cancelled() => {}
-                _ = reader(&s2, read, id) => {}
+                _ = admitted.evicted() => add(&s2.stats.connections_evicted, 1),
+                _ = reader(&s2, read, id, Some(&admitted)) => {}
                 _ = writer(&s2, peer, write, rx, None) => {}
             }
             s2.pool.forget(id);
-            s2.pool
-                .inbound
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         });
     }
 }
 
-/// Reads frames from one connection (either side may have opened it) and hands each to the core
-/// with the connection's id, so answers go back on it.
-async fn reader(s: &Arc<Shared>, mut stream: impl AsyncRead + Unpin, conn: ConnId) {
+/// Reads frames from one connection (either side may have opened it; `admitted` is the inbound
+/// registration, touched on every frame) and hands each to the core with the connection's id, so
+/// answers go back on it.
+async fn reader(
+    s: &Arc<Shared>,
+    mut stream: impl AsyncRead + Unpin,
+    conn: ConnId,
+    admitted: Option<&inbound::Admitted>,
+) {
     let limits = wire::Limits::stream(s.cfg.size as usize);
-    let limit = limits.frame;
     loop {
-        let mut len = [0u8; 4];
-        match tokio::time::timeout(INBOUND_IDLE, stream.read_exact(&mut len)).await {
-            Ok(Ok(_)) => {}
-            _ => return,
-        }
-        let len = u32::from_be_bytes(len) as usize;
-        if len > limit {
-            super::stats::add(&s.stats.dropped_too_large, 1);
-            s.log
-                .error(format_args!("dropped a {len}-byte frame (limit {limit})"));
-            return;
-        }
-        // Grow the buffer as bytes arrive rather than trusting the length up front.
-        let mut frame = Vec::new();
-        let mut body = (&mut stream).take(len as u64);
-        match tokio::time::timeout(FRAME_READ_TIMEOUT, body.read_to_end(&mut frame)).await {
-            Ok(Ok(n)) if n == len => {}
-            _ => return,
-        }
-        super::stats::add(&s.stats.frames_received, 1);
-        super::stats::add(&s.stats.bytes_received, (len + 4) as u64);
-        if !s.receive(&frame, limits, Arrival::Stream(conn)) {
-            // Garbage or another key: this stream cannot be trusted any further.
-            return;
+        match read_frame(&mut stream, &s.key, limits, &s.pool.budget, INBOUND_IDLE).await {
+            Ok((msg, len)) => {
+                if let Some(a) = admitted {
+                    a.touch();
+                }
+                add(&s.stats.frames_received, 1);
+                add(&s.stats.bytes_received, len as u64);
+                s.with_core(|core, now| core.handle(now, Arrival::Stream(conn), msg));
+            }
+            Err(ReadError::Rejected(e)) => {
+                s.count_dropped(e);
+                if e == DecodeError::TooLarge {
+                    s.log.error(format_args!(
+                        "dropped a stream frame over the limit ({} bytes)",
+                        limits.frame
+                    ));
+                }
+                // Garbage, another key or too long: this stream cannot be trusted any further.
+                return;
+            }
+            Err(ReadError::Closed) => return,
         }
     }
+}
+
+/// Why no frame came from a stream.
+#[derive(Debug)]
+pub(super) enum ReadError {
+    /// End of stream, an I/O error, idle for too long, or a header or body not in time.
+    Closed,
+    /// The frame was rejected (its header, its body, or its tag).
+    Rejected(DecodeError),
+}
+
+/// Reads one frame from `r`: waits up to `idle` for its first byte, checks the header (type,
+/// length and key) before reading the body, then reads the body only within `budget` and a
+/// deadline proportional to its length, growing the buffer as bytes arrive. Returns the message
+/// and the frame's length on the wire.
+pub(super) async fn read_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+    key: &wire::Key,
+    limits: wire::Limits,
+    budget: &Budget,
+    idle: Duration,
+) -> Result<(Message, usize), ReadError> {
+    let mut header = [0u8; wire::STREAM_HEADER_LEN + wire::MAC_LEN];
+    let header = &mut header[..StreamHeader::len(key)];
+    match tokio::time::timeout(idle, r.read(&mut header[..1])).await {
+        Ok(Ok(1)) => {}
+        _ => return Err(ReadError::Closed),
+    }
+    match tokio::time::timeout(HEADER_TIMEOUT, r.read_exact(&mut header[1..])).await {
+        Ok(Ok(_)) => {}
+        _ => return Err(ReadError::Closed),
+    }
+    let h = StreamHeader::decode(header, key, limits).map_err(ReadError::Rejected)?;
+    let len = h.rest_len();
+    let deadline = tokio::time::Instant::now()
+        + BODY_TIMEOUT
+        + Duration::from_secs(len as u64 / BODY_MIN_RATE);
+    let body = async {
+        let _grant = budget.grant(len).await;
+        let mut rest = Vec::new();
+        while rest.len() < len {
+            let step = (len - rest.len()).min(BODY_CHUNK.max(rest.len()));
+            rest.reserve_exact(step);
+            let mut part = (&mut *r).take(step as u64);
+            match part.read_buf(&mut rest).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+        Some(rest)
+    };
+    let rest = match tokio::time::timeout_at(deadline, body).await {
+        Ok(Some(rest)) => rest,
+        _ => return Err(ReadError::Closed),
+    };
+    let msg = h
+        .decode_rest(&rest, key, limits)
+        .map_err(ReadError::Rejected)?;
+    Ok((msg, h.frame_len()))
 }

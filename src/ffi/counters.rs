@@ -68,13 +68,13 @@ pub const PEKO_COUNTER_MEMBERS_ALIVE: u32 = 1;
 pub const PEKO_COUNTER_MEMBERS_SUSPECT: u32 = 2;
 /// `peko_counter`: datagrams and TCP frames sent. Same as peko_stats_t.packets_sent.
 pub const PEKO_COUNTER_PACKETS_SENT: u32 = 3;
-/// `peko_counter`: bytes of datagrams and TCP frames sent (a frame's 4-byte length prefix
-/// included). Same as peko_stats_t.bytes_sent.
+/// `peko_counter`: bytes of datagrams and TCP frames sent (a TCP frame's header included).
+/// Same as peko_stats_t.bytes_sent.
 pub const PEKO_COUNTER_BYTES_SENT: u32 = 4;
 /// `peko_counter`: datagrams and TCP frames received. Same as peko_stats_t.packets_received.
 pub const PEKO_COUNTER_PACKETS_RECEIVED: u32 = 5;
-/// `peko_counter`: bytes of datagrams and TCP frames received (a frame's 4-byte length prefix
-/// included). Same as peko_stats_t.bytes_received.
+/// `peko_counter`: bytes of datagrams and TCP frames received (a TCP frame's header included).
+/// Same as peko_stats_t.bytes_received.
 pub const PEKO_COUNTER_BYTES_RECEIVED: u32 = 6;
 /// `peko_counter`: packets dropped for a wrong or missing MAC (another secret_key).
 /// Same as peko_stats_t.dropped_auth.
@@ -100,7 +100,9 @@ pub const PEKO_COUNTER_DROPPED_TOO_LARGE: u32 = 12;
 /// failed or timed out, a reply whose connection had closed, an answer to a datagram withheld
 /// because it would have been larger than the datagram.
 pub const PEKO_COUNTER_SEND_ERRORS: u32 = 13;
-/// `peko_counter`: inbound TCP connections closed at once because 512 were already open.
+/// `peko_counter`: inbound TCP connections closed at once, unread, because a limit on inbound
+/// connections was reached and no open one could be closed instead (see
+/// PEKO_COUNTER_CONNECTIONS_EVICTED for the limits).
 pub const PEKO_COUNTER_CONNECTIONS_REFUSED: u32 = 14;
 /// `peko_counter`: news of members not added because the member table was full (100000).
 pub const PEKO_COUNTER_MEMBERS_REFUSED: u32 = 15;
@@ -121,7 +123,7 @@ pub const PEKO_COUNTER_UDP_DATAGRAMS_SENT: u32 = 19;
 pub const PEKO_COUNTER_UDP_BYTES_SENT: u32 = 20;
 /// `peko_counter`: TCP frames sent (part of PEKO_COUNTER_PACKETS_SENT).
 pub const PEKO_COUNTER_TCP_FRAMES_SENT: u32 = 21;
-/// `peko_counter`: bytes of TCP frames sent, length prefixes included (part of
+/// `peko_counter`: bytes of TCP frames sent, headers included (part of
 /// PEKO_COUNTER_BYTES_SENT).
 pub const PEKO_COUNTER_TCP_BYTES_SENT: u32 = 22;
 /// `peko_counter`: UDP datagrams received (part of PEKO_COUNTER_PACKETS_RECEIVED).
@@ -129,9 +131,14 @@ pub const PEKO_COUNTER_UDP_DATAGRAMS_RECEIVED: u32 = 23;
 /// `peko_counter`: TCP frames received (part of PEKO_COUNTER_PACKETS_RECEIVED).
 pub const PEKO_COUNTER_TCP_FRAMES_RECEIVED: u32 = 24;
 /// `peko_counter`: bytes of the anti-entropy messages counted in
-/// PEKO_COUNTER_ANTI_ENTROPY_EXCHANGES (without TCP length prefixes), whether or not the send
+/// PEKO_COUNTER_ANTI_ENTROPY_EXCHANGES (whole datagram or TCP frames), whether or not the send
 /// then succeeded; so not a strict part of PEKO_COUNTER_BYTES_SENT.
 pub const PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT: u32 = 25;
+/// `peko_counter`: open inbound TCP connections this member closed to make room for a new one:
+/// the least recently active of those from the new one's source address when a member keeps 64
+/// from it, else of the member's own when it keeps 256, else of the whole process's when all
+/// members of the process keep half of RLIMIT_NOFILE (read once) between them.
+pub const PEKO_COUNTER_CONNECTIONS_EVICTED: u32 = 26;
 
 /// Reads one of this node's counters, named by a PEKO_COUNTER_* id, into `*out`. Every counter
 /// is here, those of peko_stats_t included (with the same values). Counters only grow, except
@@ -180,6 +187,7 @@ fn counter_value(c: &Counters, id: u32) -> Result<u64> {
         PEKO_COUNTER_UDP_DATAGRAMS_RECEIVED => c.udp_datagrams_received,
         PEKO_COUNTER_TCP_FRAMES_RECEIVED => c.tcp_frames_received,
         PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT => c.anti_entropy_bytes_sent,
+        PEKO_COUNTER_CONNECTIONS_EVICTED => c.connections_evicted,
         _ => {
             return Err(Error::invalid(format!(
                 "counter {id} is not a PEKO_COUNTER_* id this library knows \
@@ -190,7 +198,7 @@ fn counter_value(c: &Counters, id: u32) -> Result<u64> {
 }
 
 /// The highest id `counter_value` knows (not exported: a program's copy would go stale).
-const PEKO_COUNTER_LAST: u32 = PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT;
+const PEKO_COUNTER_LAST: u32 = PEKO_COUNTER_CONNECTIONS_EVICTED;
 
 #[cfg(test)]
 mod tests {
@@ -226,6 +234,7 @@ mod tests {
             udp_datagrams_received: 23,
             tcp_frames_received: 24,
             anti_entropy_bytes_sent: 25,
+            connections_evicted: 26,
         };
         for id in 1..=PEKO_COUNTER_LAST {
             assert_eq!(counter_value(&c, id).ok(), Some(id as u64), "id {id}");

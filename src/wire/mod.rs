@@ -2,9 +2,10 @@
 //! message schema and the codec. `docs/protocol.md` describes the same format for another
 //! implementation.
 //!
-//! A frame is `magic "PK" | version | message type | flags | body | [MAC]`. On UDP one datagram
-//! carries one frame; on TCP each frame is preceded by its length as a big-endian u32. With a
-//! secret key every frame ends in a 16-byte HMAC-SHA256 tag over everything before it.
+//! A datagram frame is `magic "PK" | version | message type | flags | body | [MAC]`, one per
+//! datagram; with a secret key it ends in a 16-byte HMAC-SHA256 tag over everything before it.
+//! A stream frame (`stream.rs`) puts the body's length in its header and authenticates the
+//! header on its own, so a reader checks type, length and key before it reads the body.
 //!
 //! Imports go one way: this module knows the core's types (`crate::proto`) and converts them to
 //! and from its own schema (`schema.rs`, `convert.rs`); the core knows nothing of bytes beyond the
@@ -13,6 +14,7 @@
 mod codec;
 mod convert;
 mod schema;
+mod stream;
 #[cfg(test)]
 mod tests;
 
@@ -21,12 +23,15 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 pub use crate::proto::ATTR_MAX;
+pub use stream::{encode_stream, StreamHeader, STREAM_HEADER_LEN, STREAM_SMALL_FRAME_MAX};
 
 pub const MAGIC: [u8; 2] = *b"PK";
-/// 2: requests that need a TCP answer (push-pull, digest, metadata fetch) travel on a
-/// connection the requester opened and are answered on it; version 1 answered them on a new
-/// connection to the `from` a datagram named (a reflector), and its members cannot read answers
-/// on their own connections.
+/// 2: stream frames carry their length and an authenticated header, checked before the body is
+/// read (version 1 had a bare length prefix before a datagram frame); and requests that need a
+/// TCP answer (push-pull, digest, metadata fetch) travel on a connection the requester opened and
+/// are answered on it (version 1 answered them on a new connection to the `from` a datagram
+/// named, a reflector, and its members cannot read answers on their own connections). Datagram
+/// frames are laid out as in version 1.
 pub const PROTOCOL_VERSION: u8 = 2;
 pub const HEADER_LEN: usize = 5;
 pub const MAC_LEN: usize = 16;
@@ -57,7 +62,8 @@ const MEMBER_STATE_MIN: usize = 10;
 /// What a frame may hold, by the transport it arrived on. The decoder applies these itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Longest frame, bytes (without the stream's length prefix).
+    /// Longest frame, bytes (a stream frame's header and tags included). On a stream only
+    /// push-pull and metadata frames may be this long (`STREAM_SMALL_FRAME_MAX` bounds the rest).
     pub frame: usize,
     /// Most rumors in one message.
     pub rumors: usize,
@@ -140,25 +146,63 @@ pub enum DecodeError {
     TooLarge,
 }
 
-/// Encodes one frame (without the stream length prefix).
-pub fn encode(msg: &Message, key: &Key) -> Vec<u8> {
-    let body = convert::body(msg);
-    let mut out = Vec::with_capacity(128);
-    out.extend_from_slice(&MAGIC);
-    out.push(PROTOCOL_VERSION);
-    out.push(body.message_type() as u8);
-    out.push(if key.0.is_some() { FLAG_MAC } else { 0 });
-    out.extend_from_slice(&codec::encode_body(&body));
-    if let Some(k) = &key.0 {
-        let mut m = hmac(k);
-        m.update(&out);
-        out.extend_from_slice(&m.finalize().into_bytes()[..MAC_LEN]);
-    }
-    out
+/// One message's body, encoded once, to be framed for a datagram or a stream.
+pub struct Encoded {
+    message_type: schema::MessageType,
+    body: Vec<u8>,
 }
 
-/// Decodes and authenticates one frame that arrived on a transport with `limits`. The header and
-/// MAC are checked before the body is decoded.
+impl Encoded {
+    pub fn new(msg: &Message) -> Encoded {
+        let body = convert::body(msg);
+        Encoded {
+            message_type: body.message_type(),
+            body: codec::encode_body(&body),
+        }
+    }
+
+    /// The length of `datagram(key)`, without building it.
+    pub fn datagram_len(&self, key: &Key) -> usize {
+        HEADER_LEN + self.body.len() + if key.0.is_some() { MAC_LEN } else { 0 }
+    }
+
+    /// The datagram frame.
+    pub fn datagram(&self, key: &Key) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.datagram_len(key));
+        out.extend_from_slice(&MAGIC);
+        out.push(PROTOCOL_VERSION);
+        out.push(self.message_type as u8);
+        out.push(flags(key));
+        out.extend_from_slice(&self.body);
+        if let Some(k) = &key.0 {
+            let mut m = hmac(k);
+            m.update(&out);
+            out.extend_from_slice(&m.finalize().into_bytes()[..MAC_LEN]);
+        }
+        out
+    }
+
+    /// The stream frame (`stream.rs`).
+    pub fn stream(&self, key: &Key) -> Vec<u8> {
+        stream::frame(self.message_type, &self.body, key)
+    }
+}
+
+fn flags(key: &Key) -> u8 {
+    if key.0.is_some() {
+        FLAG_MAC
+    } else {
+        0
+    }
+}
+
+/// Encodes one datagram frame.
+pub fn encode(msg: &Message, key: &Key) -> Vec<u8> {
+    Encoded::new(msg).datagram(key)
+}
+
+/// Decodes and authenticates one datagram frame that arrived with `limits`. The header and MAC
+/// are checked before the body is decoded.
 pub fn decode(frame: &[u8], key: &Key, limits: Limits) -> Result<Message, DecodeError> {
     if frame.len() > limits.frame {
         return Err(DecodeError::TooLarge);
@@ -188,16 +232,20 @@ pub fn decode(frame: &[u8], key: &Key, limits: Limits) -> Result<Message, Decode
         }
         _ => return Err(DecodeError::Auth),
     };
+    decode_body(body, message_type, limits)
+}
+
+/// Decodes a body that arrived under a header naming `message_type`.
+fn decode_body(
+    body: &[u8],
+    message_type: schema::MessageType,
+    limits: Limits,
+) -> Result<Message, DecodeError> {
     let body = codec::decode_body(body).ok_or(DecodeError::Malformed)?;
     if body.message_type() != message_type {
         return Err(DecodeError::Malformed);
     }
     convert::from_body(body, &limits)
-}
-
-/// The 4-byte big-endian length that precedes every frame on a TCP stream.
-pub fn length_prefix(frame_len: usize) -> [u8; 4] {
-    (frame_len as u32).to_be_bytes()
 }
 
 /// How the core's rumor queue encodes rumors: the body encoding of one rumor.

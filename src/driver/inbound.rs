@@ -1,0 +1,251 @@
+//! Inbound TCP connections of every member in the process, and their caps: per member and
+//! source address, per member, and a descriptor budget for the whole process taken from
+//! RLIMIT_NOFILE. A new connection over a cap closes the least recently active connection under
+//! that cap (the one from the same source first), so idle connections cannot lock real peers
+//! out; it is refused only when there is nothing to close.
+
+use once_cell::sync::Lazy;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Inbound connections one member keeps from one source address. Generous because all members
+/// of a process on one host share their source address.
+pub const PER_SOURCE_MAX: usize = 64;
+/// Inbound connections one member keeps.
+pub const PER_MEMBER_MAX: usize = 256;
+/// The process's inbound connections may use this share of RLIMIT_NOFILE (the rest is for the
+/// members' own sockets, their outbound connections and the host program)...
+const BUDGET_SHARE: (u64, u64) = (1, 2);
+/// ...within these bounds.
+const BUDGET_MIN: usize = 16;
+const BUDGET_MAX: usize = 1 << 16;
+
+/// How many inbound connections the whole process keeps: half of RLIMIT_NOFILE's soft limit,
+/// read once, when the first member accepts a connection.
+pub fn process_budget() -> usize {
+    static BUDGET: Lazy<usize> = Lazy::new(|| {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes one rlimit through a valid pointer.
+        #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every target
+        let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
+            r.rlim_cur as u64
+        } else {
+            1024
+        };
+        let share = soft.saturating_mul(BUDGET_SHARE.0) / BUDGET_SHARE.1;
+        (share.min(BUDGET_MAX as u64) as usize).max(BUDGET_MIN)
+    });
+    *BUDGET
+}
+
+static EPOCH: Lazy<Instant> = Lazy::new(Instant::now);
+
+fn now_ms() -> u64 {
+    EPOCH.elapsed().as_millis() as u64
+}
+
+struct Entry {
+    member: u64,
+    source: IpAddr,
+    active: Arc<AtomicU64>,
+    evict: CancellationToken,
+}
+
+#[derive(Default)]
+struct Registry {
+    next: u64,
+    conns: HashMap<u64, Entry>,
+    per_member: HashMap<u64, usize>,
+    per_source: HashMap<(u64, IpAddr), usize>,
+}
+
+static REGISTRY: Lazy<Mutex<Registry>> = Lazy::new(Default::default);
+
+fn registry() -> std::sync::MutexGuard<'static, Registry> {
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Registry {
+    fn remove(&mut self, id: u64) -> Option<Entry> {
+        let e = self.conns.remove(&id)?;
+        decrement(&mut self.per_member, e.member);
+        decrement(&mut self.per_source, (e.member, e.source));
+        Some(e)
+    }
+
+    /// The least recently active connection among those `pick` selects.
+    fn least_active(&self, pick: impl Fn(&Entry) -> bool) -> Option<u64> {
+        self.conns
+            .iter()
+            .filter(|(_, e)| pick(e))
+            .min_by_key(|(id, e)| (e.active.load(Ordering::Relaxed), **id))
+            .map(|(id, _)| *id)
+    }
+}
+
+fn decrement<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, usize>, k: K) {
+    if let Some(n) = counts.get_mut(&k) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(&k);
+        }
+    }
+}
+
+/// An admitted connection: its place in the registry, left when dropped.
+pub struct Admitted {
+    id: u64,
+    active: Arc<AtomicU64>,
+    evict: CancellationToken,
+}
+
+impl Admitted {
+    /// Marks the connection active now (a frame arrived).
+    pub fn touch(&self) {
+        self.active.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// Completes when the connection was closed to make room for another.
+    pub async fn evicted(&self) {
+        self.evict.cancelled().await
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        registry().remove(self.id);
+    }
+}
+
+/// Admits a connection to `member` (a `Pool`'s serial) from `source`, closing the least
+/// recently active one under the first cap it would exceed; `None` when it is refused.
+pub fn admit(member: u64, source: IpAddr) -> Option<Admitted> {
+    let budget = process_budget();
+    let (id, active, evict) = registry().admit(member, source, budget)?;
+    Some(Admitted { id, active, evict })
+}
+
+impl Registry {
+    fn admit(
+        &mut self,
+        member: u64,
+        source: IpAddr,
+        budget: usize,
+    ) -> Option<(u64, Arc<AtomicU64>, CancellationToken)> {
+        let from_source = self.per_source.get(&(member, source)).copied();
+        let victim = if from_source.unwrap_or(0) >= PER_SOURCE_MAX {
+            Some(self.least_active(|e| e.member == member && e.source == source))
+        } else if self.per_member.get(&member).copied().unwrap_or(0) >= PER_MEMBER_MAX {
+            Some(self.least_active(|e| e.member == member))
+        } else if self.conns.len() >= budget {
+            Some(self.least_active(|_| true))
+        } else {
+            None
+        };
+        match victim {
+            None => {}
+            Some(None) => return None,
+            Some(Some(id)) => {
+                if let Some(e) = self.remove(id) {
+                    e.evict.cancel();
+                }
+            }
+        }
+        let id = self.next;
+        self.next += 1;
+        let active = Arc::new(AtomicU64::new(now_ms()));
+        let evict = CancellationToken::new();
+        self.conns.insert(
+            id,
+            Entry {
+                member,
+                source,
+                active: active.clone(),
+                evict: evict.clone(),
+            },
+        );
+        *self.per_member.entry(member).or_insert(0) += 1;
+        *self.per_source.entry((member, source)).or_insert(0) += 1;
+        Some((id, active, evict))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    /// Admits one connection and marks it active at `at` (ms), so the order is explicit.
+    fn admit_at(
+        r: &mut Registry,
+        member: u64,
+        source: IpAddr,
+        budget: usize,
+        at: u64,
+    ) -> (u64, CancellationToken) {
+        let (id, active, evict) = r.admit(member, source, budget).expect("admitted");
+        active.store(at, Ordering::Relaxed);
+        (id, evict)
+    }
+
+    #[test]
+    fn a_full_source_gives_up_its_own_least_active() {
+        let mut r = Registry::default();
+        let peer = admit_at(&mut r, 1, ip(2), usize::MAX, 0);
+        let flood: Vec<_> = (0..PER_SOURCE_MAX)
+            .map(|i| admit_at(&mut r, 1, ip(9), usize::MAX, 10 + i as u64))
+            .collect();
+        // One more from the full source closes that source's oldest, not the other peer's
+        // (older still).
+        admit_at(&mut r, 1, ip(9), usize::MAX, 1000);
+        assert!(flood[0].1.is_cancelled());
+        assert!(flood[1..].iter().all(|(_, t)| !t.is_cancelled()));
+        assert!(!peer.1.is_cancelled());
+        assert_eq!(r.per_source[&(1, ip(9))], PER_SOURCE_MAX);
+        // Another member's count from the same source is its own.
+        admit_at(&mut r, 2, ip(9), usize::MAX, 1001);
+        assert_eq!(r.per_source[&(2, ip(9))], 1);
+    }
+
+    #[test]
+    fn a_full_member_and_a_full_process_close_their_least_active() {
+        let mut r = Registry::default();
+        let mut tokens = Vec::new();
+        for i in 0..PER_MEMBER_MAX {
+            let source = ip((i / PER_SOURCE_MAX) as u8);
+            tokens.push(admit_at(&mut r, 1, source, usize::MAX, 100 + i as u64));
+        }
+        // The least active is made the fifth admitted: it goes, whatever its source.
+        r.conns[&tokens[4].0].active.store(1, Ordering::Relaxed);
+        admit_at(&mut r, 1, ip(200), usize::MAX, 5000);
+        assert!(tokens[4].1.is_cancelled());
+        assert_eq!(tokens.iter().filter(|(_, t)| t.is_cancelled()).count(), 1);
+        assert_eq!(r.per_member[&1], PER_MEMBER_MAX);
+
+        // The process's budget: a connection to another member closes the least active of
+        // all, here member 1's oldest.
+        let budget = r.conns.len();
+        let (_, t) = admit_at(&mut r, 2, ip(1), budget, 6000);
+        assert!(tokens[0].1.is_cancelled());
+        assert_eq!(r.conns.len(), budget);
+        assert!(!t.is_cancelled());
+        // Dropping entries frees their counts.
+        let ids: Vec<u64> = r.conns.keys().copied().collect();
+        for id in ids {
+            r.remove(id);
+        }
+        assert!(r.per_member.is_empty() && r.per_source.is_empty());
+        // With nothing to close, a full budget refuses.
+        assert!(r.admit(3, ip(1), 0).is_none());
+    }
+}
