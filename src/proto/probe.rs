@@ -45,7 +45,12 @@ pub(super) struct Relay {
 impl Core {
     pub(super) fn on_ping(&mut self, from: MemberId, seq: u32, target: MemberId) {
         if target == self.cfg.me {
-            let rumors = self.piggyback();
+            // A member we hold suspected, dead or left is told so first: it may not know, and
+            // only it can refute.
+            let rumors = match self.accusation_of(from) {
+                Some(accusation) => self.piggyback_after(accusation),
+                None => self.piggyback(),
+            };
             self.send(
                 from,
                 Message::Ack {

@@ -4,8 +4,8 @@
 
 use super::suspicion::Accusers;
 use super::types::{
-    Attributes, Event, Incarnation, MemberId, Millis, PackedAttributes, Rumor, Status, ATTR_MAX,
-    INCARNATION_MAX,
+    Attributes, Event, Incarnation, IncarnationOrder, MemberId, Millis, PackedAttributes, Rumor,
+    Status, ATTR_MAX,
 };
 use super::{Core, RunState};
 use std::collections::BTreeMap;
@@ -184,32 +184,100 @@ impl Core {
         });
     }
 
-    /// Raises the local incarnation past `at_least` (saturating at `INCARNATION_MAX`).
-    pub(super) fn raise_incarnation(&mut self, at_least: Incarnation) {
-        self.incarnation = self
-            .incarnation
-            .max(at_least)
-            .saturating_add(1)
-            .min(INCARNATION_MAX);
+    /// The local incarnation, one higher (wrapping: incarnations compare as serial numbers).
+    pub(super) fn next_incarnation(&mut self) {
+        self.incarnation = self.incarnation.wrapping_add(1);
     }
 
+    /// Answers a claim about us at `accused` with an incarnation one above it: newer than the
+    /// claim wherever the claim is held, whatever the two numbers are.
     pub(super) fn refute(&mut self, accused: Incarnation) {
-        self.raise_incarnation(accused);
+        self.incarnation = accused.wrapping_add(1);
         self.announce_self();
         // Being suspected hints that our own network or host is struggling (Lifeguard).
         self.health.worsen(1);
     }
 
+    /// Whether our current incarnation already refutes a claim at `claimed` wherever it is held:
+    /// ours is newer, and near enough to be believed there.
+    fn refuted_by_ours(&self, claimed: Incarnation) -> bool {
+        IncarnationOrder::of(self.incarnation, claimed) == IncarnationOrder::Newer
+    }
+
     /// Whether an accusation (suspect, dead, left) at `incarnation` names the local member; if it
-    /// does and we are running, refute it.
+    /// does and we are running, refute it. An accusation our incarnation already answers (old
+    /// news, or a holder that missed or disbelieved our refutation while its view was further
+    /// behind) gets our `Alive` again; any other — at ours, ahead of it, or so far behind that
+    /// its holders would not believe ours — gets a new incarnation above it.
     pub(super) fn accused_self(&mut self, id: MemberId, incarnation: Incarnation) -> bool {
         if id != self.cfg.me {
             return false;
         }
-        if incarnation >= self.incarnation && self.state == RunState::Running {
-            self.refute(incarnation);
+        if self.state == RunState::Running {
+            if self.refuted_by_ours(incarnation) {
+                self.announce_self();
+            } else {
+                self.refute(incarnation);
+            }
         }
         true
+    }
+
+    /// News that the local member is alive at `incarnation` with `attrs`: a claim ahead of ours
+    /// (our earlier life before a restart, or a forgery) or one with other attributes is refuted.
+    fn alive_about_self(&mut self, incarnation: Incarnation, attrs: &Attributes) {
+        let ours = *attrs == self.cfg.attrs;
+        match IncarnationOrder::of(incarnation, self.incarnation) {
+            IncarnationOrder::Newer | IncarnationOrder::TooFarAhead => self.refute(incarnation),
+            IncarnationOrder::Same if !ours => self.refute(incarnation),
+            IncarnationOrder::Older if !ours => {
+                if self.refuted_by_ours(incarnation) {
+                    self.announce_self();
+                } else {
+                    self.refute(incarnation);
+                }
+            }
+            IncarnationOrder::Same | IncarnationOrder::Older => {}
+        }
+    }
+
+    /// How a claim at `incarnation` about the known member `id` compares with what we hold;
+    /// a claim too far ahead is counted here (the caller drops it).
+    pub(super) fn judge(
+        &mut self,
+        id: &MemberId,
+        incarnation: Incarnation,
+    ) -> Option<IncarnationOrder> {
+        let m = self.members.get(id)?;
+        let order = if m.placeholder {
+            // A `peko_set` guess: whatever the member says of itself is news.
+            IncarnationOrder::Newer
+        } else {
+            IncarnationOrder::of(incarnation, m.incarnation)
+        };
+        if order == IncarnationOrder::TooFarAhead {
+            self.incarnations_implausible += 1;
+        }
+        Some(order)
+    }
+
+    /// What we hold against `id` (suspected, dead or left), as the rumor that says so: a member
+    /// that pings us while we hold it failed learns it from our ack, and can refute.
+    pub(super) fn accusation_of(&self, id: MemberId) -> Option<Rumor> {
+        let m = self.members.get(&id)?;
+        match m.status {
+            Status::Alive => None,
+            Status::Suspect => self.suspicion_of(id),
+            Status::Dead => Some(Rumor::Dead {
+                id,
+                incarnation: m.incarnation,
+                from: self.cfg.me,
+            }),
+            Status::Left => Some(Rumor::Left {
+                id,
+                incarnation: m.incarnation,
+            }),
+        }
     }
 
     pub(super) fn heard_from(&mut self, id: MemberId) {
@@ -229,11 +297,7 @@ impl Core {
         via: Via,
     ) {
         if id == self.cfg.me {
-            if incarnation > self.incarnation
-                || (incarnation == self.incarnation && attrs != self.cfg.attrs)
-            {
-                self.refute(incarnation);
-            }
+            self.alive_about_self(incarnation, &attrs);
             return;
         }
         if attrs.name.len() > ATTR_MAX || attrs.private_data.len() > ATTR_MAX {
@@ -244,6 +308,13 @@ impl Core {
             return;
         }
         let quiet = via == Via::JoinReply;
+        let order = self.judge(&id, incarnation);
+        if matches!(
+            order,
+            Some(IncarnationOrder::Older | IncarnationOrder::TooFarAhead)
+        ) {
+            return;
+        }
         // What to tell the host, and whether to pass the news on as a rumor.
         let (event, spread) = match self.members.get_mut(&id) {
             None => {
@@ -252,9 +323,7 @@ impl Core {
                 (Some(Event::Joined(id, attrs.clone())), !quiet)
             }
             Some(m) => {
-                let newer =
-                    incarnation > m.incarnation || (m.placeholder && incarnation >= m.incarnation);
-                if !newer {
+                if order == Some(IncarnationOrder::Same) && !m.placeholder {
                     // A rumor still spreading about a member we listed quietly: take our part
                     // in it, as if it had been news to us, so it reaches every member.
                     if !(m.quiet && via == Via::Rumor && incarnation == m.incarnation) {
@@ -308,12 +377,18 @@ impl Core {
         if self.accused_self(id, incarnation) {
             return;
         }
+        if !self.members.get(&id).is_some_and(|m| m.status.is_listed()) {
+            return;
+        }
+        if !matches!(
+            self.judge(&id, incarnation),
+            Some(IncarnationOrder::Same | IncarnationOrder::Newer)
+        ) {
+            return;
+        }
         let Some(m) = self.members.get_mut(&id) else {
             return;
         };
-        if !m.status.is_listed() || incarnation < m.incarnation {
-            return;
-        }
         m.status = status;
         m.incarnation = incarnation;
         m.since = now;
