@@ -299,6 +299,8 @@ fn a_forged_maximal_clock_does_not_pin_the_metadata() {
         attacker.gossip(to, vec![forged.clone()]);
         attacker.barrier(to);
     }
+    let refused: u64 = nodes.iter().map(|n| n.counters().clocks_implausible).sum();
+    assert!(refused >= 5, "{refused} forged clocks refused, 5 sent");
     // A publish after it returns OK only if it will win: then it must reach every member.
     nodes[2]
         .publish(b"published after the forgery")

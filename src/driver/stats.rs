@@ -114,6 +114,15 @@ pub struct Counters {
     /// Bytes of anti-entropy messages handed to the send path (without TCP length prefixes),
     /// whether or not the send succeeded.
     pub anti_entropy_bytes_sent: u64,
+    /// News about a member dropped: its incarnation was implausibly far ahead of the one held
+    /// (`proto::INCARNATION_WINDOW`). Rust only for now (no `PEKO_COUNTER_*` id yet).
+    pub incarnations_implausible: u64,
+    /// Metadata versions refused: their clock was more than `proto::hlc::DRIFT_MAX_MS` ahead of
+    /// the wall clock. Rust only for now.
+    pub clocks_implausible: u64,
+    /// Members new to us not added: a message or the period had introduced as many as allowed
+    /// (`proto::INTRODUCTIONS_PER_MESSAGE`, `proto::INTRODUCTIONS_PER_PERIOD`). Rust only for now.
+    pub introductions_refused: u64,
 }
 
 /// What the core reports, for `Counters::new`.
@@ -152,6 +161,9 @@ impl Counters {
             udp_datagrams_received: s.datagrams_received,
             tcp_frames_received: s.frames_received,
             anti_entropy_bytes_sent: s.anti_entropy_bytes_sent,
+            incarnations_implausible: core.counters.incarnations_implausible,
+            clocks_implausible: core.counters.clocks_implausible,
+            introductions_refused: core.counters.introductions_refused,
         }
     }
 }

@@ -224,6 +224,10 @@ mod tests {
             udp_datagrams_received: 23,
             tcp_frames_received: 24,
             anti_entropy_bytes_sent: 25,
+            // Not readable by id (yet).
+            incarnations_implausible: 0,
+            clocks_implausible: 0,
+            introductions_refused: 0,
         };
         for id in 1..=PEKO_COUNTER_LAST {
             assert_eq!(counter_value(&c, id).ok(), Some(id as u64), "id {id}");

@@ -3,7 +3,7 @@
 //! dispatched here to the part of the core that applies them.
 
 use super::rumors::retransmit_limit;
-use super::state::{live_peers, Via};
+use super::state::{direct_peers, live_peers, Via};
 use super::types::{MemberId, Message, Millis, Rumor, Status};
 use super::Core;
 
@@ -35,7 +35,22 @@ impl Core {
         if self.rumors.is_empty() {
             return;
         }
-        let targets: Vec<MemberId> = self.rng.sample(live_peers(&self.members), self.cfg.amount);
+        let mut targets: Vec<MemberId> =
+            self.rng.sample(live_peers(&self.members), self.cfg.amount);
+        // At least one target is a member that has spoken to us itself: members known only from
+        // others (a forged table's, say) may outnumber the real ones, but cannot take every
+        // round's news away from them.
+        if !targets.is_empty()
+            && !targets
+                .iter()
+                .any(|t| self.members.get(t).is_some_and(|m| m.direct))
+        {
+            let direct: Vec<MemberId> = direct_peers(&self.members).collect();
+            if let Some(d) = self.rng.choose(&direct) {
+                let last = targets.len() - 1;
+                targets[last] = d;
+            }
+        }
         for to in targets {
             let rumors = self.piggyback();
             if rumors.is_empty() {
@@ -59,7 +74,10 @@ impl Core {
                     id,
                     incarnation,
                     attrs,
-                } => self.apply_alive(now, id, incarnation, attrs, Via::Rumor),
+                } => {
+                    let via = if id == from { Via::Itself } else { Via::Rumor };
+                    self.apply_alive(now, id, incarnation, attrs, via)
+                }
                 Rumor::Suspect {
                     id,
                     incarnation,

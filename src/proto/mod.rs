@@ -37,7 +37,7 @@ pub use awareness::HEALTH_MAX;
 pub use metadata::PublishRefused;
 pub use probe::{INDIRECT_CHECKS, RELAYS_MAX};
 pub use rumors::{retransmit_limit, RumorEncoding, QUEUE_MAX, RETRANSMIT_MULT};
-pub use state::MEMBERS_MAX;
+pub use state::{INTRODUCTIONS_PER_MESSAGE, INTRODUCTIONS_PER_PERIOD, MEMBERS_MAX};
 pub use suspicion::SUSPICION_CONFIRMATIONS;
 pub use timing::Timing;
 pub use types::*;
@@ -107,6 +107,9 @@ pub struct CoreCounters {
     /// Metadata versions refused because their clock was more than `hlc::DRIFT_MAX_MS` ahead of
     /// our wall clock.
     pub clocks_implausible: u64,
+    /// Members new to us not added because the message or the period had introduced as many as
+    /// it may (`INTRODUCTIONS_PER_MESSAGE`, `INTRODUCTIONS_PER_PERIOD`).
+    pub introductions_refused: u64,
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -157,6 +160,8 @@ pub struct Core {
     relays_refused: u64,
     incarnations_implausible: u64,
     clocks_implausible: u64,
+    introductions: state::Introductions,
+    introductions_refused: u64,
     /// The last wall-clock reading: (`now` when taken, milliseconds since the Unix epoch).
     wall: (Millis, u64),
 }
@@ -192,6 +197,8 @@ impl Core {
             relays_refused: 0,
             incarnations_implausible: 0,
             clocks_implausible: 0,
+            introductions: Default::default(),
+            introductions_refused: 0,
             wall: (0, cfg_wall),
         }
     }
@@ -249,6 +256,7 @@ impl Core {
             relays_refused: self.relays_refused,
             incarnations_implausible: self.incarnations_implausible,
             clocks_implausible: self.clocks_implausible,
+            introductions_refused: self.introductions_refused,
         }
     }
 
@@ -294,6 +302,7 @@ impl Core {
             return;
         }
         self.heard_from(from);
+        self.introductions.next_message();
         match msg {
             Message::Ping {
                 seq,

@@ -16,6 +16,11 @@ pub trait RumorEncoding: Sync {
     fn datagram_budget(&self) -> usize;
     /// Largest encoded `Rumor::Meta` sent inline; larger metadata is announced and fetched.
     fn inline_meta_max(&self) -> usize;
+    /// At most how many bytes one member state with attributes of these lengths encodes to.
+    fn member_state_max_len(&self, name_len: usize, private_data_len: usize) -> usize;
+    /// Encoded bytes of member states a push-pull may carry so that every peer's stream frame
+    /// limit accepts it (beside the metadata, which each peer's limit makes room for).
+    fn table_budget(&self) -> usize;
 }
 
 /// How many times each rumor is sent per member, times ceil(log10(N + 1)) (memberlist's

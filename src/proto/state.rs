@@ -14,6 +14,60 @@ use std::collections::BTreeMap;
 /// dropped and counted.
 pub const MEMBERS_MAX: usize = 100_000;
 
+/// Most members new to us that one message may introduce, unless they speak for themselves
+/// (their own `Alive`, the sender's own entry) or answer our join. A forged table cannot fill
+/// the table in one exchange; a real exchange that carries more is finished by the next.
+pub const INTRODUCTIONS_PER_MESSAGE: u32 = 1024;
+/// Most members new to us that third parties may introduce per anti-entropy base period
+/// (30 cycles: 3 s at a 100 ms cycle, 15 s at the default 500 ms), refilled evenly. A join storm
+/// of a thousand members fits in one period with room to spare (issue 11 carries join storms
+/// by push-pull); a larger one goes on at this rate (10,000 members at a 200 ms cycle in about
+/// 15 s); a forged table adds at most this many members per period.
+pub const INTRODUCTIONS_PER_PERIOD: u32 = 4096;
+
+/// The budget for members introduced by third parties (`INTRODUCTIONS_PER_MESSAGE`,
+/// `INTRODUCTIONS_PER_PERIOD`).
+#[derive(Debug)]
+pub(super) struct Introductions {
+    tokens: u32,
+    refilled: Millis,
+    this_message: u32,
+}
+
+impl Default for Introductions {
+    fn default() -> Introductions {
+        Introductions {
+            tokens: INTRODUCTIONS_PER_PERIOD,
+            refilled: 0,
+            this_message: 0,
+        }
+    }
+}
+
+impl Introductions {
+    /// A new message starts: its own allowance is whole again.
+    pub fn next_message(&mut self) {
+        self.this_message = 0;
+    }
+
+    /// Takes one introduction if the message's and the period's allowances have one.
+    fn take(&mut self, now: Millis, period: Millis) -> bool {
+        let per = period.max(1) / INTRODUCTIONS_PER_PERIOD.max(1) as Millis;
+        let earned = now.saturating_sub(self.refilled) / per.max(1);
+        if earned > 0 {
+            self.tokens =
+                (self.tokens as Millis + earned).min(INTRODUCTIONS_PER_PERIOD as Millis) as u32;
+            self.refilled = now;
+        }
+        if self.this_message >= INTRODUCTIONS_PER_MESSAGE || self.tokens == 0 {
+            return false;
+        }
+        self.this_message += 1;
+        self.tokens -= 1;
+        true
+    }
+}
+
 /// How news about a member reached us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Via {
@@ -21,6 +75,8 @@ pub(super) enum Via {
     Rumor,
     /// An anti-entropy exchange.
     Sync,
+    /// A message from the member itself (its own `Alive`, its entry in its own push-pull).
+    Itself,
     /// The reply to our own join: the cluster knows these members already, we were the one
     /// missing them. Members new to us are listed quietly (not rumored on), or a member joining
     /// a cluster of N would queue N rumors (`sim rejoin`: 1,000 queued and 268 KB sent instead
@@ -41,6 +97,10 @@ pub(super) struct Member {
     pub unheard: bool,
     /// Listed from the reply to our join and not rumored on (see `Via::JoinReply`).
     pub quiet: bool,
+    /// A message from it reached us (not only news about it): it exists. Gossip, digests and
+    /// our own push-pull favour such members, so members a forged table introduced cannot crowd
+    /// out the real ones.
+    pub direct: bool,
     /// When an unheard placeholder is dropped, or a suspect declared dead.
     pub deadline: Millis,
     /// Distinct members that suspected it at this incarnation (Lifeguard confirmations).
@@ -58,6 +118,7 @@ impl Member {
             placeholder: false,
             unheard: false,
             quiet,
+            direct: false,
             deadline: 0,
             accusers: Accusers::default(),
         }
@@ -68,6 +129,16 @@ impl Member {
     fn is_live_peer(&self) -> bool {
         self.status.is_listed() && !self.unheard
     }
+}
+
+/// Live peers that have sent us a message themselves (`Member::direct`), in address order.
+pub(super) fn direct_peers(
+    members: &BTreeMap<MemberId, Member>,
+) -> impl Iterator<Item = MemberId> + '_ {
+    members
+        .iter()
+        .filter(|(_, m)| m.is_live_peer() && m.direct)
+        .map(|(id, _)| *id)
 }
 
 /// The members gossip, probes and anti-entropy may go to (`Member::is_live_peer`), in address
@@ -168,8 +239,9 @@ impl Core {
     pub fn join_converged(&mut self, now: Millis, members: &[(MemberId, Attributes)]) {
         for (id, attrs) in members {
             if *id != self.cfg.me {
-                self.members
-                    .insert(*id, Member::alive(0, attrs, now, false));
+                let mut m = Member::alive(0, attrs, now, false);
+                m.direct = true;
+                self.members.insert(*id, m);
             }
         }
         self.state = RunState::Running;
@@ -282,6 +354,7 @@ impl Core {
 
     pub(super) fn heard_from(&mut self, id: MemberId) {
         if let Some(m) = self.members.get_mut(&id) {
+            m.direct = true;
             if std::mem::take(&mut m.unheard) && m.status != Status::Suspect {
                 self.watch.remove(&id);
             }
@@ -308,6 +381,13 @@ impl Core {
             return;
         }
         let quiet = via == Via::JoinReply;
+        if !self.members.contains_key(&id)
+            && !matches!(via, Via::Itself | Via::JoinReply)
+            && !self.introductions.take(now, self.cfg.timing.push_pull)
+        {
+            self.introductions_refused += 1;
+            return;
+        }
         let order = self.judge(&id, incarnation);
         if matches!(
             order,
@@ -318,15 +398,17 @@ impl Core {
         // What to tell the host, and whether to pass the news on as a rumor.
         let (event, spread) = match self.members.get_mut(&id) {
             None => {
-                self.members
-                    .insert(id, Member::alive(incarnation, &attrs, now, quiet));
+                let mut m = Member::alive(incarnation, &attrs, now, quiet);
+                m.direct = via == Via::Itself;
+                self.members.insert(id, m);
                 (Some(Event::Joined(id, attrs.clone())), !quiet)
             }
             Some(m) => {
                 if order == Some(IncarnationOrder::Same) && !m.placeholder {
                     // A rumor still spreading about a member we listed quietly: take our part
                     // in it, as if it had been news to us, so it reaches every member.
-                    if !(m.quiet && via == Via::Rumor && incarnation == m.incarnation) {
+                    let rumor = matches!(via, Via::Rumor | Via::Itself);
+                    if !(m.quiet && rumor && incarnation == m.incarnation) {
                         return;
                     }
                     m.quiet = false;

@@ -470,17 +470,15 @@ fn clocks_that_would_wrap_are_refused_and_incarnations_take_any_value() {
         let ok = encode(&gossip(vec![left(2, incarnation)]), &none);
         assert!(decode(&ok, &none, Limits::datagram()).is_ok());
     }
-    for rumor in [Rumor::MetaAnnounce(MetaVersion {
+    let announce = Rumor::MetaAnnounce(MetaVersion {
         hlc: u64::MAX,
         origin: id(3),
-    })] {
-        let f = encode(&gossip(vec![rumor.clone()]), &none);
-        assert_eq!(
-            decode(&f, &none, Limits::datagram()),
-            Err(DecodeError::Malformed),
-            "{rumor:?}"
-        );
-    }
+    });
+    let f = encode(&gossip(vec![announce]), &none);
+    assert_eq!(
+        decode(&f, &none, Limits::datagram()),
+        Err(DecodeError::Malformed)
+    );
     let digest = Message::Digest {
         from: id(1),
         digest: 1,
