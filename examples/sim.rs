@@ -110,7 +110,9 @@ fn disseminate(sim: &mut Sim) -> Option<f64> {
     sim.run_for(2 * sim.cfg.cycle_ms as Millis);
     let origin = (sim.cfg.seed as usize * 7919) % sim.cores.len();
     let now = sim.now;
-    let v = sim.cores[origin].publish(now, 1_000_000, b"x".to_vec());
+    let v = sim.cores[origin]
+        .publish(now, 1_000_000, b"x".to_vec())
+        .unwrap();
     let cycle = sim.cfg.cycle_ms as Millis;
     sim.run_until_step(100 * cycle, 5, |s| {
         s.cores

@@ -56,10 +56,11 @@
 // `peko_event.kind`: the cluster metadata changed; `member` is the publisher (address, port).
 #define PEKO_EVENT_METADATA 5
 
-// `peko_set_log` level: errors only.
+// `peko_set_log` level: errors and warnings (lines tagged [Warning], such as the one
+// peko_join logs when the member has no secret_key).
 #define PEKO_LOG_ERROR 0
 
-// `peko_set_log` level: errors and the informational lines of the console log.
+// `peko_set_log` level: errors, warnings and the informational lines of the console log.
 #define PEKO_LOG_INFO 1
 
 // `peko_counter`: members listed as alive, the local one included (a current value, not a
@@ -188,8 +189,10 @@ typedef struct peko_config {
   // A silent member is gone from every list within this many milliseconds.
   // 0 = 10 x cycle_ms (peko_config_default sets 5000). At least 5 x cycle_ms.
   uint32_t timeout_ms;
-  // Shared secret; every packet is authenticated with a MAC keyed from it. NULL or "" = none.
-  // Copied by peko_new.
+  // Shared secret; every packet is authenticated with a MAC keyed from it. NULL or "" = none:
+  // then anyone who can reach the member's port can forge membership and metadata, so run
+  // without a key only on a trusted network (peko_join logs a warning saying so). Copied by
+  // peko_new.
   const char *secret_key;
   // PEKO_PROTOCOL_UDP (default) or PEKO_PROTOCOL_TCP.
   uint32_t protocol;
@@ -314,7 +317,8 @@ peko_status peko_set(struct peko_node *node, const struct peko_node_info *peer);
 
 // Binds UDP and TCP on listen_addr:port before returning (a port in use is PEKO_ERR_IO with the
 // reason in peko_last_error), then starts the background work and syncs with the known members.
-// A second call is PEKO_ERR_STATE.
+// A second call is PEKO_ERR_STATE. Without a secret_key it logs one warning (see peko_set_log)
+// naming the port: anyone who can reach it can forge membership and metadata.
 peko_status peko_join(struct peko_node *node);
 
 // The local member first, then every member believed alive. On PEKO_OK `*out_nodes` is an array
@@ -362,7 +366,9 @@ peko_status peko_update(struct peko_node *node, const char *name, const char *pr
 
 // Replaces the cluster metadata everywhere; the newest publish wins at every member. The bytes
 // are copied. `data` may be NULL only when `len` is 0. More than `size` bytes is
-// PEKO_ERR_TOO_LARGE.
+// PEKO_ERR_TOO_LARGE. PEKO_OK means the new version is newer than every version this member
+// holds or has seen, so it replaces the metadata here and wins at every member it reaches; a
+// publish that cannot be newer (the clock is at its top) is PEKO_ERR_STATE and changes nothing.
 peko_status peko_publish(struct peko_node *node, const uint8_t *data, size_t len);
 
 // Copies the local metadata into `buf` and its length into `*out_len`. With `buf` NULL or `cap`

@@ -204,6 +204,16 @@ impl Logger {
         }
     }
 
+    /// A warning the host must see: delivered at the error level (the levels a host can ask for
+    /// are errors and information), tagged `[Warning]`, and not counted against the errors' rate
+    /// limit. For things said once, such as a member joining without a key.
+    pub fn warn(&self, msg: impl std::fmt::Display) {
+        let line = format!("{} [Warning] {} {msg}", timestamp(), self.label());
+        if !to_sink(LEVEL_ERROR, &line) {
+            eprintln!("{line}");
+        }
+    }
+
     pub fn error(&self, msg: impl std::fmt::Display) {
         // Decided under the budget's lock, printed after it: a host logger must never run
         // inside our locks.

@@ -108,6 +108,11 @@ pub struct Sim {
     pub listers: Vec<i64>,
 }
 
+/// The wall clock of every simulated member at virtual time 0 (2026-01-01 00:00 UTC): the
+/// publishes of tests and benches pass smaller wall-clock values, which are behind it (their
+/// versions then count on from the clock), never ahead beyond the drift bound.
+pub const SIM_WALL_MS: u64 = 1_767_225_600_000;
+
 pub fn member_id(i: usize) -> MemberId {
     MemberId::new(
         std::net::Ipv4Addr::new(10, (i >> 16) as u8, (i >> 8) as u8, i as u8).into(),
@@ -161,6 +166,7 @@ impl Sim {
             timing: Timing::new(cfg.cycle_ms, cfg.timeout_ms, cfg.amount),
             max_meta: 1 << 20,
             seed,
+            wall_ms: SIM_WALL_MS,
             encoding: &wire::RUMOR_ENCODING,
         })
     }

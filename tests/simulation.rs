@@ -47,7 +47,9 @@ fn dissemination_to_a_thousand_within_the_round_bound() {
             let mut s = converged(1000, loss, seed);
             let origin = (seed as usize * 37) % 1000;
             let now = s.now;
-            let v = s.cores[origin].publish(now, 1_000_000, b"news".to_vec());
+            let v = s.cores[origin]
+                .publish(now, 1_000_000, b"news".to_vec())
+                .unwrap();
             let t = s
                 .run_until_step(100 * CYCLE as Millis, 5, |s| {
                     s.cores
@@ -114,7 +116,9 @@ fn partition_heals_within_three_anti_entropy_intervals() {
     // By now each side has started removing the other.
     assert!(s.cores[0].listed_count() < n, "the split went unnoticed");
     let now = s.now;
-    let v = s.cores[n - 1].publish(now, 42, b"written during the split".to_vec());
+    let v = s.cores[n - 1]
+        .publish(now, 42, b"written during the split".to_vec())
+        .unwrap();
     for g in s.group.iter_mut() {
         *g = 0;
     }

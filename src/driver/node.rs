@@ -39,6 +39,7 @@ impl Node {
             timing,
             max_meta: cfg.size as usize,
             seed,
+            wall_ms: wall_ms(),
             encoding: &wire::RUMOR_ENCODING,
         });
         let log = Logger::new(cfg.is_print, local.to_string());
@@ -107,6 +108,13 @@ impl Node {
                 }
             ),
         );
+        if s.cfg.secret_key.is_none() {
+            s.log.warn(format_args!(
+                "no secret key: anyone who can reach port {port} (UDP and TCP) can forge \
+                 membership and metadata (add, remove or rename members, replace the published \
+                 data); run without a key only on a trusted network"
+            ));
+        }
         s.deliver(produced);
         s.wake.notify_one();
         Ok(())
@@ -117,13 +125,25 @@ impl Node {
     }
 
     /// Replaces the cluster metadata everywhere. More than the configured `size` bytes is
-    /// `PEKO_ERR_TOO_LARGE` (`args::metadata`).
+    /// `PEKO_ERR_TOO_LARGE` (`args::metadata`); a publish the clock cannot make newer than the
+    /// metadata held is `PEKO_ERR_STATE`, and changes nothing.
     pub fn publish(&self, data: &[u8]) -> Result<()> {
         let s = &self.shared;
         args::metadata(data.len(), s.cfg.size)?;
         let data = data.to_vec();
         let len = data.len();
-        s.with_core(|core, now| core.publish(now, wall_ms(), data));
+        s.with_core(|core, now| {
+            let wall = wall_ms();
+            core.set_wall_clock(now, wall);
+            core.publish(now, wall, data)
+        })
+        .map_err(|refused| {
+            Error::state(format!(
+                "the metadata held (version {} from {}) is at the top of the clock: a new \
+                 version cannot be newer, so the publish was not applied",
+                refused.held.hlc, refused.held.origin
+            ))
+        })?;
         s.log
             .info("Publish", format_args!("{len} bytes of metadata"));
         s.wake.notify_one();

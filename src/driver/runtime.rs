@@ -3,7 +3,7 @@
 //! core.
 
 use super::net::{self, Sockets};
-use super::shared::{lock, Shared};
+use super::shared::{lock, wall_ms, Shared};
 use super::stream;
 use crate::error::{Error, Result};
 use once_cell::sync::Lazy;
@@ -84,6 +84,8 @@ async fn tick_loop(s: Arc<Shared>) {
     let mut next_print = 0u64;
     loop {
         let wake = s.with_core(|core, now| {
+            // The core's wall clock follows the host's (a stepped clock is caught within a cycle).
+            core.set_wall_clock(now, wall_ms());
             core.tick(now);
             core.next_wake()
         });

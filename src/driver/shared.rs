@@ -192,6 +192,7 @@ mod tests {
             timing: Timing::new(cfg.cycle_ms, cfg.timeout_ms, cfg.amount as usize),
             max_meta: cfg.size as usize,
             seed: 1,
+            wall_ms: wall_ms(),
             encoding: &wire::RUMOR_ENCODING,
         });
         let s = Arc::new(Shared::new(core, cfg, Logger::new(false, me.to_string())));

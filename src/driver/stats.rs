@@ -120,6 +120,15 @@ pub struct Counters {
     pub anti_entropy_bytes_sent: u64,
     /// Inbound TCP connections closed to make room for a new one (a cap of `inbound` reached).
     pub connections_evicted: u64,
+    /// News about a member dropped: its incarnation was implausibly far ahead of the one held
+    /// (`proto::INCARNATION_WINDOW`). Rust only for now (no `PEKO_COUNTER_*` id yet).
+    pub incarnations_implausible: u64,
+    /// Metadata versions refused: their clock was more than `proto::hlc::DRIFT_MAX_MS` ahead of
+    /// the wall clock. Rust only for now.
+    pub clocks_implausible: u64,
+    /// Members new to us not added: a message or the period had introduced as many as allowed
+    /// (`proto::INTRODUCTIONS_PER_MESSAGE`, `proto::INTRODUCTIONS_PER_PERIOD`). Rust only for now.
+    pub introductions_refused: u64,
 }
 
 /// What the core reports, for `Counters::new`.
@@ -159,6 +168,9 @@ impl Counters {
             tcp_frames_received: s.frames_received,
             anti_entropy_bytes_sent: s.anti_entropy_bytes_sent,
             connections_evicted: s.connections_evicted,
+            incarnations_implausible: core.counters.incarnations_implausible,
+            clocks_implausible: core.counters.clocks_implausible,
+            introductions_refused: core.counters.introductions_refused,
         }
     }
 }

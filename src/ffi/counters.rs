@@ -235,6 +235,10 @@ mod tests {
             tcp_frames_received: 24,
             anti_entropy_bytes_sent: 25,
             connections_evicted: 26,
+            // Not readable by id (yet).
+            incarnations_implausible: 0,
+            clocks_implausible: 0,
+            introductions_refused: 0,
         };
         for id in 1..=PEKO_COUNTER_LAST {
             assert_eq!(counter_value(&c, id).ok(), Some(id as u64), "id {id}");

@@ -4,9 +4,10 @@ use super::boundary;
 use crate::error::*;
 use std::ffi::{c_char, c_void};
 
-/// `peko_set_log` level: errors only.
+/// `peko_set_log` level: errors and warnings (lines tagged [Warning], such as the one
+/// peko_join logs when the member has no secret_key).
 pub const PEKO_LOG_ERROR: u32 = 0;
-/// `peko_set_log` level: errors and the informational lines of the console log.
+/// `peko_set_log` level: errors, warnings and the informational lines of the console log.
 pub const PEKO_LOG_INFO: u32 = 1;
 
 /// A host logger for `peko_set_log`: called with the userdata given there, the line's level and

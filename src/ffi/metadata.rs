@@ -5,7 +5,9 @@ use crate::error::*;
 
 /// Replaces the cluster metadata everywhere; the newest publish wins at every member. The bytes
 /// are copied. `data` may be NULL only when `len` is 0. More than `size` bytes is
-/// PEKO_ERR_TOO_LARGE.
+/// PEKO_ERR_TOO_LARGE. PEKO_OK means the new version is newer than every version this member
+/// holds or has seen, so it replaces the metadata here and wins at every member it reaches; a
+/// publish that cannot be newer (the clock is at its top) is PEKO_ERR_STATE and changes nothing.
 #[no_mangle]
 pub unsafe extern "C" fn peko_publish(
     node: *mut peko_node,

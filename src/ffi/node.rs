@@ -83,7 +83,8 @@ pub unsafe extern "C" fn peko_set(
 
 /// Binds UDP and TCP on listen_addr:port before returning (a port in use is PEKO_ERR_IO with the
 /// reason in peko_last_error), then starts the background work and syncs with the known members.
-/// A second call is PEKO_ERR_STATE.
+/// A second call is PEKO_ERR_STATE. Without a secret_key it logs one warning (see peko_set_log)
+/// naming the port: anyone who can reach it can forge membership and metadata.
 #[no_mangle]
 pub unsafe extern "C" fn peko_join(node: *mut peko_node) -> peko_status {
     boundary(|| handle(node)?.join())

@@ -3,35 +3,43 @@
 //! dispatched here to the part of the core that applies them.
 
 use super::rumors::retransmit_limit;
-use super::state::{live_peers, Via};
+use super::state::{direct_peers, live_peers, Via};
 use super::types::{Arrival, MemberId, Message, Millis, Route, Rumor, Status};
 use super::Core;
 
 impl Core {
     /// Queued rumors for one outgoing datagram message, as many as fit.
     pub(super) fn piggyback(&mut self) -> Vec<Rumor> {
-        let budget = self.rumors.budget();
-        self.rumors.take(budget, self.rumor_sends())
+        self.piggyback_for(Route::Own)
     }
 
-    /// Queued rumors for a message sent by `route`: an answer to a datagram carries only as many
+    /// Bytes of rumors a message sent by `route` may carry: an answer to a datagram only as many
     /// as keep it within the request's own weight (so a spoofed `from` gains nothing by it).
-    pub(super) fn piggyback_for(&mut self, route: Route) -> Vec<Rumor> {
-        let mut budget = self.rumors.budget();
-        if let Route::Answer { limit } = route {
-            budget = budget.min(limit.saturating_sub(self.rumors.answer_overhead()));
+    fn rumor_budget(&self, route: Route) -> usize {
+        let budget = self.rumors.budget();
+        match route {
+            Route::Answer { limit } => {
+                budget.min(limit.saturating_sub(self.rumors.answer_overhead()))
+            }
+            _ => budget,
         }
+    }
+
+    /// Queued rumors for a message sent by `route`, as many as `rumor_budget` allows.
+    pub(super) fn piggyback_for(&mut self, route: Route) -> Vec<Rumor> {
+        let budget = self.rumor_budget(route);
         self.rumors.take(budget, self.rumor_sends())
     }
 
-    /// `first`, then as many queued rumors as fit beside it.
-    pub(super) fn piggyback_after(&mut self, first: Rumor) -> Vec<Rumor> {
-        let budget = self
-            .rumors
-            .budget()
-            .saturating_sub(self.rumors.encoded_len(&first));
+    /// `first`, then as many queued rumors as fit beside it, for a message sent by `route`. When
+    /// `first` alone does not fit (an answer to a small datagram), only what fits goes.
+    pub(super) fn piggyback_after(&mut self, first: Rumor, route: Route) -> Vec<Rumor> {
+        let budget = self.rumor_budget(route);
+        let Some(rest) = budget.checked_sub(self.rumors.encoded_len(&first)) else {
+            return self.rumors.take(budget, self.rumor_sends());
+        };
         let mut v = vec![first];
-        v.extend(self.rumors.take(budget, self.rumor_sends()));
+        v.extend(self.rumors.take(rest, self.rumor_sends()));
         v
     }
 
@@ -45,7 +53,22 @@ impl Core {
         if self.rumors.is_empty() {
             return;
         }
-        let targets: Vec<MemberId> = self.rng.sample(live_peers(&self.members), self.cfg.amount);
+        let mut targets: Vec<MemberId> =
+            self.rng.sample(live_peers(&self.members), self.cfg.amount);
+        // At least one target is a member that has spoken to us itself: members known only from
+        // others (a forged table's, say) may outnumber the real ones, but cannot take every
+        // round's news away from them.
+        if !targets.is_empty()
+            && !targets
+                .iter()
+                .any(|t| self.members.get(t).is_some_and(|m| m.direct))
+        {
+            let direct: Vec<MemberId> = direct_peers(&self.members).collect();
+            if let Some(d) = self.rng.choose(&direct) {
+                let last = targets.len() - 1;
+                targets[last] = d;
+            }
+        }
         for to in targets {
             let rumors = self.piggyback();
             if rumors.is_empty() {
@@ -76,7 +99,10 @@ impl Core {
                     id,
                     incarnation,
                     attrs,
-                } => self.apply_alive(now, id, incarnation, attrs, Via::Rumor),
+                } => {
+                    let via = if id == from { Via::Itself } else { Via::Rumor };
+                    self.apply_alive(now, id, incarnation, attrs, via)
+                }
                 Rumor::Suspect {
                     id,
                     incarnation,

@@ -1,5 +1,8 @@
 //! Hybrid logical clock for metadata versions: 48 bits of wall-clock milliseconds and a 16-bit
-//! counter. It never runs backwards, and it moves past every version it has observed.
+//! counter. It never runs backwards, and it moves past every version it has observed — but it
+//! observes only versions whose wall-clock part is at most `DRIFT_MAX_MS` ahead of our own wall
+//! clock (the HLC paper's bound on clock drift, ε), so no value off the network can move it
+//! further than that: a forged clock at the top is refused rather than believed.
 
 #[derive(Default, Debug, Clone, Copy)]
 pub struct Hlc {
@@ -8,6 +11,14 @@ pub struct Hlc {
 
 const LOGICAL_BITS: u32 = 16;
 
+/// How far ahead of our wall clock a remote version's wall-clock part may be and still be
+/// believed. One minute: hosts kept by NTP agree within milliseconds, so only a badly set clock
+/// or a forgery is further ahead; the versions of a member whose clock is more than a minute
+/// fast are refused (and counted) by the others until its clock is set right.
+pub const DRIFT_MAX_MS: u64 = 60_000;
+
+const PHYSICAL_MASK: u64 = (1 << 48) - 1;
+
 /// The highest clock value: `tick` saturates here and the wire refuses anything above it, so no
 /// `+ 1` on a clock value can wrap.
 pub const HLC_MAX: u64 = u64::MAX - 1;
@@ -15,7 +26,7 @@ pub const HLC_MAX: u64 = u64::MAX - 1;
 impl Hlc {
     /// A new timestamp, later than every one issued or observed before.
     pub fn tick(&mut self, wall_ms: u64) -> u64 {
-        let physical = (wall_ms & ((1 << 48) - 1)) << LOGICAL_BITS;
+        let physical = (wall_ms & PHYSICAL_MASK) << LOGICAL_BITS;
         self.last = if physical > self.last {
             physical
         } else {
@@ -29,6 +40,12 @@ impl Hlc {
 
     pub fn observe(&mut self, seen: u64) {
         self.last = self.last.max(seen.min(HLC_MAX));
+    }
+
+    /// Whether a remote clock value is within `DRIFT_MAX_MS` of our wall clock `wall_ms`, so it
+    /// may be observed.
+    pub fn admits(seen: u64, wall_ms: u64) -> bool {
+        seen >> LOGICAL_BITS <= (wall_ms & PHYSICAL_MASK) + DRIFT_MAX_MS
     }
 }
 
@@ -49,6 +66,20 @@ mod tests {
         let f = fast.tick(1000 + 3_600_000);
         h.observe(f);
         assert!(h.tick(1001) > f);
+    }
+
+    #[test]
+    fn admits_values_up_to_the_drift_bound() {
+        let wall = 1_767_225_600_000;
+        let mut h = Hlc::default();
+        let ours = h.tick(wall);
+        assert!(Hlc::admits(ours, wall));
+        let mut fast = Hlc::default();
+        assert!(Hlc::admits(fast.tick(wall + DRIFT_MAX_MS), wall));
+        let mut too_fast = Hlc::default();
+        assert!(!Hlc::admits(too_fast.tick(wall + DRIFT_MAX_MS + 1), wall));
+        assert!(!Hlc::admits(HLC_MAX, wall));
+        assert!(!Hlc::admits(u64::MAX, wall));
     }
 
     #[test]

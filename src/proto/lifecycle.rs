@@ -48,7 +48,7 @@ impl Core {
             return;
         }
         self.state = RunState::Running;
-        self.raise_incarnation(self.incarnation);
+        self.next_incarnation();
         self.announce_self();
         let suspicion = self.cfg.timing.suspicion_for(self.members.len() + 1, 0);
         for m in self.members.values_mut() {
@@ -98,7 +98,7 @@ impl Core {
         if attrs != self.cfg.attrs {
             self.cfg.attrs = attrs;
             if matches!(self.state, RunState::Running | RunState::Stopped) {
-                self.raise_incarnation(self.incarnation);
+                self.next_incarnation();
                 self.announce_self();
                 self.timers.gossip = 0;
             }

@@ -4,8 +4,16 @@
 //! goes out on one we open (or on the one the announcement came on) and the metadata comes back
 //! on the same one.
 
+use super::hlc::Hlc;
 use super::types::{Arrival, Event, MemberId, Message, MetaVersion, Metadata, Millis, Route};
 use super::Core;
+
+/// A publish that was not applied: the clock cannot move past the version held (it stopped at
+/// `hlc::HLC_MAX`), so the new value would lose everywhere, here included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PublishRefused {
+    pub held: MetaVersion,
+}
 
 impl Core {
     pub fn metadata(&self) -> Option<&Metadata> {
@@ -17,24 +25,62 @@ impl Core {
     }
 
     /// Replaces the cluster metadata. `wall_ms` is the wall clock, for the hybrid logical clock.
-    pub fn publish(&mut self, now: Millis, wall_ms: u64, data: Vec<u8>) -> MetaVersion {
+    /// The new version is newer than every version held or seen; when the clock cannot give
+    /// one (it is at its top), nothing changes and the publish is refused.
+    pub fn publish(
+        &mut self,
+        now: Millis,
+        wall_ms: u64,
+        data: Vec<u8>,
+    ) -> Result<MetaVersion, PublishRefused> {
         let version = MetaVersion {
             hlc: self.hlc.tick(wall_ms),
             origin: self.cfg.me,
         };
-        self.apply_meta(now, Metadata { version, data });
+        if let Some(held) = self.meta_version().filter(|held| *held >= version) {
+            return Err(PublishRefused { held });
+        }
+        self.store_meta(Metadata { version, data });
         // Spread it at once rather than at the next round.
         self.timers.gossip = self.timers.gossip.min(now);
-        version
+        Ok(version)
     }
 
-    pub(super) fn apply_meta(&mut self, _now: Millis, m: Metadata) {
-        if m.data.len() > self.cfg.max_meta {
+    /// Our estimate of the wall clock at `now`: the last reading (`set_wall_clock`) moved on by
+    /// the monotonic clock.
+    fn wall_ms(&self, now: Millis) -> u64 {
+        let (at, wall) = self.wall;
+        wall.saturating_add(now.saturating_sub(at))
+    }
+
+    /// A wall-clock reading (milliseconds since the Unix epoch) taken at `now`: the drift bound
+    /// on remote metadata versions is measured from it.
+    pub fn set_wall_clock(&mut self, now: Millis, wall_ms: u64) {
+        self.wall = (now, wall_ms);
+    }
+
+    /// Whether a remote version may be believed: its clock is at most `hlc::DRIFT_MAX_MS` ahead
+    /// of our wall clock. Refusals are counted.
+    fn plausible_version(&mut self, now: Millis, v: &MetaVersion) -> bool {
+        let ok = Hlc::admits(v.hlc, self.wall_ms(now));
+        if !ok {
+            self.clocks_implausible += 1;
+        }
+        ok
+    }
+
+    /// Metadata from another member (a rumor, a response, a push-pull).
+    pub(super) fn apply_meta(&mut self, now: Millis, m: Metadata) {
+        if m.data.len() > self.cfg.max_meta || self.meta_version() >= Some(m.version) {
             return;
         }
-        if self.meta_version() >= Some(m.version) {
+        if !self.plausible_version(now, &m.version) {
             return;
         }
+        self.store_meta(m);
+    }
+
+    fn store_meta(&mut self, m: Metadata) {
         self.hlc.observe(m.version.hlc);
         if self.meta_fetch.is_some_and(|(v, _)| v <= m.version) {
             self.meta_fetch = None;
@@ -46,7 +92,7 @@ impl Core {
     }
 
     /// `holder` has metadata at `version` (we heard so `via` some transport): fetch it if ours
-    /// is older.
+    /// is older and the version is plausible.
     pub(super) fn on_meta_announce(
         &mut self,
         now: Millis,
@@ -54,7 +100,7 @@ impl Core {
         holder: MemberId,
         via: Arrival,
     ) {
-        if self.meta_version() < Some(version) {
+        if self.meta_version() < Some(version) && self.plausible_version(now, &version) {
             self.request_meta(now, version, holder, via.ask());
         }
     }
@@ -84,7 +130,9 @@ impl Core {
     ) {
         let mine = self.meta_version();
         if let Some(v) = theirs.filter(|_| theirs > mine) {
-            self.request_meta(now, v, from, via.ask());
+            if self.plausible_version(now, &v) {
+                self.request_meta(now, v, from, via.ask());
+            }
         } else if mine > theirs {
             self.on_meta_request(from, via);
         }

@@ -34,9 +34,10 @@ mod timing;
 pub mod types;
 
 pub use awareness::HEALTH_MAX;
+pub use metadata::PublishRefused;
 pub use probe::{INDIRECT_CHECKS, RELAYS_MAX};
 pub use rumors::{retransmit_limit, RumorEncoding, QUEUE_MAX, RETRANSMIT_MULT};
-pub use state::MEMBERS_MAX;
+pub use state::{INTRODUCTIONS_PER_MESSAGE, INTRODUCTIONS_PER_PERIOD, MEMBERS_MAX};
 pub use suspicion::SUSPICION_CONFIRMATIONS;
 pub use timing::Timing;
 pub use types::*;
@@ -61,6 +62,9 @@ pub struct CoreConfig {
     /// Largest metadata accepted, bytes.
     pub max_meta: usize,
     pub seed: u64,
+    /// The wall clock (milliseconds since the Unix epoch) at `now` = 0; later readings come
+    /// through `Core::set_wall_clock`. Remote metadata versions are judged against it.
+    pub wall_ms: u64,
     /// How rumors are encoded (`wire::RUMOR_ENCODING`): for packing datagrams.
     pub encoding: &'static dyn RumorEncoding,
 }
@@ -74,6 +78,7 @@ impl std::fmt::Debug for CoreConfig {
             .field("timing", &self.timing)
             .field("max_meta", &self.max_meta)
             .field("seed", &self.seed)
+            .field("wall_ms", &self.wall_ms)
             .finish_non_exhaustive()
     }
 }
@@ -97,6 +102,15 @@ pub struct CoreCounters {
     pub rumors_dropped: u64,
     /// Indirect probe requests refused because `RELAYS_MAX` were pending.
     pub relays_refused: u64,
+    /// News about a member dropped because its incarnation was implausibly far ahead of the one
+    /// we hold (`INCARNATION_WINDOW`).
+    pub incarnations_implausible: u64,
+    /// Metadata versions refused because their clock was more than `hlc::DRIFT_MAX_MS` ahead of
+    /// our wall clock.
+    pub clocks_implausible: u64,
+    /// Members new to us not added because the message or the period had introduced as many as
+    /// it may (`INTRODUCTIONS_PER_MESSAGE`, `INTRODUCTIONS_PER_PERIOD`).
+    pub introductions_refused: u64,
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -145,10 +159,17 @@ pub struct Core {
     events_lost: u64,
     members_refused: u64,
     relays_refused: u64,
+    incarnations_implausible: u64,
+    clocks_implausible: u64,
+    introductions: state::Introductions,
+    introductions_refused: u64,
+    /// The last wall-clock reading: (`now` when taken, milliseconds since the Unix epoch).
+    wall: (Millis, u64),
 }
 
 impl Core {
     pub fn new(cfg: CoreConfig) -> Core {
+        let cfg_wall = cfg.wall_ms;
         let rng = Rng::seed(cfg.seed);
         let rumors = RumorQueue::new(cfg.encoding);
         Core {
@@ -175,6 +196,11 @@ impl Core {
             events_lost: 0,
             members_refused: 0,
             relays_refused: 0,
+            incarnations_implausible: 0,
+            clocks_implausible: 0,
+            introductions: Default::default(),
+            introductions_refused: 0,
+            wall: (0, cfg_wall),
         }
     }
 
@@ -229,6 +255,9 @@ impl Core {
             events_lost: self.events_lost,
             rumors_dropped: self.rumors.dropped,
             relays_refused: self.relays_refused,
+            incarnations_implausible: self.incarnations_implausible,
+            clocks_implausible: self.clocks_implausible,
+            introductions_refused: self.introductions_refused,
         }
     }
 
@@ -275,6 +304,7 @@ impl Core {
             return;
         }
         self.heard_from(from);
+        self.introductions.next_message();
         match msg {
             Message::Ping {
                 seq,

@@ -51,8 +51,13 @@ pub(super) struct Relay {
 impl Core {
     pub(super) fn on_ping(&mut self, from: MemberId, seq: u32, target: MemberId, via: Arrival) {
         if target == self.cfg.me {
+            // A member we hold suspected, dead or left is told so first: it may not know, and
+            // only it can refute.
             let answer = via.answer();
-            let rumors = self.piggyback_for(answer);
+            let rumors = match self.accusation_of(from) {
+                Some(accusation) => self.piggyback_after(accusation, answer),
+                None => self.piggyback_for(answer),
+            };
             self.send(
                 from,
                 Message::Ack {
@@ -273,7 +278,7 @@ impl Core {
         // A suspect learns of the suspicion from the probe itself, and can refute at once.
         let rumors = match self.suspicion_of(target) {
             None => self.piggyback(),
-            Some(r) => self.piggyback_after(r),
+            Some(r) => self.piggyback_after(r, Route::Own),
         };
         self.send(
             target,

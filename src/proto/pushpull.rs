@@ -7,7 +7,7 @@
 //! push-pull a differing digest starts, a metadata fetch — goes back on it (`Route::Reply`).
 //! Nothing here answers a datagram, whose `from` anyone can forge.
 
-use super::state::{live_peers, member_hash, Via};
+use super::state::{direct_peers, live_peers, member_hash, Via, MEMBERS_MAX};
 use super::types::{
     Arrival, Event, MemberId, MemberState, Message, MetaVersion, Metadata, Millis, Route, Status,
 };
@@ -36,7 +36,11 @@ impl Core {
     /// The periodic part: a digest to one random member, a full exchange with one member
     /// believed failed, and old tombstones forgotten.
     pub(super) fn anti_entropy_round(&mut self, now: Millis) {
-        let candidates: Vec<MemberId> = live_peers(&self.members).collect();
+        // A member that has spoken to us itself, when there is one (see `Member::direct`).
+        let mut candidates: Vec<MemberId> = direct_peers(&self.members).collect();
+        if candidates.is_empty() {
+            candidates = live_peers(&self.members).collect();
+        }
         if let Some(to) = self.rng.choose(&candidates) {
             let digest = self.digest();
             let meta_version = self.meta_version();
@@ -113,7 +117,7 @@ impl Core {
         } else {
             Via::Sync
         };
-        self.merge_state(now, members, via);
+        self.merge_state(now, from, members, via);
         if let Some(m) = meta {
             self.apply_meta(now, m);
         }
@@ -162,10 +166,13 @@ impl Core {
 
     /// Anti-entropy merge. A remote "dead" only makes us suspect (the member may refute); a
     /// remote "left" is final.
-    fn merge_state(&mut self, now: Millis, states: Vec<MemberState>, via: Via) {
+    fn merge_state(&mut self, now: Millis, from: MemberId, states: Vec<MemberState>, via: Via) {
         for s in states {
             match s.status {
-                Status::Alive => self.apply_alive(now, s.id, s.incarnation, s.attrs, via),
+                Status::Alive => {
+                    let via = if s.id == from { Via::Itself } else { via };
+                    self.apply_alive(now, s.id, s.incarnation, s.attrs, via)
+                }
                 Status::Suspect | Status::Dead => {
                     self.apply_suspect(now, s.id, s.incarnation, s.id)
                 }
@@ -174,25 +181,45 @@ impl Core {
         }
     }
 
+    /// Our table as a push-pull carries it: ourselves, then the members that have spoken to us
+    /// themselves, then the others, as many as every peer's frame limit accepts
+    /// (`RumorEncoding::table_budget`, and at most `MEMBERS_MAX`). A table swollen by members
+    /// nobody has heard from (a forged one) is cut, not sent whole for the peers to refuse.
     fn state_snapshot(&self) -> Vec<MemberState> {
-        let mut v = Vec::with_capacity(self.members.len() + 1);
-        v.push(MemberState {
+        let enc = self.cfg.encoding;
+        let mut budget = enc.table_budget();
+        let mut v = Vec::with_capacity((self.members.len() + 1).min(MEMBERS_MAX));
+        let mut add = |s: MemberState| {
+            let len = enc.member_state_max_len(s.attrs.name.len(), s.attrs.private_data.len());
+            if len > budget || v.len() >= MEMBERS_MAX {
+                return false;
+            }
+            budget -= len;
+            v.push(s);
+            true
+        };
+        add(MemberState {
             id: self.cfg.me,
             incarnation: self.incarnation,
             status: Status::Alive,
             attrs: self.cfg.attrs.clone(),
         });
-        v.extend(
-            self.members
-                .iter()
-                .filter(|(_, m)| !m.placeholder)
-                .map(|(id, m)| MemberState {
+        for direct in [true, false] {
+            for (id, m) in &self.members {
+                if m.placeholder || m.direct != direct {
+                    continue;
+                }
+                let s = MemberState {
                     id: *id,
                     incarnation: m.incarnation,
                     status: m.status,
                     attrs: m.attrs.unpack(),
-                }),
-        );
+                };
+                if !add(s) {
+                    break;
+                }
+            }
+        }
         v
     }
 

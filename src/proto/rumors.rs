@@ -19,6 +19,11 @@ pub trait RumorEncoding: Sync {
     /// Most bytes a `Ping`, `Ack` or `Nack` takes besides its rumors (header, MAC, sequence
     /// number, ids, rumor count): what an answer to a datagram needs before any rumor.
     fn answer_overhead(&self) -> usize;
+    /// At most how many bytes one member state with attributes of these lengths encodes to.
+    fn member_state_max_len(&self, name_len: usize, private_data_len: usize) -> usize;
+    /// Encoded bytes of member states a push-pull may carry so that every peer's stream frame
+    /// limit accepts it (beside the metadata, which each peer's limit makes room for).
+    fn table_budget(&self) -> usize;
 }
 
 /// How many times each rumor is sent per member, times ceil(log10(N + 1)) (memberlist's

@@ -4,8 +4,8 @@
 
 use super::suspicion::Accusers;
 use super::types::{
-    Attributes, Event, Incarnation, MemberId, Millis, PackedAttributes, Route, Rumor, Status,
-    ATTR_MAX, INCARNATION_MAX,
+    Attributes, Event, Incarnation, IncarnationOrder, MemberId, Millis, PackedAttributes, Route,
+    Rumor, Status, ATTR_MAX,
 };
 use super::{Core, RunState};
 use std::collections::BTreeMap;
@@ -14,6 +14,60 @@ use std::collections::BTreeMap;
 /// dropped and counted.
 pub const MEMBERS_MAX: usize = 100_000;
 
+/// Most members new to us that one message may introduce, unless they speak for themselves
+/// (their own `Alive`, the sender's own entry) or answer our join. A forged table cannot fill
+/// the table in one exchange; a real exchange that carries more is finished by the next.
+pub const INTRODUCTIONS_PER_MESSAGE: u32 = 1024;
+/// Most members new to us that third parties may introduce per anti-entropy base period
+/// (30 cycles: 3 s at a 100 ms cycle, 15 s at the default 500 ms), refilled evenly. A join storm
+/// of a thousand members fits in one period with room to spare (issue 11 carries join storms
+/// by push-pull); a larger one goes on at this rate (10,000 members at a 200 ms cycle in about
+/// 15 s); a forged table adds at most this many members per period.
+pub const INTRODUCTIONS_PER_PERIOD: u32 = 4096;
+
+/// The budget for members introduced by third parties (`INTRODUCTIONS_PER_MESSAGE`,
+/// `INTRODUCTIONS_PER_PERIOD`).
+#[derive(Debug)]
+pub(super) struct Introductions {
+    tokens: u32,
+    refilled: Millis,
+    this_message: u32,
+}
+
+impl Default for Introductions {
+    fn default() -> Introductions {
+        Introductions {
+            tokens: INTRODUCTIONS_PER_PERIOD,
+            refilled: 0,
+            this_message: 0,
+        }
+    }
+}
+
+impl Introductions {
+    /// A new message starts: its own allowance is whole again.
+    pub fn next_message(&mut self) {
+        self.this_message = 0;
+    }
+
+    /// Takes one introduction if the message's and the period's allowances have one.
+    fn take(&mut self, now: Millis, period: Millis) -> bool {
+        let per = period.max(1) / INTRODUCTIONS_PER_PERIOD.max(1) as Millis;
+        let earned = now.saturating_sub(self.refilled) / per.max(1);
+        if earned > 0 {
+            self.tokens =
+                (self.tokens as Millis + earned).min(INTRODUCTIONS_PER_PERIOD as Millis) as u32;
+            self.refilled = now;
+        }
+        if self.this_message >= INTRODUCTIONS_PER_MESSAGE || self.tokens == 0 {
+            return false;
+        }
+        self.this_message += 1;
+        self.tokens -= 1;
+        true
+    }
+}
+
 /// How news about a member reached us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Via {
@@ -21,6 +75,8 @@ pub(super) enum Via {
     Rumor,
     /// An anti-entropy exchange.
     Sync,
+    /// A message from the member itself (its own `Alive`, its entry in its own push-pull).
+    Itself,
     /// The reply to our own join: the cluster knows these members already, we were the one
     /// missing them. Members new to us are listed quietly (not rumored on), or a member joining
     /// a cluster of N would queue N rumors (`sim rejoin`: 1,000 queued and 268 KB sent instead
@@ -41,6 +97,10 @@ pub(super) struct Member {
     pub unheard: bool,
     /// Listed from the reply to our join and not rumored on (see `Via::JoinReply`).
     pub quiet: bool,
+    /// A message from it reached us (not only news about it): it exists. Gossip, digests and
+    /// our own push-pull favour such members, so members a forged table introduced cannot crowd
+    /// out the real ones.
+    pub direct: bool,
     /// When an unheard placeholder is dropped, or a suspect declared dead.
     pub deadline: Millis,
     /// Distinct members that suspected it at this incarnation (Lifeguard confirmations).
@@ -58,6 +118,7 @@ impl Member {
             placeholder: false,
             unheard: false,
             quiet,
+            direct: false,
             deadline: 0,
             accusers: Accusers::default(),
         }
@@ -68,6 +129,16 @@ impl Member {
     fn is_live_peer(&self) -> bool {
         self.status.is_listed() && !self.unheard
     }
+}
+
+/// Live peers that have sent us a message themselves (`Member::direct`), in address order.
+pub(super) fn direct_peers(
+    members: &BTreeMap<MemberId, Member>,
+) -> impl Iterator<Item = MemberId> + '_ {
+    members
+        .iter()
+        .filter(|(_, m)| m.is_live_peer() && m.direct)
+        .map(|(id, _)| *id)
 }
 
 /// The members gossip, probes and anti-entropy may go to (`Member::is_live_peer`), in address
@@ -168,8 +239,9 @@ impl Core {
     pub fn join_converged(&mut self, now: Millis, members: &[(MemberId, Attributes)]) {
         for (id, attrs) in members {
             if *id != self.cfg.me {
-                self.members
-                    .insert(*id, Member::alive(0, attrs, now, false));
+                let mut m = Member::alive(0, attrs, now, false);
+                m.direct = true;
+                self.members.insert(*id, m);
             }
         }
         self.state = RunState::Running;
@@ -184,36 +256,105 @@ impl Core {
         });
     }
 
-    /// Raises the local incarnation past `at_least` (saturating at `INCARNATION_MAX`).
-    pub(super) fn raise_incarnation(&mut self, at_least: Incarnation) {
-        self.incarnation = self
-            .incarnation
-            .max(at_least)
-            .saturating_add(1)
-            .min(INCARNATION_MAX);
+    /// The local incarnation, one higher (wrapping: incarnations compare as serial numbers).
+    pub(super) fn next_incarnation(&mut self) {
+        self.incarnation = self.incarnation.wrapping_add(1);
     }
 
+    /// Answers a claim about us at `accused` with an incarnation one above it: newer than the
+    /// claim wherever the claim is held, whatever the two numbers are.
     pub(super) fn refute(&mut self, accused: Incarnation) {
-        self.raise_incarnation(accused);
+        self.incarnation = accused.wrapping_add(1);
         self.announce_self();
         // Being suspected hints that our own network or host is struggling (Lifeguard).
         self.health.worsen(1);
     }
 
+    /// Whether our current incarnation already refutes a claim at `claimed` wherever it is held:
+    /// ours is newer, and near enough to be believed there.
+    fn refuted_by_ours(&self, claimed: Incarnation) -> bool {
+        IncarnationOrder::of(self.incarnation, claimed) == IncarnationOrder::Newer
+    }
+
     /// Whether an accusation (suspect, dead, left) at `incarnation` names the local member; if it
-    /// does and we are running, refute it.
+    /// does and we are running, refute it. An accusation our incarnation already answers (old
+    /// news, or a holder that missed or disbelieved our refutation while its view was further
+    /// behind) gets our `Alive` again; any other — at ours, ahead of it, or so far behind that
+    /// its holders would not believe ours — gets a new incarnation above it.
     pub(super) fn accused_self(&mut self, id: MemberId, incarnation: Incarnation) -> bool {
         if id != self.cfg.me {
             return false;
         }
-        if incarnation >= self.incarnation && self.state == RunState::Running {
-            self.refute(incarnation);
+        if self.state == RunState::Running {
+            if self.refuted_by_ours(incarnation) {
+                self.announce_self();
+            } else {
+                self.refute(incarnation);
+            }
         }
         true
     }
 
+    /// News that the local member is alive at `incarnation` with `attrs`: a claim ahead of ours
+    /// (our earlier life before a restart, or a forgery) or one with other attributes is refuted.
+    fn alive_about_self(&mut self, incarnation: Incarnation, attrs: &Attributes) {
+        let ours = *attrs == self.cfg.attrs;
+        match IncarnationOrder::of(incarnation, self.incarnation) {
+            IncarnationOrder::Newer | IncarnationOrder::TooFarAhead => self.refute(incarnation),
+            IncarnationOrder::Same if !ours => self.refute(incarnation),
+            IncarnationOrder::Older if !ours => {
+                if self.refuted_by_ours(incarnation) {
+                    self.announce_self();
+                } else {
+                    self.refute(incarnation);
+                }
+            }
+            IncarnationOrder::Same | IncarnationOrder::Older => {}
+        }
+    }
+
+    /// How a claim at `incarnation` about the known member `id` compares with what we hold;
+    /// a claim too far ahead is counted here (the caller drops it).
+    pub(super) fn judge(
+        &mut self,
+        id: &MemberId,
+        incarnation: Incarnation,
+    ) -> Option<IncarnationOrder> {
+        let m = self.members.get(id)?;
+        let order = if m.placeholder {
+            // A `peko_set` guess: whatever the member says of itself is news.
+            IncarnationOrder::Newer
+        } else {
+            IncarnationOrder::of(incarnation, m.incarnation)
+        };
+        if order == IncarnationOrder::TooFarAhead {
+            self.incarnations_implausible += 1;
+        }
+        Some(order)
+    }
+
+    /// What we hold against `id` (suspected, dead or left), as the rumor that says so: a member
+    /// that pings us while we hold it failed learns it from our ack, and can refute.
+    pub(super) fn accusation_of(&self, id: MemberId) -> Option<Rumor> {
+        let m = self.members.get(&id)?;
+        match m.status {
+            Status::Alive => None,
+            Status::Suspect => self.suspicion_of(id),
+            Status::Dead => Some(Rumor::Dead {
+                id,
+                incarnation: m.incarnation,
+                from: self.cfg.me,
+            }),
+            Status::Left => Some(Rumor::Left {
+                id,
+                incarnation: m.incarnation,
+            }),
+        }
+    }
+
     pub(super) fn heard_from(&mut self, id: MemberId) {
         if let Some(m) = self.members.get_mut(&id) {
+            m.direct = true;
             if std::mem::take(&mut m.unheard) && m.status != Status::Suspect {
                 self.watch.remove(&id);
             }
@@ -229,11 +370,7 @@ impl Core {
         via: Via,
     ) {
         if id == self.cfg.me {
-            if incarnation > self.incarnation
-                || (incarnation == self.incarnation && attrs != self.cfg.attrs)
-            {
-                self.refute(incarnation);
-            }
+            self.alive_about_self(incarnation, &attrs);
             return;
         }
         if attrs.name.len() > ATTR_MAX || attrs.private_data.len() > ATTR_MAX {
@@ -244,20 +381,34 @@ impl Core {
             return;
         }
         let quiet = via == Via::JoinReply;
+        if !self.members.contains_key(&id)
+            && !matches!(via, Via::Itself | Via::JoinReply)
+            && !self.introductions.take(now, self.cfg.timing.push_pull)
+        {
+            self.introductions_refused += 1;
+            return;
+        }
+        let order = self.judge(&id, incarnation);
+        if matches!(
+            order,
+            Some(IncarnationOrder::Older | IncarnationOrder::TooFarAhead)
+        ) {
+            return;
+        }
         // What to tell the host, and whether to pass the news on as a rumor.
         let (event, spread) = match self.members.get_mut(&id) {
             None => {
-                self.members
-                    .insert(id, Member::alive(incarnation, &attrs, now, quiet));
+                let mut m = Member::alive(incarnation, &attrs, now, quiet);
+                m.direct = via == Via::Itself;
+                self.members.insert(id, m);
                 (Some(Event::Joined(id, attrs.clone())), !quiet)
             }
             Some(m) => {
-                let newer =
-                    incarnation > m.incarnation || (m.placeholder && incarnation >= m.incarnation);
-                if !newer {
+                if order == Some(IncarnationOrder::Same) && !m.placeholder {
                     // A rumor still spreading about a member we listed quietly: take our part
                     // in it, as if it had been news to us, so it reaches every member.
-                    if !(m.quiet && via == Via::Rumor && incarnation == m.incarnation) {
+                    let rumor = matches!(via, Via::Rumor | Via::Itself);
+                    if !(m.quiet && rumor && incarnation == m.incarnation) {
                         return;
                     }
                     m.quiet = false;
@@ -308,12 +459,18 @@ impl Core {
         if self.accused_self(id, incarnation) {
             return;
         }
+        if !self.members.get(&id).is_some_and(|m| m.status.is_listed()) {
+            return;
+        }
+        if !matches!(
+            self.judge(&id, incarnation),
+            Some(IncarnationOrder::Same | IncarnationOrder::Newer)
+        ) {
+            return;
+        }
         let Some(m) = self.members.get_mut(&id) else {
             return;
         };
-        if !m.status.is_listed() || incarnation < m.incarnation {
-            return;
-        }
         m.status = status;
         m.incarnation = incarnation;
         m.since = now;

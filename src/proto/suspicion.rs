@@ -3,7 +3,7 @@
 //! independent members confirm the suspicion.
 
 use super::timing::Timing;
-use super::types::{Incarnation, MemberId, Millis, Rumor, Status};
+use super::types::{Incarnation, IncarnationOrder, MemberId, Millis, Rumor, Status};
 use super::Core;
 
 /// Independent confirmations that bring a suspicion down to its shortest timeout.
@@ -84,13 +84,23 @@ impl Core {
         }
         let members = self.members.len() + 1;
         let timing = self.cfg.timing;
+        // A `peko_set` guess never heard from has its own deadline; it cannot be suspected.
+        if !self
+            .members
+            .get(&id)
+            .is_some_and(|m| !m.unheard && m.status.is_listed())
+        {
+            return;
+        }
+        if !matches!(
+            self.judge(&id, incarnation),
+            Some(IncarnationOrder::Same | IncarnationOrder::Newer)
+        ) {
+            return;
+        }
         let Some(m) = self.members.get_mut(&id) else {
             return;
         };
-        // A `peko_set` guess never heard from has its own deadline; it cannot be suspected.
-        if m.unheard || !m.status.is_listed() || incarnation < m.incarnation {
-            return;
-        }
         if m.status == Status::Suspect && incarnation == m.incarnation {
             // A confirmation from another member shortens the timeout, and is passed on.
             if from == id

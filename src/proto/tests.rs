@@ -42,7 +42,7 @@ fn members_converge_through_one_seed() {
 fn publish_reaches_everyone_and_datagrams_stay_small() {
     let mut s = sim(40, 7);
     assert!(s.run_until(20_000, |s| s.converged()).is_some());
-    let v = s.cores[5].publish(s.now, 1_000, b"hello".to_vec());
+    let v = s.cores[5].publish(s.now, 1_000, b"hello".to_vec()).unwrap();
     let t = s.run_until(10_000, |s| {
         s.cores
             .iter()
@@ -65,7 +65,7 @@ fn large_metadata_is_announced_and_fetched() {
     let mut s = sim(12, 3);
     assert!(s.run_until(20_000, |s| s.converged()).is_some());
     let big = vec![0xAB; 200_000];
-    let v = s.cores[2].publish(s.now, 5, big.clone());
+    let v = s.cores[2].publish(s.now, 5, big.clone()).unwrap();
     let t = s.run_until(10_000, |s| {
         s.cores
             .iter()
@@ -155,8 +155,8 @@ fn concurrent_publishes_converge_and_newest_wins() {
     let mut s = sim(15, 2);
     assert!(s.run_until(20_000, |s| s.converged()).is_some());
     // Same wall-clock millisecond on two members: the tie-break picks one everywhere.
-    let a = s.cores[3].publish(s.now, 50_000, b"a".to_vec());
-    let b = s.cores[9].publish(s.now, 50_000, b"b".to_vec());
+    let a = s.cores[3].publish(s.now, 50_000, b"a".to_vec()).unwrap();
+    let b = s.cores[9].publish(s.now, 50_000, b"b".to_vec()).unwrap();
     let winner = a.max(b);
     assert!(s
         .run_until(10_000, |s| s
@@ -164,16 +164,21 @@ fn concurrent_publishes_converge_and_newest_wins() {
             .iter()
             .all(|c| c.metadata().map(|m| m.version) == Some(winner)))
         .is_some());
-    // A member with a clock an hour fast publishes; a later publish elsewhere with an honest
-    // clock must still win.
-    let fast = s.cores[1].publish(s.now, 50_000 + 3_600_000, b"fast".to_vec());
+    // A member with a clock 50 s fast (within the drift bound) publishes; a later publish
+    // elsewhere with an honest clock must still win.
+    let wall = crate::sim::SIM_WALL_MS + s.now;
+    let fast = s.cores[1]
+        .publish(s.now, wall + 50_000, b"fast".to_vec())
+        .unwrap();
     assert!(s
         .run_until(10_000, |s| s
             .cores
             .iter()
             .all(|c| c.metadata().map(|m| m.version) == Some(fast)))
         .is_some());
-    let honest = s.cores[12].publish(s.now, 51_000, b"honest".to_vec());
+    let honest = s.cores[12]
+        .publish(s.now, crate::sim::SIM_WALL_MS + s.now, b"honest".to_vec())
+        .unwrap();
     assert!(honest > fast);
     assert!(s
         .run_until(10_000, |s| s
@@ -181,6 +186,24 @@ fn concurrent_publishes_converge_and_newest_wins() {
             .iter()
             .all(|c| c.metadata().is_some_and(|m| m.data == b"honest")))
         .is_some());
+    // An hour fast is beyond the bound: the others refuse it (and count it) rather than let it
+    // hold the metadata for an hour.
+    let wall = crate::sim::SIM_WALL_MS + s.now;
+    s.cores[1]
+        .publish(s.now, wall + 3_600_000, b"an hour fast".to_vec())
+        .unwrap();
+    s.run_for(5_000);
+    let refused: u64 = s
+        .cores
+        .iter()
+        .map(|c| c.counters().clocks_implausible)
+        .sum();
+    assert!(refused > 0);
+    assert!(s
+        .cores
+        .iter()
+        .enumerate()
+        .all(|(i, c)| i == 1 || c.metadata().unwrap().data == b"honest"));
 }
 
 #[test]
@@ -236,7 +259,9 @@ fn partition_heals_through_anti_entropy() {
         s.run_for(60 * s.cfg.cycle_ms as u64);
         assert!(s.cores[0].listed_count() < 16);
         assert!(s.cores[15].listed_count() < 16);
-        let v = s.cores[10].publish(s.now, 9, b"from the other side".to_vec());
+        let v = s.cores[10]
+            .publish(s.now, 9, b"from the other side".to_vec())
+            .unwrap();
         for g in s.group.iter_mut() {
             *g = 0;
         }
@@ -313,61 +338,88 @@ fn suspicion_shrinks_with_confirmations_down_to_a_log_n_floor() {
     assert!(short.detection_max() + longest + short.spread(5) <= 5000);
 }
 
-/// Accusations and metadata at the top of their ranges: the member's own incarnation and clock
-/// saturate instead of wrapping, and everything it sends still decodes. (That a forged top value
-/// still pins a member or the metadata is issue 10's: plausibility bounds.)
+/// Claims about a member at any incarnation, the extremes and both sides of the window
+/// included: the member always refutes with an incarnation that is newer than the claim (as
+/// serial numbers), and what it sends still decodes.
 #[test]
-fn versions_at_the_top_saturate_and_what_is_sent_still_decodes() {
+fn a_member_refutes_a_claim_at_any_incarnation() {
     let mut s = sim(3, 11);
     s.start_converged();
     let now = s.now;
     let (me, other) = (s.ids[0], s.ids[1]);
-    let accuse = |incarnation| Message::Gossip {
-        from: other,
-        rumors: vec![Rumor::Suspect {
-            id: me,
-            incarnation,
-            from: other,
-        }],
-    };
     let core = &mut s.cores[0];
-    core.handle(now, DATAGRAM, accuse(INCARNATION_MAX - 1));
-    assert_eq!(core.incarnation(), INCARNATION_MAX, "refuted one above");
-    core.handle(now, DATAGRAM, accuse(INCARNATION_MAX));
-    assert_eq!(
-        core.incarnation(),
-        INCARNATION_MAX,
-        "saturated, not wrapped"
-    );
+    let claims = [
+        0,
+        1,
+        INCARNATION_WINDOW,
+        INCARNATION_WINDOW + 1,
+        (1 << 31) - 1,
+        1 << 31,
+        (1 << 31) + 1,
+        u32::MAX - 1,
+        u32::MAX,
+    ];
+    for claimed in claims {
+        for rumor in [
+            Rumor::Suspect {
+                id: me,
+                incarnation: claimed,
+                from: other,
+            },
+            Rumor::Dead {
+                id: me,
+                incarnation: claimed,
+                from: other,
+            },
+            Rumor::Left {
+                id: me,
+                incarnation: claimed,
+            },
+            Rumor::Alive {
+                id: me,
+                incarnation: claimed,
+                attrs: Attributes {
+                    name: "impostor".into(),
+                    private_data: String::new(),
+                },
+            },
+        ] {
+            core.handle(
+                now,
+                DATAGRAM,
+                Message::Gossip {
+                    from: other,
+                    rumors: vec![rumor.clone()],
+                },
+            );
+            assert_eq!(
+                IncarnationOrder::of(core.incarnation(), claimed),
+                IncarnationOrder::Newer,
+                "{rumor:?} left us at {}",
+                core.incarnation()
+            );
+        }
+    }
+    // The local incarnation wraps rather than stops: walked to the top by accusations each
+    // ahead of it, then a stop and a start.
+    for claimed in [1 << 30, 3 << 30, u32::MAX - 1] {
+        core.handle(
+            now,
+            DATAGRAM,
+            Message::Gossip {
+                from: other,
+                rumors: vec![Rumor::Suspect {
+                    id: me,
+                    incarnation: claimed,
+                    from: other,
+                }],
+            },
+        );
+    }
+    assert_eq!(core.incarnation(), u32::MAX);
     core.stop();
     core.start(now + 1);
-    core.update_attrs(Attributes {
-        name: "renamed".into(),
-        private_data: String::new(),
-    });
-    assert_eq!(core.incarnation(), INCARNATION_MAX);
-
-    let top = MetaVersion {
-        hlc: hlc::HLC_MAX - 1,
-        origin: other,
-    };
-    core.handle(
-        now + 1,
-        Arrival::Stream(1),
-        Message::MetaResponse {
-            from: other,
-            meta: Metadata {
-                version: top,
-                data: b"top".to_vec(),
-            },
-        },
-    );
-    // At the top the clock stops: a later publish is not newer (issue 10 bounds how far ahead a
-    // clock may be taken; here it only must not wrap).
-    let v1 = core.publish(now + 2, 1, b"a".to_vec());
-    let v2 = core.publish(now + 3, 1, b"b".to_vec());
-    assert_eq!((v1.hlc, v2.hlc), (hlc::HLC_MAX, hlc::HLC_MAX));
-
+    assert_eq!(core.incarnation(), 0);
     core.tick(now + 10_000);
     core.handle(
         now + 10_000,
@@ -421,7 +473,7 @@ fn requests_that_need_a_tcp_answer_are_not_answered_by_datagram() {
     let (mut s, _, stranger) = core_with_news();
     let now = s.now;
     let core = &mut s.cores[0];
-    core.publish(now, 1, vec![1; 4000]);
+    core.publish(now, 1, vec![1; 4000]).unwrap();
     core.drain_outgoing();
     let requests = [
         Message::Digest {
@@ -520,7 +572,7 @@ fn a_cluster_converges_spreads_news_and_never_makes_an_oversized_answer() {
     let mut s = sim(40, 9);
     assert!(s.run_until(30_000, |s| s.converged()).is_some());
     let now = s.now;
-    s.cores[3].publish(now, 1, vec![9; 3000]);
+    s.cores[3].publish(now, 1, vec![9; 3000]).unwrap();
     let v = s.cores[3].metadata().unwrap().version;
     assert!(s
         .run_until(30_000, |s| s
@@ -529,4 +581,162 @@ fn a_cluster_converges_spreads_news_and_never_makes_an_oversized_answer() {
             .all(|c| c.metadata().is_some_and(|m| m.version == v)))
         .is_some());
     assert_eq!(s.answers_oversized, 0);
+}
+
+/// News about a known member is believed only within `INCARNATION_WINDOW` of what we hold;
+/// beyond it, it is dropped and counted.
+#[test]
+fn implausible_incarnations_are_dropped_and_counted() {
+    let mut s = sim(3, 5);
+    s.start_converged();
+    let now = s.now;
+    let (victim, other) = (s.ids[2], s.ids[1]);
+    let core = &mut s.cores[0];
+    let (_, known) = core.member_status(&victim).unwrap();
+    let dead = |incarnation| Message::Gossip {
+        from: other,
+        rumors: vec![Rumor::Dead {
+            id: victim,
+            incarnation,
+            from: other,
+        }],
+    };
+    for far in [
+        known + INCARNATION_WINDOW + 1,
+        known + (1 << 30),
+        known + (1 << 31) - 1,
+    ] {
+        core.handle(now, DATAGRAM, dead(far));
+        assert_eq!(core.member_status(&victim), Some((Status::Alive, known)));
+    }
+    assert_eq!(core.counters().incarnations_implausible, 3);
+    // Behind us (as serial numbers): old news, ignored without counting.
+    core.handle(now, DATAGRAM, dead(known.wrapping_sub(1)));
+    assert_eq!(core.member_status(&victim), Some((Status::Alive, known)));
+    assert_eq!(core.counters().incarnations_implausible, 3);
+    // At the edge of the window: believed.
+    core.handle(now, DATAGRAM, dead(known + INCARNATION_WINDOW));
+    assert_eq!(
+        core.member_status(&victim),
+        Some((Status::Dead, known + INCARNATION_WINDOW))
+    );
+}
+
+/// A forged suspicion walked around the whole circle of incarnations, one window at a time:
+/// the victim refutes wherever the walk ends, and is listed everywhere again.
+#[test]
+fn a_stepping_flood_around_the_circle_does_not_pin_a_member() {
+    let mut s = sim(6, 21);
+    s.start_converged();
+    s.run_for(2_000);
+    let victim = s.ids[5];
+    let forger = crate::sim::member_id(99);
+    let mut incarnation = s.cores[1].member_status(&victim).unwrap().1;
+    let steps = (1u64 << 32) / INCARNATION_WINDOW as u64 + 3;
+    for _ in 0..steps {
+        incarnation = incarnation.wrapping_add(INCARNATION_WINDOW);
+        let now = s.now;
+        s.cores[1].handle(
+            now,
+            DATAGRAM,
+            Message::Gossip {
+                from: forger,
+                rumors: vec![Rumor::Suspect {
+                    id: victim,
+                    incarnation,
+                    from: forger,
+                }],
+            },
+        );
+    }
+    assert_eq!(
+        s.cores[1].member_status(&victim),
+        Some((Status::Suspect, incarnation)),
+        "every step was believed"
+    );
+    let t = s.cfg.timeout_ms as u64;
+    let back = s.run_until(3 * t, |s| {
+        (0..5).all(|i| s.cores[i].member_status(&victim).unwrap().0 == Status::Alive)
+    });
+    assert!(back.is_some(), "the victim never refuted the walk");
+    assert_eq!(s.listed_by(5), 5);
+}
+
+/// A metadata version with its clock beyond the drift bound is refused and counted; a publish
+/// after it is newer than what is held, and so spreads.
+#[test]
+fn a_clock_beyond_the_drift_bound_is_refused_and_publish_stays_newest() {
+    let mut s = sim(3, 7);
+    s.start_converged();
+    let now = s.now;
+    let other = s.ids[1];
+    let wall = crate::sim::SIM_WALL_MS + now;
+    let forged = |hlc| Message::Gossip {
+        from: other,
+        rumors: vec![Rumor::Meta(Metadata {
+            version: MetaVersion { hlc, origin: other },
+            data: b"forged".to_vec(),
+        })],
+    };
+    let core = &mut s.cores[0];
+    for hlc in [hlc::HLC_MAX, (wall + hlc::DRIFT_MAX_MS + 1_000) << 16] {
+        core.handle(now, DATAGRAM, forged(hlc));
+        assert_eq!(core.metadata(), None);
+    }
+    // Announcements of such versions are not fetched either.
+    core.handle(
+        now,
+        Arrival::Stream(1),
+        Message::Digest {
+            from: other,
+            digest: core.digest(),
+            meta_version: Some(MetaVersion {
+                hlc: hlc::HLC_MAX,
+                origin: other,
+            }),
+        },
+    );
+    assert!(core.drain_outgoing().is_empty());
+    assert_eq!(core.counters().clocks_implausible, 3);
+    // Within the bound: believed; our publish still orders after it.
+    let ahead = (wall + hlc::DRIFT_MAX_MS - 1_000) << 16;
+    core.handle(now, DATAGRAM, forged(ahead));
+    assert_eq!(core.metadata().unwrap().version.hlc, ahead);
+    let v = core.publish(now, wall, b"ours".to_vec()).unwrap();
+    assert!(v.hlc > ahead);
+}
+
+/// The only way a publish can lose at its own member: the clock has reached its top (a wall
+/// clock near 2^48 ms, year 10889). It is refused, and nothing changes.
+#[test]
+fn a_publish_that_cannot_be_newer_is_refused() {
+    let mut s = sim(3, 8);
+    s.start_converged();
+    let now = s.now;
+    // The origin sorts after member 0's address, so a version at the top from it wins ties.
+    let other = s.ids[2];
+    let core = &mut s.cores[0];
+    let top_wall = (1u64 << 48) - 1;
+    core.set_wall_clock(now, top_wall);
+    let held = MetaVersion {
+        hlc: hlc::HLC_MAX,
+        origin: other,
+    };
+    core.handle(
+        now,
+        Arrival::Stream(1),
+        Message::MetaResponse {
+            from: other,
+            meta: Metadata {
+                version: held,
+                data: b"at the top".to_vec(),
+            },
+        },
+    );
+    assert_eq!(core.metadata().unwrap().version, held);
+    assert_eq!(
+        core.publish(now, top_wall, b"mine".to_vec()),
+        Err(PublishRefused { held })
+    );
+    assert_eq!(core.metadata().unwrap().data, b"at the top");
 }

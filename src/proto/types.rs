@@ -9,12 +9,43 @@ use std::net::SocketAddr;
 pub type MemberId = SocketAddr;
 
 /// Liveness version of a member. Only the member itself raises it (to refute a suspicion, after a
-/// restart of its work, or when its attributes change).
+/// restart of its work, or when its attributes change), by one, wrapping after 2^32 - 1: versions
+/// are compared as serial numbers (RFC 1982, `IncarnationOrder::of`), so there is no top at
+/// which a member could be pinned and every refutation (`accused + 1`) is newer than what it
+/// refutes.
 pub type Incarnation = u32;
 
-/// The highest incarnation: a member raises its own no further (it saturates), and the wire
-/// refuses anything above it, so no `+ 1` on an incarnation can wrap.
-pub const INCARNATION_MAX: Incarnation = u32::MAX - 1;
+/// How far ahead of what we know of a member a claimed incarnation may be and still be
+/// believed. Far below 2^31 (a member would need a million refutations, restarts or attribute
+/// changes unseen by us to be ahead by this much honestly), far above what honest gaps need; a
+/// claim beyond it is dropped and counted, and the member itself heals any view it left behind
+/// (it refutes what it hears with `claimed + 1`).
+pub const INCARNATION_WINDOW: Incarnation = 1 << 20;
+
+/// A claimed incarnation compared with the one we hold, as serial numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IncarnationOrder {
+    /// Behind ours (by 1 to 2^31 as serial numbers).
+    Older,
+    Same,
+    /// Ahead of ours by 1 to `INCARNATION_WINDOW`.
+    Newer,
+    /// Ahead of ours by more than `INCARNATION_WINDOW`: not believed at face value.
+    TooFarAhead,
+}
+
+impl IncarnationOrder {
+    /// `claimed` compared with `known`: `claimed` is ahead when `claimed - known` (wrapping)
+    /// lies in 1..2^31.
+    pub fn of(claimed: Incarnation, known: Incarnation) -> IncarnationOrder {
+        match claimed.wrapping_sub(known) {
+            0 => IncarnationOrder::Same,
+            d if d <= INCARNATION_WINDOW => IncarnationOrder::Newer,
+            d if d < 1 << 31 => IncarnationOrder::TooFarAhead,
+            _ => IncarnationOrder::Older,
+        }
+    }
+}
 
 /// Milliseconds on the core's monotonic clock (the driver's, or the simulator's virtual one).
 pub type Millis = u64;
@@ -109,6 +140,30 @@ impl PackedAttributes {
 #[cfg(test)]
 mod packed_tests {
     use super::*;
+
+    #[test]
+    fn incarnations_compare_as_serial_numbers() {
+        use IncarnationOrder::*;
+        let w = INCARNATION_WINDOW;
+        for known in [0, 1, w, 1 << 31, u32::MAX - 1, u32::MAX] {
+            assert_eq!(IncarnationOrder::of(known, known), Same);
+            assert_eq!(IncarnationOrder::of(known.wrapping_add(1), known), Newer);
+            assert_eq!(IncarnationOrder::of(known.wrapping_add(w), known), Newer);
+            assert_eq!(
+                IncarnationOrder::of(known.wrapping_add(w + 1), known),
+                TooFarAhead
+            );
+            assert_eq!(
+                IncarnationOrder::of(known.wrapping_add((1 << 31) - 1), known),
+                TooFarAhead
+            );
+            assert_eq!(
+                IncarnationOrder::of(known.wrapping_add(1 << 31), known),
+                Older
+            );
+            assert_eq!(IncarnationOrder::of(known.wrapping_sub(1), known), Older);
+        }
+    }
 
     #[test]
     fn round_trip_inline_and_heap() {

@@ -178,14 +178,6 @@ fn member_id(a: s::Addr) -> p::MemberId {
     }
 }
 
-/// No member raises its incarnation past `INCARNATION_MAX`.
-fn incarnation(i: u32) -> Result<p::Incarnation, DecodeError> {
-    if i > p::INCARNATION_MAX {
-        return Err(DecodeError::Malformed);
-    }
-    Ok(i)
-}
-
 fn from_attrs(a: s::Attrs) -> Result<p::Attributes, DecodeError> {
     if a.name.len() > ATTR_MAX || a.private_data.len() > ATTR_MAX {
         return Err(DecodeError::Malformed);
@@ -234,7 +226,7 @@ pub fn from_rumor(r: s::Rumor, limits: &Limits) -> Result<p::Rumor, DecodeError>
             attrs,
         } => p::Rumor::Alive {
             id: member_id(id),
-            incarnation: incarnation(i)?,
+            incarnation: i,
             attrs: from_attrs(attrs)?,
         },
         s::Rumor::Suspect {
@@ -243,7 +235,7 @@ pub fn from_rumor(r: s::Rumor, limits: &Limits) -> Result<p::Rumor, DecodeError>
             from,
         } => p::Rumor::Suspect {
             id: member_id(id),
-            incarnation: incarnation(i)?,
+            incarnation: i,
             from: member_id(from),
         },
         s::Rumor::Dead {
@@ -252,12 +244,12 @@ pub fn from_rumor(r: s::Rumor, limits: &Limits) -> Result<p::Rumor, DecodeError>
             from,
         } => p::Rumor::Dead {
             id: member_id(id),
-            incarnation: incarnation(i)?,
+            incarnation: i,
             from: member_id(from),
         },
         s::Rumor::Left { id, incarnation: i } => p::Rumor::Left {
             id: member_id(id),
-            incarnation: incarnation(i)?,
+            incarnation: i,
         },
         s::Rumor::Meta(m) => p::Rumor::Meta(from_metadata(m, limits)?),
         s::Rumor::MetaAnnounce(v) => p::Rumor::MetaAnnounce(from_version(v)?),
@@ -274,7 +266,7 @@ fn from_rumors(rs: s::Rumors, limits: &Limits) -> Result<Vec<p::Rumor>, DecodeEr
 fn from_member(m: s::MemberState) -> Result<p::MemberState, DecodeError> {
     Ok(p::MemberState {
         id: member_id(m.id),
-        incarnation: incarnation(m.incarnation)?,
+        incarnation: m.incarnation,
         status: from_status(m.status),
         attrs: from_attrs(m.attrs)?,
     })

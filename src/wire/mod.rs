@@ -55,6 +55,14 @@ pub const RUMORS_MAX: usize = 256;
 /// Most bytes of a `Ping`, `Ack` or `Nack` frame besides its rumors: header, MAC, variant, a
 /// 5-byte sequence number, two IPv6 ids (1 + 16 + 3 bytes each), a 3-byte rumor count.
 pub const ANSWER_OVERHEAD: usize = HEADER_LEN + MAC_LEN + 1 + 5 + 2 * 20 + 3;
+/// Room a stream frame has for the member table, beside the metadata (`Limits::stream`).
+pub const TABLE_ROOM: usize = 8 << 20;
+/// The largest encoded member state without its strings: an IPv6 id (1 + 16 + 3 bytes), the
+/// incarnation (5), the status (1) and two string lengths (9 each).
+const MEMBER_STATE_FIXED_MAX: usize = 44;
+/// Room in a push-pull frame for everything but the member states and the metadata bytes:
+/// header, MAC, sender, flags, the sequence length, the version and the metadata's own fields.
+const PUSH_PULL_FIXED_MAX: usize = 1024;
 /// The smallest encoded member state (IPv4 id with a port below 251, a one-byte incarnation,
 /// status, two empty strings): bounds the members a datagram can hold.
 const MEMBER_STATE_MIN: usize = 10;
@@ -89,7 +97,7 @@ impl Limits {
     /// is bounded by the largest any member may configure; the core drops what exceeds its own.
     pub fn stream(size: usize) -> Limits {
         Limits {
-            frame: (size + (8 << 20)).min(codec::DECODE_LIMIT),
+            frame: (size + TABLE_ROOM).min(codec::DECODE_LIMIT),
             rumors: RUMORS_MAX,
             members: MEMBERS_MAX,
             meta: SIZE_MAX,
@@ -274,5 +282,13 @@ impl RumorEncoding for WireRumors {
 
     fn answer_overhead(&self) -> usize {
         ANSWER_OVERHEAD
+    }
+
+    fn member_state_max_len(&self, name_len: usize, private_data_len: usize) -> usize {
+        MEMBER_STATE_FIXED_MAX + name_len + private_data_len
+    }
+
+    fn table_budget(&self) -> usize {
+        TABLE_ROOM - PUSH_PULL_FIXED_MAX
     }
 }
