@@ -16,6 +16,8 @@ secs=${1:?usage: scripts/fuzz.sh SECONDS [TARGET...]}
 shift
 targets=${*:-$(cargo fuzz list --fuzz-dir fuzz)}
 out=build/fuzz
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
+git diff --quiet HEAD -- src fuzz 2>/dev/null || rev="$rev+changes"
 mkdir -p "$out"
 cargo fuzz build -s none --fuzz-dir fuzz || exit 1
 failed=0
@@ -39,6 +41,6 @@ for t in $targets; do
         "$t" "${runs:-?}" "$corpus" "$crashes" "$rc")
 "
 done
-echo "fuzz: ${secs} s per target on $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "fuzz: ${secs} s per target, built from $rev"
 printf '%s' "$summary"
 exit $failed

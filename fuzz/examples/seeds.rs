@@ -23,7 +23,7 @@ fn main() {
         if !stream_only {
             write("datagram", &i.to_string(), &frame);
         }
-        write("stream", &i.to_string(), &frame);
+        write("stream", &i.to_string(), &wire::encode_stream(msg, &key));
         // `body`: the type byte selects the header; the body follows it.
         let mut body = vec![frame[3]];
         body.extend_from_slice(&frame[wire::HEADER_LEN..]);

@@ -1,14 +1,32 @@
-//! One TCP stream frame without a key, decoded with the stream limits of the default 16 KiB
-//! `size`, then applied to a running member.
+//! One TCP stream frame without a key, read the way the driver reads it: the header first
+//! (`StreamHeader::decode`, with the stream limits of the default 16 KiB `size`), then only as
+//! many bytes as the header announced, decoded with `decode_rest`; what decodes is applied to a
+//! running member as having come on a connection.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use pekonode::proto::Arrival;
-use pekonode::wire::{self, Key, Limits};
+use pekonode::wire::{Key, Limits, StreamHeader};
 use pekonode_fuzz::{apply, check_round_trip, running_core};
 
 fuzz_target!(|data: &[u8]| {
+    let key = Key::new(None);
     let limits = Limits::stream(16 * 1024);
-    if let Ok(msg) = wire::decode(data, &Key::new(None), limits) {
+    let n = StreamHeader::len(&key);
+    if data.len() < n {
+        return;
+    }
+    let Ok(header) = StreamHeader::decode(&data[..n], &key, limits) else {
+        return;
+    };
+    assert!(
+        header.frame_len() <= limits.frame,
+        "a header admitted more than the limit"
+    );
+    // The reader reads exactly what the header announced; a shorter input is a closed stream.
+    let Some(rest) = data[n..].get(..header.rest_len()) else {
+        return;
+    };
+    if let Ok(msg) = header.decode_rest(rest, &key, limits) {
         check_round_trip(&msg, limits);
         let mut core = running_core();
         apply(&mut core, 10, Arrival::Stream(1), msg);

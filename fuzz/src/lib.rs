@@ -10,6 +10,10 @@ use pekonode::proto::{
 };
 use pekonode::wire::{self, Key, Limits};
 
+/// The fuzzed member's wall clock when the core's clock reads 0 (2023-11-14): metadata versions
+/// near it are plausible, far ahead of it are refused.
+pub const WALL_MS: u64 = 1_700_000_000_000;
+
 /// The fuzzed member's own address.
 pub fn me() -> MemberId {
     "127.0.0.1:7946".parse().unwrap()
@@ -43,12 +47,14 @@ pub fn running_core() -> Core {
         timing: Timing::new(200, 3000, 3),
         max_meta: 16 * 1024,
         seed: 1,
+        wall_ms: WALL_MS,
         encoding: &wire::RUMOR_ENCODING,
     });
     let mut all = peers();
     all.push((me(), core.attrs().clone()));
     core.join_converged(0, &all);
-    core.publish(0, 1_700_000_000_000, b"metadata".to_vec());
+    core.publish(0, WALL_MS, b"metadata".to_vec())
+        .expect("the first publish is newer than nothing");
     core.tick(0);
     core
 }
@@ -112,7 +118,7 @@ pub fn sample_messages() -> Vec<Message> {
         private_data: "d".into(),
     };
     let version = MetaVersion {
-        hlc: 1_700_000_000_000 << 16,
+        hlc: WALL_MS << 16,
         origin: p(1),
     };
     let meta = Metadata {
