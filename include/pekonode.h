@@ -168,6 +168,30 @@
 // members of the process keep half of RLIMIT_NOFILE (read once) between them.
 #define PEKO_COUNTER_CONNECTIONS_EVICTED 26
 
+// `peko_counter`: news about a member this one knows (alive, suspected, dead or left, by
+// gossip or anti-entropy) ignored because its incarnation, the member's version number, was
+// more than 2^20 (1048576) ahead of the one held for it (compared as serial numbers, so across
+// the wrap at 2^32): only a forgery, or a member unheard through a million refutations,
+// restarts or attribute changes, is that far ahead. Counted per arrival: the same news heard
+// twice counts twice. News about this member itself is never ignored so (it answers with a
+// higher incarnation of its own) and is not counted.
+#define PEKO_COUNTER_INCARNATIONS_IMPLAUSIBLE 27
+
+// `peko_counter`: metadata from another member, or an announcement of it, refused because its
+// version's clock was more than 60 s (60000 ms) ahead of this member's system clock: a forgery,
+// or a publisher whose clock is more than a minute fast (its peko_publish succeeds but the
+// others refuse it until its clock is set right). Only versions newer than the metadata held
+// are checked. Counted per refusal: the same version heard again counts again.
+#define PEKO_COUNTER_CLOCKS_IMPLAUSIBLE 28
+
+// `peko_counter`: members new to this member, named by a third party (gossip or anti-entropy),
+// not added because that message had already introduced 1024 of them, or because 4096 had been
+// introduced within the anti-entropy period (30 * cycle_ms; the allowance refills evenly over
+// it). A member's own messages, and the answer to this member's join, are not limited; a
+// member not added now is learned from a later message. Members refused because the member
+// table was full count in PEKO_COUNTER_MEMBERS_REFUSED instead.
+#define PEKO_COUNTER_INTRODUCTIONS_REFUSED 29
+
 // A cluster member created by `peko_new`. Opaque; free it with `peko_free`.
 typedef struct peko_node peko_node;
 

@@ -226,7 +226,11 @@ struct Stats {
     std::uint64_t tcp_bytes_sent = 0;       // the TCP part of bytes_sent
     std::uint64_t udp_datagrams_received = 0;   // the UDP part of packets_received
     std::uint64_t tcp_frames_received = 0;      // the TCP part of packets_received
-    std::uint64_t anti_entropy_bytes_sent = 0;  // part of bytes_sent
+    std::uint64_t anti_entropy_bytes_sent = 0;  // digests and push-pull exchanges, in bytes
+    std::uint64_t connections_evicted = 0;      // inbound TCP connections closed to make room
+    std::uint64_t incarnations_implausible = 0;  // news ignored: incarnation over 2^20 ahead
+    std::uint64_t clocks_implausible = 0;        // metadata refused: clock over 60 s ahead
+    std::uint64_t introductions_refused = 0;     // new members not added: introduction limits
 };
 
 // ---- the node ----------------------------------------------------------------------------
@@ -402,6 +406,10 @@ public:
             {PEKO_COUNTER_UDP_DATAGRAMS_RECEIVED, &Stats::udp_datagrams_received},
             {PEKO_COUNTER_TCP_FRAMES_RECEIVED, &Stats::tcp_frames_received},
             {PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT, &Stats::anti_entropy_bytes_sent},
+            {PEKO_COUNTER_CONNECTIONS_EVICTED, &Stats::connections_evicted},
+            {PEKO_COUNTER_INCARNATIONS_IMPLAUSIBLE, &Stats::incarnations_implausible},
+            {PEKO_COUNTER_CLOCKS_IMPLAUSIBLE, &Stats::clocks_implausible},
+            {PEKO_COUNTER_INTRODUCTIONS_REFUSED, &Stats::introductions_refused},
         };
         for (const auto& m : more) s.*(m.second) = counter(m.first);
         return s;

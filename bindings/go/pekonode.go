@@ -113,7 +113,12 @@ type Stats struct {
 	TCPBytesSent         uint64 // the TCP part of BytesSent
 	UDPDatagramsReceived uint64 // the UDP part of PacketsReceived
 	TCPFramesReceived    uint64 // the TCP part of PacketsReceived
-	AntiEntropyBytesSent uint64 // bytes of digests and push-pull exchanges (part of BytesSent)
+	AntiEntropyBytesSent uint64 // bytes of digests and push-pull exchanges handed to the send path
+	ConnectionsEvicted   uint64 // inbound TCP connections closed to make room for a new one
+	// News about a member ignored: its incarnation was more than 2^20 ahead of the one held.
+	IncarnationsImplausible uint64
+	ClocksImplausible       uint64 // metadata refused: its clock was over 60 s ahead of ours
+	IntroductionsRefused    uint64 // new members not added: a message or period introduced enough
 }
 
 // DefaultLeaveTimeout is how long Leave waits for its notices to reach the network when its
@@ -377,6 +382,10 @@ func (n *Node) Stats() (Stats, error) {
 			{C.PEKO_COUNTER_UDP_DATAGRAMS_RECEIVED, &st.UDPDatagramsReceived},
 			{C.PEKO_COUNTER_TCP_FRAMES_RECEIVED, &st.TCPFramesReceived},
 			{C.PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT, &st.AntiEntropyBytesSent},
+			{C.PEKO_COUNTER_CONNECTIONS_EVICTED, &st.ConnectionsEvicted},
+			{C.PEKO_COUNTER_INCARNATIONS_IMPLAUSIBLE, &st.IncarnationsImplausible},
+			{C.PEKO_COUNTER_CLOCKS_IMPLAUSIBLE, &st.ClocksImplausible},
+			{C.PEKO_COUNTER_INTRODUCTIONS_REFUSED, &st.IntroductionsRefused},
 		} {
 			var v C.uint64_t
 			if err := check("stats", C.peko_counter(h, c.id, &v)); err != nil {

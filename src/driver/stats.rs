@@ -121,13 +121,14 @@ pub struct Counters {
     /// Inbound TCP connections closed to make room for a new one (a cap of `inbound` reached).
     pub connections_evicted: u64,
     /// News about a member dropped: its incarnation was implausibly far ahead of the one held
-    /// (`proto::INCARNATION_WINDOW`). Rust only for now (no `PEKO_COUNTER_*` id yet).
+    /// (`proto::INCARNATION_WINDOW`). `PEKO_COUNTER_INCARNATIONS_IMPLAUSIBLE`.
     pub incarnations_implausible: u64,
     /// Metadata versions refused: their clock was more than `proto::hlc::DRIFT_MAX_MS` ahead of
-    /// the wall clock. Rust only for now.
+    /// the wall clock. `PEKO_COUNTER_CLOCKS_IMPLAUSIBLE`.
     pub clocks_implausible: u64,
     /// Members new to us not added: a message or the period had introduced as many as allowed
-    /// (`proto::INTRODUCTIONS_PER_MESSAGE`, `proto::INTRODUCTIONS_PER_PERIOD`). Rust only for now.
+    /// (`proto::INTRODUCTIONS_PER_MESSAGE`, `proto::INTRODUCTIONS_PER_PERIOD`).
+    /// `PEKO_COUNTER_INTRODUCTIONS_REFUSED`.
     pub introductions_refused: u64,
 }
 

@@ -139,6 +139,27 @@ pub const PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT: u32 = 25;
 /// from it, else of the member's own when it keeps 256, else of the whole process's when all
 /// members of the process keep half of RLIMIT_NOFILE (read once) between them.
 pub const PEKO_COUNTER_CONNECTIONS_EVICTED: u32 = 26;
+/// `peko_counter`: news about a member this one knows (alive, suspected, dead or left, by
+/// gossip or anti-entropy) ignored because its incarnation, the member's version number, was
+/// more than 2^20 (1048576) ahead of the one held for it (compared as serial numbers, so across
+/// the wrap at 2^32): only a forgery, or a member unheard through a million refutations,
+/// restarts or attribute changes, is that far ahead. Counted per arrival: the same news heard
+/// twice counts twice. News about this member itself is never ignored so (it answers with a
+/// higher incarnation of its own) and is not counted.
+pub const PEKO_COUNTER_INCARNATIONS_IMPLAUSIBLE: u32 = 27;
+/// `peko_counter`: metadata from another member, or an announcement of it, refused because its
+/// version's clock was more than 60 s (60000 ms) ahead of this member's system clock: a forgery,
+/// or a publisher whose clock is more than a minute fast (its peko_publish succeeds but the
+/// others refuse it until its clock is set right). Only versions newer than the metadata held
+/// are checked. Counted per refusal: the same version heard again counts again.
+pub const PEKO_COUNTER_CLOCKS_IMPLAUSIBLE: u32 = 28;
+/// `peko_counter`: members new to this member, named by a third party (gossip or anti-entropy),
+/// not added because that message had already introduced 1024 of them, or because 4096 had been
+/// introduced within the anti-entropy period (30 * cycle_ms; the allowance refills evenly over
+/// it). A member's own messages, and the answer to this member's join, are not limited; a
+/// member not added now is learned from a later message. Members refused because the member
+/// table was full count in PEKO_COUNTER_MEMBERS_REFUSED instead.
+pub const PEKO_COUNTER_INTRODUCTIONS_REFUSED: u32 = 29;
 
 /// Reads one of this node's counters, named by a PEKO_COUNTER_* id, into `*out`. Every counter
 /// is here, those of peko_stats_t included (with the same values). Counters only grow, except
@@ -188,6 +209,9 @@ fn counter_value(c: &Counters, id: u32) -> Result<u64> {
         PEKO_COUNTER_TCP_FRAMES_RECEIVED => c.tcp_frames_received,
         PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT => c.anti_entropy_bytes_sent,
         PEKO_COUNTER_CONNECTIONS_EVICTED => c.connections_evicted,
+        PEKO_COUNTER_INCARNATIONS_IMPLAUSIBLE => c.incarnations_implausible,
+        PEKO_COUNTER_CLOCKS_IMPLAUSIBLE => c.clocks_implausible,
+        PEKO_COUNTER_INTRODUCTIONS_REFUSED => c.introductions_refused,
         _ => {
             return Err(Error::invalid(format!(
                 "counter {id} is not a PEKO_COUNTER_* id this library knows \
@@ -198,7 +222,7 @@ fn counter_value(c: &Counters, id: u32) -> Result<u64> {
 }
 
 /// The highest id `counter_value` knows (not exported: a program's copy would go stale).
-const PEKO_COUNTER_LAST: u32 = PEKO_COUNTER_CONNECTIONS_EVICTED;
+const PEKO_COUNTER_LAST: u32 = PEKO_COUNTER_INTRODUCTIONS_REFUSED;
 
 #[cfg(test)]
 mod tests {
@@ -235,10 +259,9 @@ mod tests {
             tcp_frames_received: 24,
             anti_entropy_bytes_sent: 25,
             connections_evicted: 26,
-            // Not readable by id (yet).
-            incarnations_implausible: 0,
-            clocks_implausible: 0,
-            introductions_refused: 0,
+            incarnations_implausible: 27,
+            clocks_implausible: 28,
+            introductions_refused: 29,
         };
         for id in 1..=PEKO_COUNTER_LAST {
             assert_eq!(counter_value(&c, id).ok(), Some(id as u64), "id {id}");

@@ -253,6 +253,10 @@ class Stats(NamedTuple):
     udp_datagrams_received: int = 0
     tcp_frames_received: int = 0
     anti_entropy_bytes_sent: int = 0
+    connections_evicted: int = 0
+    incarnations_implausible: int = 0  # news ignored: incarnation more than 2^20 ahead
+    clocks_implausible: int = 0  # metadata refused: its clock more than 60 s ahead of ours
+    introductions_refused: int = 0  # new members not added: introduction limits reached
 
 
 # Stats fields read with peko_counter, and their ids.
