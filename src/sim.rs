@@ -239,7 +239,14 @@ impl Sim {
             self.sent[from] += 1;
             // A datagram's weight matters to its receiver only when it may answer it.
             let datagram = matches!(o.route, Route::Own | Route::Answer { .. });
-            let weigh = datagram && matches!(o.msg, Message::Ping { .. } | Message::PingReq { .. });
+            let weigh = datagram
+                && matches!(
+                    o.msg,
+                    Message::Ping { .. }
+                        | Message::PingReq { .. }
+                        | Message::Ack { .. }
+                        | Message::Gossip { .. }
+                );
             let mut bytes = None;
             if self.count_bytes || weigh || matches!(o.route, Route::Answer { .. }) {
                 let n = wire::encode(&o.msg, &wire::Key::new(None)).len();

@@ -15,7 +15,7 @@ impl Core {
 
     /// Bytes of rumors a message sent by `route` may carry: an answer to a datagram only as many
     /// as keep it within the request's own weight (so a spoofed `from` gains nothing by it).
-    fn rumor_budget(&self, route: Route) -> usize {
+    pub(super) fn rumor_budget(&self, route: Route) -> usize {
         let budget = self.rumors.budget();
         match route {
             Route::Answer { limit } => {
@@ -44,7 +44,7 @@ impl Core {
     }
 
     /// How many times each queued rumor is sent, for the current table size.
-    fn rumor_sends(&self) -> u32 {
+    pub(super) fn rumor_sends(&self) -> u32 {
         // The table's size (tombstones included) is close enough for a log factor, and O(1).
         retransmit_limit(self.members.len() + 1)
     }
@@ -86,13 +86,16 @@ impl Core {
     }
 
     /// Rumors that arrived on a message from `from` (`via`: how, for fetching what they announce).
+    /// Returns the corrections they call for (`Core::correction`): newer news than an accusation
+    /// the sender holds, for the answer to carry.
     pub(super) fn apply_rumors(
         &mut self,
         now: Millis,
         from: MemberId,
         via: Arrival,
         rumors: Vec<Rumor>,
-    ) {
+    ) -> Vec<Rumor> {
+        let mut corrections = Vec::new();
         for r in rumors {
             match r {
                 Rumor::Alive {
@@ -107,18 +110,83 @@ impl Core {
                     id,
                     incarnation,
                     from: accuser,
-                } => self.apply_suspect(now, id, incarnation, accuser),
+                } => {
+                    self.apply_suspect(now, id, incarnation, accuser);
+                    corrections.extend(self.correction(id, incarnation));
+                }
                 Rumor::Dead {
                     id,
                     incarnation,
                     from: accuser,
-                } => self.apply_dead(now, id, incarnation, Status::Dead, accuser),
+                } => {
+                    self.apply_dead(now, id, incarnation, Status::Dead, accuser);
+                    corrections.extend(self.correction(id, incarnation));
+                }
                 Rumor::Left { id, incarnation } => {
                     self.apply_dead(now, id, incarnation, Status::Left, id)
                 }
                 Rumor::Meta(m) => self.apply_meta(now, m),
                 Rumor::MetaAnnounce(v) => self.on_meta_announce(now, v, from, via),
             }
+        }
+        corrections
+    }
+
+    /// Of `news`, in order, those that fit beside the others in `make(rumors)` sent by `route`
+    /// as an answer to a datagram that measured `room` bytes (`RumorEncoding::datagram_len`):
+    /// measured exactly, so an answer to a small datagram can still carry a small rumor that the
+    /// worst-case `answer_overhead` would leave out. Other routes take up to a datagram's budget.
+    pub(super) fn fitting(
+        &self,
+        news: Vec<Rumor>,
+        route: Route,
+        room: usize,
+        make: impl Fn(Vec<Rumor>) -> Message,
+    ) -> Vec<Rumor> {
+        let mut kept = Vec::new();
+        let mut used = 0;
+        for r in news {
+            let len = self.rumors.encoded_len(&r);
+            if used + len > self.rumors.budget() {
+                continue;
+            }
+            kept.push(r);
+            let fits = match route {
+                Route::Answer { limit } => {
+                    self.cfg.encoding.datagram_len(&make(kept.clone())) <= limit.min(room)
+                }
+                _ => true,
+            };
+            if fits {
+                used += len;
+            } else {
+                kept.pop();
+            }
+        }
+        kept
+    }
+
+    /// Answers a datagram (or frame) whose rumors called for `corrections` with a `Gossip` that
+    /// carries those that fit within it (`fitting`): its sender holds an accusation that has
+    /// been refuted since, and would otherwise keep it until it removes a live member.
+    pub(super) fn correct(
+        &mut self,
+        to: MemberId,
+        corrections: Vec<Rumor>,
+        via: Arrival,
+        room: usize,
+    ) {
+        if corrections.is_empty() {
+            return;
+        }
+        let me = self.cfg.me;
+        let answer = via.answer();
+        let rumors = self.fitting(corrections, answer, room, |rumors| Message::Gossip {
+            from: me,
+            rumors,
+        });
+        if !rumors.is_empty() {
+            self.send(to, Message::Gossip { from: me, rumors }, answer);
         }
     }
 }

@@ -305,6 +305,16 @@ impl Core {
         }
         self.heard_from(from);
         self.introductions.next_message();
+        // What an answer to a datagram may weigh, measured as `RumorEncoding::datagram_len`
+        // measures it (without the MAC a key adds to request and answer alike); only the
+        // messages whose answer may carry news beyond the worst-case overhead are measured.
+        let room = match (arrival, &msg) {
+            (
+                Arrival::Datagram { weight },
+                Message::Ping { .. } | Message::Ack { .. } | Message::Gossip { .. },
+            ) => weight.min(self.cfg.encoding.datagram_len(&msg)),
+            _ => usize::MAX,
+        };
         match msg {
             Message::Ping {
                 seq,
@@ -312,12 +322,13 @@ impl Core {
                 rumors,
                 ..
             } => {
-                self.apply_rumors(now, from, arrival, rumors);
-                self.on_ping(from, seq, target, arrival);
+                let corrections = self.apply_rumors(now, from, arrival, rumors);
+                self.on_ping(from, seq, target, arrival, room, corrections);
             }
             Message::Ack { seq, rumors, .. } => {
-                self.apply_rumors(now, from, arrival, rumors);
+                let corrections = self.apply_rumors(now, from, arrival, rumors);
                 self.on_ack(seq);
+                self.correct(from, corrections, arrival, room);
             }
             Message::PingReq {
                 seq,
@@ -325,10 +336,14 @@ impl Core {
                 rumors,
                 ..
             } => {
+                // The relayed ack or nack is this request's answer: no correction beside it.
                 self.apply_rumors(now, from, arrival, rumors);
                 self.on_ping_req(now, from, seq, target, arrival);
             }
-            Message::Gossip { rumors, .. } => self.apply_rumors(now, from, arrival, rumors),
+            Message::Gossip { rumors, .. } => {
+                let corrections = self.apply_rumors(now, from, arrival, rumors);
+                self.correct(from, corrections, arrival, room);
+            }
             // Requests that need a TCP answer, and those answers, travel only on connections:
             // by datagram, `from` is only a claim (the driver drops these; so does the core).
             Message::PushPull { .. }

@@ -49,25 +49,43 @@ pub(super) struct Relay {
 }
 
 impl Core {
-    pub(super) fn on_ping(&mut self, from: MemberId, seq: u32, target: MemberId, via: Arrival) {
-        if target == self.cfg.me {
-            // A member we hold suspected, dead or left is told so first: it may not know, and
-            // only it can refute.
-            let answer = via.answer();
-            let rumors = match self.accusation_of(from) {
-                Some(accusation) => self.piggyback_after(accusation, answer),
-                None => self.piggyback_for(answer),
-            };
-            self.send(
-                from,
-                Message::Ack {
-                    seq,
-                    from: self.cfg.me,
-                    rumors,
-                },
-                answer,
-            );
+    /// A ping: the ack carries first what answers the ping's own rumors (`corrections`: newer
+    /// news than accusations the pinger holds), then what we hold against the pinger (it may
+    /// not know, and only it can refute), each if it fits the ping's weight (`room`, measured);
+    /// then queued rumors, within the worst-case `answer_overhead`.
+    pub(super) fn on_ping(
+        &mut self,
+        from: MemberId,
+        seq: u32,
+        target: MemberId,
+        via: Arrival,
+        room: usize,
+        corrections: Vec<Rumor>,
+    ) {
+        if target != self.cfg.me {
+            return;
         }
+        let me = self.cfg.me;
+        let answer = via.answer();
+        let mut news = corrections;
+        news.extend(self.accusation_of(from));
+        let mut rumors = self.fitting(news, answer, room, |rumors| Message::Ack {
+            seq,
+            from: me,
+            rumors,
+        });
+        let used: usize = rumors.iter().map(|r| self.rumors.encoded_len(r)).sum();
+        let budget = self.rumor_budget(answer).saturating_sub(used);
+        rumors.extend(self.rumors.take(budget, self.rumor_sends()));
+        self.send(
+            from,
+            Message::Ack {
+                seq,
+                from: me,
+                rumors,
+            },
+            answer,
+        );
     }
 
     pub(super) fn on_ack(&mut self, seq: u32) {

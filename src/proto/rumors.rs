@@ -1,7 +1,7 @@
 //! The rumor queue: each rumor is piggybacked a bounded number of times (growing with log N),
 //! least-sent first, and a newer rumor about the same member replaces the older one.
 
-use super::types::{Metadata, Rumor, RumorKey};
+use super::types::{Message, Metadata, Rumor, RumorKey};
 use std::collections::HashMap;
 
 /// All the core knows of bytes: how a rumor is encoded inside a datagram (to pack datagrams, and
@@ -19,6 +19,11 @@ pub trait RumorEncoding: Sync {
     /// Most bytes a `Ping`, `Ack` or `Nack` takes besides its rumors (header, MAC, sequence
     /// number, ids, rumor count): what an answer to a datagram needs before any rumor.
     fn answer_overhead(&self) -> usize;
+    /// Bytes of `msg` as a datagram frame without a MAC. A cluster key adds the same MAC to every
+    /// frame, so comparing two of these compares the frames themselves: how the core checks that
+    /// an answer carrying news beyond `answer_overhead`'s worst case still weighs no more than
+    /// the datagram it answers.
+    fn datagram_len(&self, msg: &Message) -> usize;
     /// At most how many bytes one member state with attributes of these lengths encodes to.
     fn member_state_max_len(&self, name_len: usize, private_data_len: usize) -> usize;
     /// Encoded bytes of member states a push-pull may carry so that every peer's stream frame

@@ -333,6 +333,31 @@ impl Core {
         Some(order)
     }
 
+    /// Newer news than an accusation (suspect or dead) of `id` at `incarnation` we were just
+    /// told, if we have it: our own `Alive` when the accusation is about us and our incarnation
+    /// answers it, or the member's `Alive` when we hold it alive at a later incarnation. Whoever
+    /// told us still holds the accusation and will remove a live member when it runs out, unless
+    /// the refutation reaches it; by then the rumor that carried the refutation may have been
+    /// sent its last time, so the answer to the accusation carries it back (`Core::correct`).
+    pub(super) fn correction(&self, id: MemberId, incarnation: Incarnation) -> Option<Rumor> {
+        if id == self.cfg.me {
+            return (self.state == RunState::Running && self.refuted_by_ours(incarnation)).then(
+                || Rumor::Alive {
+                    id,
+                    incarnation: self.incarnation,
+                    attrs: self.cfg.attrs.clone(),
+                },
+            );
+        }
+        let m = self.members.get(&id)?;
+        let newer = IncarnationOrder::of(m.incarnation, incarnation) == IncarnationOrder::Newer;
+        (m.status == Status::Alive && !m.placeholder && newer).then(|| Rumor::Alive {
+            id,
+            incarnation: m.incarnation,
+            attrs: m.attrs.unpack(),
+        })
+    }
+
     /// What we hold against `id` (suspected, dead or left), as the rumor that says so: a member
     /// that pings us while we hold it failed learns it from our ack, and can refute.
     pub(super) fn accusation_of(&self, id: MemberId) -> Option<Rumor> {

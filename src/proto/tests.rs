@@ -740,3 +740,83 @@ fn a_publish_that_cannot_be_newer_is_refused() {
     );
     assert_eq!(core.metadata().unwrap().data, b"at the top");
 }
+
+#[test]
+fn a_refuted_accusation_is_answered_with_the_refutation_within_its_weight() {
+    let mut s = Sim::new(SimConfig {
+        members: 3,
+        ..SimConfig::default()
+    });
+    s.start_converged();
+    let now = s.now;
+    let (me, member, holder) = (s.ids[0], s.ids[1], s.ids[2]);
+    let core = &mut s.cores[0];
+    core.drain_outgoing();
+    // `member` refuted a suspicion: we hold it alive at 1.
+    let refutation = Rumor::Alive {
+        id: member,
+        incarnation: 1,
+        attrs: Attributes {
+            name: "m1".into(),
+            private_data: String::new(),
+        },
+    };
+    let gossip = Message::Gossip {
+        from: member,
+        rumors: vec![refutation.clone()],
+    };
+    core.handle(now, Arrival::Datagram { weight: 100 }, gossip);
+    core.drain_outgoing();
+    // `holder` still spreads the suspicion at 0, on a bare gossip: it gets the refutation back.
+    let stale = Message::Gossip {
+        from: holder,
+        rumors: vec![Rumor::Suspect {
+            id: member,
+            incarnation: 0,
+            from: holder,
+        }],
+    };
+    let w = weight(&stale);
+    core.handle(now, Arrival::Datagram { weight: w }, stale);
+    let out = core.drain_outgoing();
+    let answer = out.iter().find(|o| o.to == holder).expect("a correction");
+    assert_eq!(answer.route, Route::Answer { limit: w });
+    assert!(weight(&answer.msg) <= w, "{answer:?}");
+    assert!(matches!(&answer.msg, Message::Gossip { rumors, .. } if rumors == &vec![refutation]));
+    // A ping from `holder` that accuses us of what our incarnation already refutes: the ack,
+    // no heavier than the ping, carries our `Alive`.
+    let ours = core.incarnation();
+    let ping = Message::Ping {
+        seq: 7,
+        from: holder,
+        target: me,
+        rumors: vec![Rumor::Suspect {
+            id: me,
+            incarnation: ours,
+            from: holder,
+        }],
+    };
+    let w = weight(&ping);
+    core.handle(now, Arrival::Datagram { weight: w }, ping);
+    let out = core.drain_outgoing();
+    let ack = out.iter().find(|o| o.to == holder).expect("an ack");
+    assert!(weight(&ack.msg) <= w, "{ack:?}");
+    let refuted = core.incarnation();
+    assert!(matches!(&ack.msg, Message::Ack { rumors, .. }
+        if rumors.iter().any(|r| matches!(r, Rumor::Alive { id, incarnation, .. }
+            if *id == me && *incarnation == refuted))));
+    // A datagram too light for the correction gets none rather than a heavier answer.
+    core.handle(
+        now,
+        Arrival::Datagram { weight: 10 },
+        Message::Gossip {
+            from: holder,
+            rumors: vec![Rumor::Suspect {
+                id: member,
+                incarnation: 0,
+                from: holder,
+            }],
+        },
+    );
+    assert!(core.drain_outgoing().iter().all(|o| o.to != holder));
+}

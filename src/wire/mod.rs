@@ -284,6 +284,10 @@ impl RumorEncoding for WireRumors {
         ANSWER_OVERHEAD
     }
 
+    fn datagram_len(&self, msg: &Message) -> usize {
+        Encoded::new(msg).datagram_len(&Key(None))
+    }
+
     fn member_state_max_len(&self, name_len: usize, private_data_len: usize) -> usize {
         MEMBER_STATE_FIXED_MAX + name_len + private_data_len
     }
