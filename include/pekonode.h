@@ -261,8 +261,9 @@ typedef struct peko_event {
 // the line (valid only during the call). Called from the library's threads, and also on the
 // calling thread inside peko_set, peko_join, peko_stop, peko_start, peko_update, peko_leave,
 // peko_publish and peko_free (so do not hold a lock there that the logger takes); never while a
-// library lock is held, so it may call back into the library. peko_free called from it does
-// not wait: the member is freed once the callback has returned (see peko_free).
+// library lock is held, so it may call back into the library. peko_free called from it returns
+// at once: a library thread closes the member right away, even while the callback (and the call
+// it runs under) is still running, and releases it once no call on it runs (see peko_free).
 typedef void (*peko_log_fn)(void *userdata, uint32_t level, const char *line);
 
 // Counters for monitoring, from `peko_stats`. (Named with `_t` because C does not allow a type
@@ -367,12 +368,18 @@ peko_status peko_local_port(struct peko_node *node, uint16_t *out_port);
 // Tells the others this member is leaving (so they drop it at once), stops the background
 // work, closes the sockets before returning (the port can be reused at once), and frees the
 // handle. Must be the last call on the handle: no call may start after it returns. NULL does
-// nothing. Calls on the handle still running in other threads when it is called return soon
-// (a peko_next_event that waits returns PEKO_ERR_STATE at once, as does a call started while
-// it runs), and the memory is released only once they have returned.
-// Called from inside a peko_set_log callback, it returns at once without waiting: the member
-// is closed and freed on a library thread as soon as that callback (and any call on this
-// handle it runs under) has returned, so the port becomes free shortly after, not on return.
+// nothing.
+// Calls on the handle still running in other threads are not waited for before the member is
+// closed: they return soon, and the memory is released only once they have returned. A
+// peko_next_event that waits returns PEKO_ERR_STATE at once. A peko_join either had bound
+// before the close (it returns PEKO_OK and peko_free closes what it bound) or returns
+// PEKO_ERR_STATE; so do peko_set, peko_start, peko_stop, peko_leave, peko_publish and
+// peko_update that had not changed the member yet, and every call started while peko_free runs.
+// Called from inside a peko_set_log callback, it returns at once without waiting: a library
+// thread closes the member right away, as above (the call on this handle the callback runs
+// under, if any, goes on against a closed member), and releases the memory once every call on
+// the handle has returned. The port becomes free shortly after, not on return (when the line
+// came from this member's own background work, not before the callback has returned).
 // In a fork() child, on a handle inherited from the parent, it only lets go of the handle:
 // nothing of the parent's is touched, and the memory stays until the child exits or execs
 // (releasing it would take the parent's sockets out of the reactor both processes share).

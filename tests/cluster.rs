@@ -295,3 +295,99 @@ fn restarted_member_at_the_same_address_is_accepted_again() {
         "n3, second life"
     );
 }
+
+/// A loopback port nothing is bound to now (UDP and TCP), for a member that must bind it.
+fn free_loopback_port() -> u16 {
+    loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Whether both of a member's sockets could be bound on `port` now (nothing holds it).
+fn port_is_free(port: u16) -> bool {
+    std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+fn unjoined_at(port: u16) -> Node {
+    let at = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    Node::new(config(Protocol::Udp), at, Attributes::default()).unwrap()
+}
+
+/// A closed member cannot join: a join after `close` would bind sockets and start work that no
+/// later close or drop shuts down (the port stays bound for the life of the process).
+#[test]
+fn join_after_close_is_refused_and_binds_nothing() {
+    let port = free_loopback_port();
+    let n = unjoined_at(port);
+    n.close();
+    let joined = n.join();
+    drop(n);
+    assert!(
+        port_is_free(port),
+        "port {port} still bound after close, join ({joined:?}) and drop"
+    );
+    let err = joined.expect_err("join after close succeeded");
+    assert_eq!(err.status, pekonode::error::PEKO_ERR_STATE, "{err:?}");
+    // The other calls that change the member's life are refused the same way.
+    for (what, r) in [("start", n_closed().start()), ("stop", n_closed().stop())] {
+        assert_eq!(
+            r.unwrap_err().status,
+            pekonode::error::PEKO_ERR_STATE,
+            "{what} after close"
+        );
+    }
+    let late = n_closed().leave(Duration::from_millis(10));
+    assert_eq!(late.unwrap_err().status, pekonode::error::PEKO_ERR_STATE);
+}
+
+/// A joined member, closed.
+fn n_closed() -> Node {
+    let n = node_with(config(Protocol::Udp), "closed");
+    n.close();
+    n
+}
+
+/// `join` and `close` from two threads at once (as `peko_join` and a `peko_free` on another
+/// thread): whichever comes first, nothing is left bound once the member is dropped. Either the
+/// join completed before the close (which then shut it down) or it saw the close and was refused.
+#[test]
+fn join_racing_close_leaves_no_member_running() {
+    const ROUNDS: usize = 200;
+    let mut leaked = Vec::new();
+    let (mut joined, mut refused) = (0, 0);
+    for _ in 0..ROUNDS {
+        let port = free_loopback_port();
+        let n = unjoined_at(port);
+        let go = std::sync::Barrier::new(2);
+        let r = std::thread::scope(|s| {
+            let join = s.spawn(|| {
+                go.wait();
+                n.join()
+            });
+            go.wait();
+            n.close();
+            join.join().unwrap()
+        });
+        match &r {
+            Ok(()) => joined += 1,
+            Err(e) if e.status == pekonode::error::PEKO_ERR_STATE => refused += 1,
+            Err(e) => panic!("join failed otherwise: {e:?}"),
+        }
+        drop(n);
+        if !port_is_free(port) {
+            leaked.push((port, r));
+        }
+    }
+    assert!(
+        leaked.is_empty(),
+        "{} of {ROUNDS} members stayed bound after join racing close and drop: {:?}",
+        leaked.len(),
+        &leaked[..leaked.len().min(5)]
+    );
+    println!("{joined} joins completed before the close, {refused} saw it and were refused");
+}

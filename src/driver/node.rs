@@ -12,14 +12,29 @@ use crate::log::Logger;
 use crate::proto::{Attributes, Core, CoreConfig, Metadata, Timing};
 use crate::wire;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// A member of a cluster: the Rust face of `peko_node`.
 pub struct Node {
     shared: Arc<Shared>,
-    joined: Mutex<bool>,
-    closed: Mutex<bool>,
+    /// Where the member is in its life. `join` holds this lock while it binds and starts, and
+    /// `close` takes it to mark the member closed: a join either finished before the close
+    /// (which then shuts it down) or sees the close and is refused. (As two flags under two
+    /// locks they were read out of step: a close that found the member not joined, then a join,
+    /// left sockets bound that nothing would ever close.)
+    life: Mutex<Life>,
+}
+
+/// The states of `Node::life`; `Closed` is final.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Life {
+    /// Made by `new`: nothing bound, nothing running.
+    Created,
+    /// Sockets bound and the background work running.
+    Joined,
+    /// `close` has run (or is running): nothing may bind or start again.
+    Closed,
 }
 
 impl Node {
@@ -45,13 +60,32 @@ impl Node {
         let log = Logger::new(cfg.is_print, local.to_string());
         Ok(Node {
             shared: Arc::new(Shared::new(core, cfg, log)),
-            joined: Mutex::new(false),
-            closed: Mutex::new(false),
+            life: Mutex::new(Life::Created),
         })
     }
 
-    fn is_joined(&self) -> bool {
-        *self.joined.lock().unwrap_or_else(|e| e.into_inner())
+    fn life(&self) -> MutexGuard<'_, Life> {
+        self.life.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The life lock of a joined member, for a call that changes what a running member does
+    /// (`what`: "stop", ...): held across the core step so that `close` cannot slip in between
+    /// the check and the change.
+    fn joined(&self, what: &str) -> Result<MutexGuard<'_, Life>> {
+        let life = self.life();
+        match *life {
+            Life::Joined => Ok(life),
+            Life::Created => Err(Error::state(format!("{what} before join"))),
+            Life::Closed => Err(closed(what)),
+        }
+    }
+
+    /// A state error once the member is closed, for calls that change it.
+    fn open(&self, what: &str) -> Result<()> {
+        if *self.life() == Life::Closed {
+            return Err(closed(what));
+        }
+        Ok(())
     }
 
     pub fn config(&self) -> &Config {
@@ -62,24 +96,29 @@ impl Node {
         lock(&self.shared.core).me()
     }
 
-    /// Adds a known member (before or after `join`). Errors: see `args::peer` and
-    /// `args::attributes`.
+    /// Adds a known member (before or after `join`; a state error after `close`). Errors: see
+    /// `args::peer` and `args::attributes`.
     pub fn set(&self, peer: SocketAddr, attrs: Attributes) -> Result<()> {
         args::peer(peer)?;
         args::attributes(&attrs)?;
+        self.open("set")?;
         self.shared
             .with_core(|core, now| core.set_peer(now, peer, attrs));
         Ok(())
     }
 
     /// Binds the sockets (before returning, so a port in use is reported here), then starts the
-    /// background work and syncs with the known members.
+    /// background work and syncs with the known members. A state error when joined already or
+    /// closed (a join racing `close` either completes first, and the close shuts it down, or is
+    /// refused).
     pub fn join(&self) -> Result<()> {
         let s = &self.shared;
         let (port, produced) = {
-            let mut joined = self.joined.lock().unwrap_or_else(|e| e.into_inner());
-            if *joined {
-                return Err(Error::state("already joined"));
+            let mut life = self.life();
+            match *life {
+                Life::Created => {}
+                Life::Joined => return Err(Error::state("already joined")),
+                Life::Closed => return Err(closed("join")),
             }
             runtime::check_process()?;
             let local = lock(&s.core).me();
@@ -93,7 +132,7 @@ impl Node {
                 core.rebind(me);
                 core.join(now);
             });
-            *joined = true;
+            *life = Life::Joined;
             (port, produced)
         };
         // Log and send (which may log) only once the guard is gone: the host's logger may call
@@ -130,6 +169,7 @@ impl Node {
     pub fn publish(&self, data: &[u8]) -> Result<()> {
         let s = &self.shared;
         args::metadata(data.len(), s.cfg.size)?;
+        self.open("publish")?;
         let data = data.to_vec();
         let len = data.len();
         s.with_core(|core, now| {
@@ -160,24 +200,34 @@ impl Node {
         f(core.metadata().map(|m| m.data.as_slice()))
     }
 
+    /// Goes silent until `start`. A state error before `join` and after `close`.
     pub fn stop(&self) -> Result<()> {
-        if !self.is_joined() {
-            return Err(Error::state("stop before join"));
+        {
+            let _life = self.joined("stop")?;
+            lock(&self.shared.core).stop();
         }
-        lock(&self.shared.core).stop();
         self.shared.log.info("Stop", "silent until start");
         Ok(())
     }
 
+    /// Resumes after `stop` (nothing to do on a running member). A state error before `join`
+    /// and after `close`.
     pub fn start(&self) -> Result<()> {
-        if !self.is_joined() {
-            return Err(Error::state("start before join"));
-        }
-        let was_running = lock(&self.shared.core).is_running();
-        if !was_running {
-            self.shared.with_core(|core, now| core.start(now));
-            self.shared.log.info("Start", "gossiping again");
-            self.shared.wake.notify_one();
+        let s = &self.shared;
+        let (started, produced) = {
+            let _life = self.joined("start")?;
+            s.step(|core, now| {
+                let was_running = core.is_running();
+                if !was_running {
+                    core.start(now);
+                }
+                !was_running
+            })
+        };
+        s.deliver(produced);
+        if started {
+            s.log.info("Start", "gossiping again");
+            s.wake.notify_one();
         }
         Ok(())
     }
@@ -200,6 +250,7 @@ impl Node {
     /// Changes the local member's name and private data at run time; the change spreads.
     pub fn update(&self, attrs: Attributes) -> Result<()> {
         args::attributes(&attrs)?;
+        self.open("update")?;
         if lock(&self.shared.core).has_left() {
             return Err(Error::state("the member has left"));
         }
@@ -214,13 +265,13 @@ impl Node {
 
     /// Leaves the cluster gracefully: tells the others and waits until the notices have been
     /// handed to the network (or `timeout` passes). The member stays silent afterwards; free it
-    /// with `close`.
+    /// with `close`. A state error before `join` and after `close` (which leaves by itself).
     pub fn leave(&self, timeout: Duration) -> Result<bool> {
-        if !self.is_joined() {
-            return Err(Error::state("leave before join"));
-        }
         let s = &self.shared;
-        let notices = lock(&s.core).leave();
+        let notices = {
+            let _life = self.joined("leave")?;
+            lock(&s.core).leave()
+        };
         let count = notices.len();
         s.dispatch(notices);
         s.log.info("Leave", format_args!("told {count} members"));
@@ -264,20 +315,21 @@ impl Node {
         )
     }
 
-    /// Leaves the cluster, waits for the notices to go out, and closes the sockets.
+    /// Leaves the cluster, waits for the notices to go out, and closes the sockets. A `join`
+    /// running on another thread finishes first (and is shut down here); from then on `join`,
+    /// `start`, `stop`, `leave`, `set`, `publish` and `update` are state errors. A second close
+    /// does nothing.
     pub fn close(&self) {
-        {
-            let mut closed = self.closed.lock().unwrap_or_else(|e| e.into_inner());
-            if *closed {
-                return;
-            }
-            *closed = true;
+        let was = std::mem::replace(&mut *self.life(), Life::Closed);
+        if was == Life::Closed {
+            return;
         }
         // Whoever waits for events returns now rather than at its timeout.
         self.shared.events.close();
-        // No guard from here on: sending and stopping may log, and the logger may call back.
-        if !self.is_joined() {
-            // Nothing was bound or spawned: no runtime to wake for a handle that never joined.
+        // No guard from here on: sending and stopping may log, and the logger may call back
+        // (into `start`, say, which takes the life lock).
+        if was == Life::Created {
+            // Nothing was bound or spawned, and nothing can be any more.
             return;
         }
         let s = &self.shared;
@@ -286,6 +338,13 @@ impl Node {
         runtime::stop(s);
         s.log.info("Leave", "sockets closed");
     }
+}
+
+/// The error of a call that would change a closed member.
+fn closed(what: &str) -> Error {
+    Error::state(format!(
+        "the member is closed (peko_free or Node::close was called): {what} is refused"
+    ))
 }
 
 impl Drop for Node {

@@ -14,8 +14,9 @@ pub const PEKO_LOG_INFO: u32 = 1;
 /// the line (valid only during the call). Called from the library's threads, and also on the
 /// calling thread inside peko_set, peko_join, peko_stop, peko_start, peko_update, peko_leave,
 /// peko_publish and peko_free (so do not hold a lock there that the logger takes); never while a
-/// library lock is held, so it may call back into the library. peko_free called from it does
-/// not wait: the member is freed once the callback has returned (see peko_free).
+/// library lock is held, so it may call back into the library. peko_free called from it returns
+/// at once: a library thread closes the member right away, even while the callback (and the call
+/// it runs under) is still running, and releases it once no call on it runs (see peko_free).
 pub type peko_log_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, level: u32, line: *const c_char)>;
 

@@ -167,8 +167,14 @@ unsafe fn handle<'a>(node: *mut peko_node) -> Result<Call<'a>> {
     Ok(call)
 }
 
-/// `peko_free`'s work: closes the member (which wakes threads waiting for events), waits until
-/// no call on the handle is running, then releases it.
+/// `peko_free`'s work: closes the member, waits until no call on the handle is running, then
+/// releases it.
+///
+/// It closes first, not after the running calls have returned: a `peko_next_event` may be waiting
+/// with a long timeout and a `peko_leave` for notices a dead peer will never take; closing is
+/// what makes them return soon. That is safe against calls still running because `Node` decides
+/// each call against the close under one lock: a `peko_join` in progress finishes and is shut
+/// down by the close, one that comes later is refused, and so are `peko_start` and the others.
 unsafe fn release(node: *mut peko_node) {
     let n = &*node;
     n.node.close();
