@@ -12,8 +12,8 @@ use common::*;
 use pekonode::proto::{Attributes, MemberId, MemberState, Message, Status};
 use pekonode::wire::{self, Key, Limits};
 use pekonode::{Node, Protocol};
-use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
 const FORGED: usize = 130_000;
@@ -53,6 +53,17 @@ fn a_forged_table_of_130000_members_leaves_memory_bounded_and_publishes_reaching
     stream
         .set_write_timeout(Some(Duration::from_secs(60)))
         .unwrap();
+    // The target answers each push-pull on this connection. Read (and discard) its answers all
+    // along: closing a socket with unread data sends a reset, and a reset makes the target's
+    // kernel discard what it has not read yet — the garbage frame below included.
+    let mut answers = stream.try_clone().unwrap();
+    answers
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let drain = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 << 10];
+        while matches!(answers.read(&mut buf), Ok(n) if n > 0) {}
+    });
     let per_frame = (limits.frame - 1024) / (DATA_LEN + 40);
     let mut frames = 0;
     for start in (0..FORGED).step_by(per_frame) {
@@ -90,11 +101,14 @@ fn a_forged_table_of_130000_members_leaves_memory_bounded_and_publishes_reaching
     // frame before it was handled.
     let garbage = [b'P', b'K', 1, 8, 0, 0, 0, 0, 2, 0xff, 0xff];
     stream.write_all(&garbage).unwrap();
-    drop(stream);
+    // Our side done: the target reads to the garbage, drops it, and closes; then the drain ends.
+    stream.shutdown(Shutdown::Write).unwrap();
     let handled = wait_for(Duration::from_secs(120), || {
         nodes[0].counters().dropped_malformed > malformed_before
     });
     assert!(handled.is_some(), "the target never read the forged table");
+    drain.join().unwrap();
+    drop(stream);
     eprintln!(
         "forged table: {FORGED} members in {frames} frames of up to {per_frame}, read in {:?}",
         handled.unwrap()
