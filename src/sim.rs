@@ -267,13 +267,20 @@ impl Sim {
             let Some(to) = self.index_of(&o.to) else {
                 continue;
             };
-            // Connections are between member pairs here: the id names the other end.
-            let arrival = if datagram {
-                Arrival::Datagram {
+            // Connections are between member pairs here, named by the member that opened them: a
+            // request opens one (`from`'s), a reply travels on the one its request came on.
+            let arrival = match o.route {
+                _ if datagram => Arrival::Datagram {
                     weight: bytes.unwrap_or(0),
-                }
-            } else {
-                Arrival::Stream(from as u64)
+                },
+                Route::Reply(conn) => Arrival::Stream {
+                    conn,
+                    ours: conn == to as u64,
+                },
+                _ => Arrival::Stream {
+                    conn: from as u64,
+                    ours: false,
+                },
             };
             if self.cfg.loss > 0.0 && self.rng.chance(self.cfg.loss) {
                 continue;

@@ -9,13 +9,19 @@
 
 mod common;
 use common::*;
-use pekonode::proto::{hlc::HLC_MAX, MemberId, Message, MetaVersion, Metadata, Rumor};
-use pekonode::wire::{self, Key, Limits};
+use pekonode::proto::{
+    hlc::HLC_MAX, MemberId, Message, MetaVersion, Metadata, Rumor, INCARNATION_WINDOW,
+};
+use pekonode::wire::{self, Key, Limits, StreamHeader};
 use pekonode::{Attributes, Node, Protocol};
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-/// The wire's largest incarnation before issue 10 (`u32::MAX - 1`): forged at the top.
+/// The wire's largest incarnation before issue 10 (`u32::MAX - 1`): forged at the top. Under
+/// serial arithmetic this is *older* than a young member's incarnation, so every member drops
+/// it: the attack of the issue, kept, but it cannot tell whether refutation works. The forgeries
+/// just ahead of what is known (`own_incarnation`) can.
 const TOP: u32 = u32::MAX - 1;
 
 /// The attacker: a UDP socket of its own on loopback.
@@ -78,6 +84,37 @@ impl Attacker {
             }
         }
         panic!("{to} never acked the attacker's ping");
+    }
+}
+
+/// The incarnation `member` gives itself, as a keyless peer learns it: from the member's own
+/// entry in the reply to a push-pull on a connection we open (with nothing in ours).
+fn own_incarnation(member: SocketAddr, asker: MemberId) -> u32 {
+    let key = Key::new(None);
+    let mut stream = TcpStream::connect(member).unwrap();
+    stream.set_read_timeout(Some(GENEROUS)).unwrap();
+    let ask = Message::PushPull {
+        from: asker,
+        reply: false,
+        members: vec![],
+        meta_version: None,
+        meta: None,
+    };
+    stream.write_all(&wire::encode_stream(&ask, &key)).unwrap();
+    let limits = Limits::stream(64 << 20);
+    loop {
+        let mut header = vec![0u8; StreamHeader::len(&key)];
+        stream.read_exact(&mut header).unwrap();
+        let h = StreamHeader::decode(&header, &key, limits).unwrap();
+        let mut rest = vec![0u8; h.rest_len()];
+        stream.read_exact(&mut rest).unwrap();
+        if let Ok(Message::PushPull { members, .. }) = h.decode_rest(&rest, &key, limits) {
+            return members
+                .iter()
+                .find(|m| m.id == member)
+                .expect("a member's push-pull holds itself")
+                .incarnation;
+        }
     }
 }
 
@@ -208,6 +245,70 @@ fn accusations_and_renames_at_the_top_incarnation_do_not_pin_a_member() {
                 "forged {what}: the victim was dropped again"
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Forgeries the others believe: one incarnation ahead of the victim's, and as far ahead as they
+/// believe at all (`INCARNATION_WINDOW`). Each is refuted by the victim: listed by all, with its
+/// own attributes and unsuspected, within the refutation deadline.
+///
+/// In a keyless cluster a forged `Alive` inside the window does rename the victim wherever it
+/// lands, until the victim's refutation arrives: nobody can tell the forgery from a real
+/// attribute change. So this test asserts that the victim gets its attributes back, not that it
+/// never loses them (README, "What a keyless member still bounds").
+#[test]
+fn forgeries_just_ahead_of_the_victim_are_refuted() {
+    let (nodes, ids) = converged_cluster();
+    let mut attacker = Attacker::new();
+    let victim = ids[4];
+    let own = Attributes {
+        name: "n4".into(),
+        private_data: "data of n4".into(),
+    };
+    let forged_attrs = Attributes {
+        name: "impostor".into(),
+        private_data: "forged".into(),
+    };
+    for ahead in [1, INCARNATION_WINDOW] {
+        for what in ["Dead", "Suspect", "Left", "Alive with other attributes"] {
+            let incarnation = own_incarnation(victim, attacker.id).wrapping_add(ahead);
+            let rumor = match what {
+                "Dead" => Rumor::Dead {
+                    id: victim,
+                    incarnation,
+                    from: attacker.id,
+                },
+                "Suspect" => Rumor::Suspect {
+                    id: victim,
+                    incarnation,
+                    from: attacker.id,
+                },
+                "Left" => Rumor::Left {
+                    id: victim,
+                    incarnation,
+                },
+                _ => Rumor::Alive {
+                    id: victim,
+                    incarnation,
+                    attrs: forged_attrs.clone(),
+                },
+            };
+            for &to in &ids[..4] {
+                attacker.gossip(to, vec![rumor.clone()]);
+                attacker.barrier(to);
+            }
+            let deadline = refute_deadline(&nodes);
+            let back = wait_for(deadline, || all_list_with(&nodes, victim, &own));
+            assert!(
+                back.is_some(),
+                "forged {what} at the victim's incarnation + {ahead} ({incarnation}): the victim \
+                 was not listed by all with its attributes within {deadline:?}"
+            );
+            eprintln!(
+                "forged {what} at +{ahead}: listed by all again after {:?}",
+                back.unwrap()
+            );
         }
     }
 }

@@ -25,6 +25,6 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(msg) = wire::decode(&frame, &Key::new(None), limits) {
         check_round_trip(&msg, limits);
         let mut core = running_core();
-        apply(&mut core, 10, Arrival::Stream(1), msg);
+        apply(&mut core, 10, Arrival::Stream { conn: 1, ours: false }, msg);
     }
 });

@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
                 },
             )
         } else {
-            (Limits::stream(16 * 1024), Arrival::Stream(1))
+            (Limits::stream(16 * 1024), Arrival::Stream { conn: 1, ours: false })
         };
         now += u64::from(step >> 1) * 20;
         match wire::decode(frame, &key, limits) {

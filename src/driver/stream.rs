@@ -388,7 +388,8 @@ async fn reader(
                 }
                 add(&s.stats.frames_received, 1);
                 add(&s.stats.bytes_received, len as u64);
-                s.with_core(|core, now| core.handle(now, Arrival::Stream(conn), msg));
+                let ours = admitted.is_none(); // we opened it (`outbound`)
+                s.with_core(|core, now| core.handle(now, Arrival::Stream { conn, ours }, msg));
             }
             Err(ReadError::Rejected(e)) => {
                 s.count_dropped(e);

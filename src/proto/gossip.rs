@@ -103,7 +103,9 @@ impl Core {
                     incarnation,
                     attrs,
                 } => {
-                    let via = if id == from { Via::Itself } else { Via::Rumor };
+                    // Only a connection's sender speaks for itself: a datagram's is a claim.
+                    let itself = id == from && matches!(via, Arrival::Stream { .. });
+                    let via = if itself { Via::Itself } else { Via::Rumor };
                     self.apply_alive(now, id, incarnation, attrs, via)
                 }
                 Rumor::Suspect {

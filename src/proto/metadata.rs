@@ -1,8 +1,8 @@
 //! The cluster metadata register: one value, versioned by a hybrid logical clock (`hlc.rs`) with
 //! the publisher as tie-breaker; the newest version wins everywhere. Small values ride as rumors;
 //! larger ones are announced and fetched from whoever announced them, on a connection: the fetch
-//! goes out on one we open (or on the one the announcement came on) and the metadata comes back
-//! on the same one.
+//! goes out on the one the announcement came on, or, for an announcement by datagram from a
+//! member we have verified, on one we open; the metadata comes back on the same one.
 
 use super::hlc::Hlc;
 use super::types::{Arrival, Event, MemberId, Message, MetaVersion, Metadata, Millis, Route};
@@ -92,7 +92,12 @@ impl Core {
     }
 
     /// `holder` has metadata at `version` (we heard so `via` some transport): fetch it if ours
-    /// is older and the version is plausible.
+    /// is older and the version is plausible. On a connection the fetch goes back on it. By
+    /// datagram, `holder` is only what the datagram claims, and the fetch would open a
+    /// connection to it (a handshake, retries and a frame: more than the datagram weighed, to
+    /// any address it names): so only from a member we list and have verified; otherwise the
+    /// announcement is counted and dropped. It spreads as a rumor too, so a verified member
+    /// that holds the version announces it as well (and digests repair the rest).
     pub(super) fn on_meta_announce(
         &mut self,
         now: Millis,
@@ -100,7 +105,14 @@ impl Core {
         holder: MemberId,
         via: Arrival,
     ) {
-        if self.meta_version() < Some(version) && self.plausible_version(now, &version) {
+        if self.meta_version() >= Some(version) {
+            return;
+        }
+        if matches!(via, Arrival::Datagram { .. }) && !self.is_verified(&holder) {
+            self.announces_ignored += 1;
+            return;
+        }
+        if self.plausible_version(now, &version) {
             self.request_meta(now, version, holder, via.ask());
         }
     }

@@ -111,6 +111,11 @@ pub struct CoreCounters {
     /// Members new to us not added because the message or the period had introduced as many as
     /// it may (`INTRODUCTIONS_PER_MESSAGE`, `INTRODUCTIONS_PER_PERIOD`).
     pub introductions_refused: u64,
+    /// Metadata announcements that came by datagram from a sender we have not verified
+    /// (`Member::direct`), not fetched: the fetch would open a connection to whatever address
+    /// the datagram claimed. The announcement also spreads as a rumor, so a verified holder
+    /// announces it too.
+    pub announces_ignored: u64,
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -163,6 +168,7 @@ pub struct Core {
     clocks_implausible: u64,
     introductions: state::Introductions,
     introductions_refused: u64,
+    announces_ignored: u64,
     /// The last wall-clock reading: (`now` when taken, milliseconds since the Unix epoch).
     wall: (Millis, u64),
 }
@@ -200,6 +206,7 @@ impl Core {
             clocks_implausible: 0,
             introductions: Default::default(),
             introductions_refused: 0,
+            announces_ignored: 0,
             wall: (0, cfg_wall),
         }
     }
@@ -258,6 +265,7 @@ impl Core {
             incarnations_implausible: self.incarnations_implausible,
             clocks_implausible: self.clocks_implausible,
             introductions_refused: self.introductions_refused,
+            announces_ignored: self.announces_ignored,
         }
     }
 
@@ -327,7 +335,7 @@ impl Core {
             }
             Message::Ack { seq, rumors, .. } => {
                 let corrections = self.apply_rumors(now, from, arrival, rumors);
-                self.on_ack(seq);
+                self.on_ack(from, seq);
                 self.correct(from, corrections, arrival, room);
             }
             Message::PingReq {
@@ -350,7 +358,7 @@ impl Core {
             | Message::Digest { .. }
             | Message::MetaRequest { .. }
             | Message::MetaResponse { .. }
-                if !matches!(arrival, Arrival::Stream(_)) => {}
+                if !matches!(arrival, Arrival::Stream { .. }) => {}
             Message::PushPull {
                 reply,
                 members,
@@ -366,6 +374,11 @@ impl Core {
             } => self.on_digest(now, from, arrival, digest, meta_version),
             Message::MetaRequest { .. } => self.on_meta_request(from, arrival),
             Message::MetaResponse { meta, .. } => self.apply_meta(now, meta),
+        }
+        // A frame on a connection we opened to a member proves that it is there (after the
+        // message, which may have been what listed it: a join reply).
+        if let Arrival::Stream { ours: true, .. } = arrival {
+            self.verified(from);
         }
     }
 

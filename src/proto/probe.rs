@@ -4,7 +4,9 @@
 //!
 //! A probe's `from` is only a claim when it comes by datagram, so what answers it is never
 //! larger than it: an ack carries only the rumors that fit in the ping's own weight, and a
-//! member relays probes only to members it lists (never to an address a stranger names).
+//! member relays probes only to members it lists (never to an address a stranger names), with
+//! the relayed ping's rumors and the answer sharing the request's weight. Only an ack to our own
+//! probe, from its target, proves that a member is there (`Core::verified`).
 
 use super::state::{live_peers, member_hash};
 use super::types::{Arrival, MemberId, Message, Millis, Route, Rumor};
@@ -88,10 +90,17 @@ impl Core {
         );
     }
 
-    pub(super) fn on_ack(&mut self, seq: u32) {
+    /// An ack from `from`. One to our probe in flight (its sequence number) from the target
+    /// itself proves the target is there (`Core::verified`); one relayed by a helper ends the
+    /// probe all the same.
+    pub(super) fn on_ack(&mut self, from: MemberId, seq: u32) {
         if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
             let p = self.probe.take().expect("checked");
-            self.heard_from(p.target);
+            if from == p.target {
+                self.verified(p.target);
+            } else {
+                self.heard_from(p.target);
+            }
             self.health.improve();
         } else if let Some(r) = self.relays.remove(&seq) {
             let rumors = self.piggyback_for(r.answer);
@@ -141,6 +150,34 @@ impl Core {
             return;
         }
         let my_seq = self.next_seq();
+        let mut ping = Message::Ping {
+            seq: my_seq,
+            from: self.cfg.me,
+            target,
+            rumors: Vec::new(),
+        };
+        // By datagram, the relayed ping's rumors and the answer (the relayed ack, or a nack)
+        // come out of one weight, the request's: what the ping carries beyond a bare probe is
+        // taken from what the answer may weigh. A probe of a listed member is what the protocol
+        // sends anyway; nothing else goes out beyond the request's weight.
+        let answer = match via {
+            Arrival::Datagram { weight } => {
+                let bare = self.cfg.encoding.datagram_len(&ping);
+                if let Message::Ping { rumors, .. } = &mut ping {
+                    *rumors = self.piggyback_for(Route::Answer { limit: weight });
+                }
+                let spent = self.cfg.encoding.datagram_len(&ping).saturating_sub(bare);
+                Route::Answer {
+                    limit: weight.saturating_sub(spent),
+                }
+            }
+            Arrival::Stream { .. } => {
+                if let Message::Ping { rumors, .. } = &mut ping {
+                    *rumors = self.piggyback();
+                }
+                answer
+            }
+        };
         self.relays.insert(
             my_seq,
             Relay {
@@ -150,21 +187,7 @@ impl Core {
                 deadline: now + self.cfg.timing.probe_timeout,
             },
         );
-        // The target gets no more than the request weighed either.
-        let rumors = match via {
-            Arrival::Datagram { weight } => self.piggyback_for(Route::Answer { limit: weight }),
-            Arrival::Stream(_) => self.piggyback(),
-        };
-        self.send(
-            target,
-            Message::Ping {
-                seq: my_seq,
-                from: self.cfg.me,
-                target,
-                rumors,
-            },
-            Route::Own,
-        );
+        self.send(target, ping, Route::Own);
     }
 
     pub(super) fn on_nack(&mut self, seq: u32) {

@@ -111,8 +111,10 @@ impl Core {
         meta_version: Option<MetaVersion>,
         meta: Option<Metadata>,
     ) {
-        // The reply to a newcomer's first exchange holds what the cluster already knows.
-        let via = if reply && self.is_newcomer() {
+        // The reply to a newcomer's first exchange holds what the cluster already knows. Only on
+        // a connection we opened: anyone may open one to us and call what it sends a reply.
+        let ours = matches!(arrival, Arrival::Stream { ours: true, .. });
+        let via = if reply && ours && self.is_newcomer() {
             Via::JoinReply
         } else {
             Via::Sync

@@ -14,8 +14,9 @@ use std::collections::BTreeMap;
 /// dropped and counted.
 pub const MEMBERS_MAX: usize = 100_000;
 
-/// Most members new to us that one message may introduce, unless they speak for themselves
-/// (their own `Alive`, the sender's own entry) or answer our join. A forged table cannot fill
+/// Most members new to us that one message may introduce, unless they speak for themselves on a
+/// connection (their own `Alive`, the sender's own entry) or answer our join (on a connection we
+/// opened). A forged table cannot fill
 /// the table in one exchange; a real exchange that carries more is finished by the next.
 pub const INTRODUCTIONS_PER_MESSAGE: u32 = 1024;
 /// Most members new to us that third parties may introduce per anti-entropy base period
@@ -31,6 +32,10 @@ pub const INTRODUCTIONS_PER_PERIOD: u32 = 4096;
 pub(super) struct Introductions {
     tokens: u32,
     refilled: Millis,
+    /// What the time since `refilled` earned beyond whole tokens, in units of 1/`period` token
+    /// (every millisecond earns `INTRODUCTIONS_PER_PERIOD` units): kept, so the refill runs at
+    /// its rate however often it is asked.
+    carry: u64,
     this_message: u32,
 }
 
@@ -39,6 +44,7 @@ impl Default for Introductions {
         Introductions {
             tokens: INTRODUCTIONS_PER_PERIOD,
             refilled: 0,
+            carry: 0,
             this_message: 0,
         }
     }
@@ -52,12 +58,20 @@ impl Introductions {
 
     /// Takes one introduction if the message's and the period's allowances have one.
     fn take(&mut self, now: Millis, period: Millis) -> bool {
-        let per = period.max(1) / INTRODUCTIONS_PER_PERIOD.max(1) as Millis;
-        let earned = now.saturating_sub(self.refilled) / per.max(1);
-        if earned > 0 {
-            self.tokens =
-                (self.tokens as Millis + earned).min(INTRODUCTIONS_PER_PERIOD as Millis) as u32;
-            self.refilled = now;
+        let (period, full) = (period.max(1), INTRODUCTIONS_PER_PERIOD as u64);
+        let units = now
+            .saturating_sub(self.refilled)
+            .saturating_mul(full)
+            .saturating_add(self.carry);
+        self.refilled = self.refilled.max(now);
+        let tokens = (self.tokens as u64).saturating_add(units / period);
+        if tokens >= full {
+            // Full: nothing is banked beyond it.
+            self.tokens = INTRODUCTIONS_PER_PERIOD;
+            self.carry = 0;
+        } else {
+            self.tokens = tokens as u32;
+            self.carry = units % period;
         }
         if self.this_message >= INTRODUCTIONS_PER_MESSAGE || self.tokens == 0 {
             return false;
@@ -71,11 +85,14 @@ impl Introductions {
 /// How news about a member reached us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Via {
-    /// A rumor or a message from the member itself.
+    /// A rumor, including a datagram's `Alive` about its own claimed sender: anyone can claim
+    /// any sender, so it is introduced within the budget like any other.
     Rumor,
     /// An anti-entropy exchange.
     Sync,
-    /// A message from the member itself (its own `Alive`, its entry in its own push-pull).
+    /// A frame on a connection from the member itself (its own `Alive`, its entry in its own
+    /// push-pull): how a member joins, exempt from the introduction budget so a forged table
+    /// that spent it cannot keep real members out.
     Itself,
     /// The reply to our own join: the cluster knows these members already, we were the one
     /// missing them. Members new to us are listed quietly (not rumored on), or a member joining
@@ -97,9 +114,10 @@ pub(super) struct Member {
     pub unheard: bool,
     /// Listed from the reply to our join and not rumored on (see `Via::JoinReply`).
     pub quiet: bool,
-    /// A message from it reached us (not only news about it): it exists. Gossip, digests and
-    /// our own push-pull favour such members, so members a forged table introduced cannot crowd
-    /// out the real ones.
+    /// It proved it exists (`Core::verified`): it acked our own probe, or answered on a
+    /// connection we opened to it. A datagram naming it as sender is no proof. Gossip, digests
+    /// and our own push-pull favour such members, so members a forged table introduced cannot
+    /// crowd out the real ones.
     pub direct: bool,
     /// When an unheard placeholder is dropped, or a suspect declared dead.
     pub deadline: Millis,
@@ -377,13 +395,32 @@ impl Core {
         }
     }
 
+    /// A message that names `id` as its sender arrived: a `peko_set` guess is confirmed (it is
+    /// no longer dropped at its deadline). It proves nothing more: by datagram, anyone can name
+    /// any sender (`verified` is for proof).
     pub(super) fn heard_from(&mut self, id: MemberId) {
         if let Some(m) = self.members.get_mut(&id) {
-            m.direct = true;
             if std::mem::take(&mut m.unheard) && m.status != Status::Suspect {
                 self.watch.remove(&id);
             }
         }
+    }
+
+    /// `id` proved it is there: it acked our own probe, or answered on a connection we opened to
+    /// it. Gossip, digests and our push-pull favour such members (`Member::direct`), and a
+    /// metadata announcement by datagram is fetched only from one.
+    pub(super) fn verified(&mut self, id: MemberId) {
+        self.heard_from(id);
+        if let Some(m) = self.members.get_mut(&id) {
+            m.direct = true;
+        }
+    }
+
+    /// Whether `id` is listed and has proved it is there (`verified`).
+    pub(super) fn is_verified(&self, id: &MemberId) -> bool {
+        self.members
+            .get(id)
+            .is_some_and(|m| m.direct && m.status.is_listed())
     }
 
     pub(super) fn apply_alive(
@@ -423,8 +460,7 @@ impl Core {
         // What to tell the host, and whether to pass the news on as a rumor.
         let (event, spread) = match self.members.get_mut(&id) {
             None => {
-                let mut m = Member::alive(incarnation, &attrs, now, quiet);
-                m.direct = via == Via::Itself;
+                let m = Member::alive(incarnation, &attrs, now, quiet);
                 self.members.insert(id, m);
                 (Some(Event::Joined(id, attrs.clone())), !quiet)
             }
@@ -548,5 +584,40 @@ impl Core {
         let ttl = self.cfg.timing.tombstone;
         self.members
             .retain(|_, m| m.status.is_listed() || now < m.since + ttl);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Introductions refill at `INTRODUCTIONS_PER_PERIOD` per period however often they are
+    /// asked for: fractions of a token are kept between calls.
+    #[test]
+    fn introductions_refill_at_the_documented_rate() {
+        for (period, step) in [(15_000, 5), (15_000, 7), (3_000, 1), (3_000, 2), (9_000, 4)] {
+            let mut intro = Introductions::default();
+            let mut now = 0;
+            while intro.take(now, period) {
+                intro.next_message();
+            }
+            let mut taken = 0u64;
+            let end = now + 2 * period;
+            while now < end {
+                now += step;
+                intro.next_message();
+                while intro.take(now, period) {
+                    taken += 1;
+                    if intro.this_message >= INTRODUCTIONS_PER_MESSAGE {
+                        intro.next_message();
+                    }
+                }
+            }
+            let want = 2 * INTRODUCTIONS_PER_PERIOD as u64;
+            assert!(
+                taken + 2 >= want && taken <= want + 1,
+                "period {period} ms, asked every {step} ms: {taken} in two periods, not {want}"
+            );
+        }
     }
 }

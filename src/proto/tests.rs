@@ -423,7 +423,10 @@ fn a_member_refutes_a_claim_at_any_incarnation() {
     core.tick(now + 10_000);
     core.handle(
         now + 10_000,
-        Arrival::Stream(1),
+        Arrival::Stream {
+            conn: 1,
+            ours: false,
+        },
         Message::PushPull {
             from: other,
             reply: false,
@@ -497,7 +500,14 @@ fn requests_that_need_a_tcp_answer_are_not_answered_by_datagram() {
     }
     // On a connection, each is answered on that connection and nowhere else.
     for msg in requests {
-        core.handle(now, Arrival::Stream(42), msg.clone());
+        core.handle(
+            now,
+            Arrival::Stream {
+                conn: 42,
+                ours: false,
+            },
+            msg.clone(),
+        );
         let out = core.drain_outgoing();
         assert!(!out.is_empty(), "{msg:?} on a stream went unanswered");
         assert!(
@@ -686,7 +696,10 @@ fn a_clock_beyond_the_drift_bound_is_refused_and_publish_stays_newest() {
     // Announcements of such versions are not fetched either.
     core.handle(
         now,
-        Arrival::Stream(1),
+        Arrival::Stream {
+            conn: 1,
+            ours: false,
+        },
         Message::Digest {
             from: other,
             digest: core.digest(),
@@ -724,7 +737,10 @@ fn a_publish_that_cannot_be_newer_is_refused() {
     };
     core.handle(
         now,
-        Arrival::Stream(1),
+        Arrival::Stream {
+            conn: 1,
+            ours: false,
+        },
         Message::MetaResponse {
             from: other,
             meta: Metadata {
@@ -819,4 +835,345 @@ fn a_refuted_accusation_is_answered_with_the_refutation_within_its_weight() {
         },
     );
     assert!(core.drain_outgoing().iter().all(|o| o.to != holder));
+}
+
+// ---- review of issue 10: what a datagram's claimed sender can make us do -----------------------
+
+/// A plausible metadata version newer than any `s` holds (published by member 2's core).
+fn newer_version(s: &mut Sim) -> MetaVersion {
+    let now = s.now;
+    s.cores[2].publish(now, SIM_WALL, vec![3; 2000]).unwrap()
+}
+
+const SIM_WALL: u64 = crate::sim::SIM_WALL_MS;
+
+/// A `MetaAnnounce` by datagram leads to a fetch (a connection we open) only from a member we
+/// list and have verified; one from a stranger, or from a member only others told us of, is
+/// dropped and counted. The same announce on a connection is fetched on that connection.
+#[test]
+fn a_datagram_meta_announce_opens_no_connection_to_an_unverified_sender() {
+    let (mut s, member, stranger) = core_with_news();
+    let v = newer_version(&mut s);
+    let now = s.now;
+    let heard_of: MemberId = "192.0.2.77:7946".parse().unwrap();
+    let core = &mut s.cores[0];
+    // A member we list only because a member told us of it.
+    core.handle(
+        now,
+        DATAGRAM,
+        Message::Gossip {
+            from: member,
+            rumors: vec![Rumor::Alive {
+                id: heard_of,
+                incarnation: 1,
+                attrs: Attributes::default(),
+            }],
+        },
+    );
+    assert!(core.member_status(&heard_of).is_some());
+    core.drain_outgoing();
+    for holder in [stranger, heard_of] {
+        let msg = Message::Gossip {
+            from: holder,
+            rumors: vec![Rumor::MetaAnnounce(v)],
+        };
+        let w = weight(&msg);
+        core.handle(now, Arrival::Datagram { weight: w }, msg);
+        let out = core.drain_outgoing();
+        assert!(
+            out.iter()
+                .all(|o| o.route != Route::Request && o.to != holder),
+            "an announce claimed by {holder} -> {out:?}"
+        );
+    }
+    assert_eq!(core.counters().announces_ignored, 2);
+    // From a member we verified (start_converged: all of them), it is fetched.
+    let msg = Message::Gossip {
+        from: member,
+        rumors: vec![Rumor::MetaAnnounce(v)],
+    };
+    core.handle(
+        now,
+        Arrival::Datagram {
+            weight: weight(&msg),
+        },
+        msg,
+    );
+    let out = core.drain_outgoing();
+    assert!(
+        out.iter().any(|o| o.to == member
+            && o.route == Route::Request
+            && matches!(o.msg, Message::MetaRequest { .. })),
+        "{out:?}"
+    );
+}
+
+/// A ping-req by datagram: the relayed ping and the answer (ack or nack) to the requester carry
+/// rumors out of one weight, the request's. All they send beyond the probe itself (a bare ping,
+/// which a real requester would have sent the target anyway) weighs no more than the request.
+#[test]
+fn a_relayed_probe_and_its_answer_share_the_requests_weight() {
+    let (mut s, member, stranger) = core_with_news();
+    let now = s.now;
+    let me = s.ids[0];
+    let core = &mut s.cores[0];
+    // Small rumors queued: they would fill both the relayed ping and the answer.
+    let news: Vec<Rumor> = (0..60u8)
+        .map(|i| Rumor::Alive {
+            id: MemberId::from(([192, 0, 2, i], 7946)),
+            incarnation: 1,
+            attrs: Attributes::default(),
+        })
+        .collect();
+    core.handle(
+        now,
+        Arrival::Stream {
+            conn: 7,
+            ours: false,
+        },
+        Message::Gossip {
+            from: member,
+            rumors: news,
+        },
+    );
+    core.drain_outgoing();
+    for (seq, acked) in [(10u32, true), (11, false)] {
+        let req = Message::PingReq {
+            seq,
+            from: stranger,
+            target: member,
+            rumors: vec![
+                Rumor::Left {
+                    id: stranger,
+                    incarnation: 1
+                };
+                40
+            ],
+        };
+        let w = weight(&req);
+        core.handle(now, Arrival::Datagram { weight: w }, req);
+        let out = core.drain_outgoing();
+        let ping = out.iter().find(|o| o.to == member).expect("relayed ping");
+        let Message::Ping { seq: my_seq, .. } = ping.msg else {
+            panic!("{ping:?}")
+        };
+        let bare = weight(&Message::Ping {
+            seq: my_seq,
+            from: me,
+            target: member,
+            rumors: vec![],
+        });
+        let mut total = weight(&ping.msg);
+        if acked {
+            core.handle(
+                now + 1,
+                DATAGRAM,
+                Message::Ack {
+                    seq: my_seq,
+                    from: member,
+                    rumors: vec![],
+                },
+            );
+        } else {
+            core.tick(now + 10_000);
+        }
+        let answers: Vec<Outgoing> = core
+            .drain_outgoing()
+            .into_iter()
+            .filter(|o| o.to == stranger)
+            .collect();
+        assert_eq!(answers.len(), 1, "{answers:?}");
+        total += weight(&answers[0].msg);
+        assert!(
+            total <= w + bare,
+            "acked {acked}: a {w}-byte request -> {total} bytes (a bare ping is {bare})"
+        );
+    }
+}
+
+/// A datagram's own `Alive` about its claimed sender introduces that member only within the
+/// per-period budget, and marks no one as having spoken to us: only an ack to our own probe or
+/// a frame on a connection we opened proves that.
+#[test]
+fn datagrams_that_introduce_their_own_sender_are_limited_and_prove_nothing() {
+    let (mut s, member, _) = core_with_news();
+    let now = s.now;
+    let core = &mut s.cores[0];
+    let before = core.listed_count();
+    let forged = INTRODUCTIONS_PER_PERIOD as usize + 500;
+    for i in 0..forged {
+        let x = MemberId::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 9000));
+        let msg = Message::Gossip {
+            from: x,
+            rumors: vec![Rumor::Alive {
+                id: x,
+                incarnation: 1,
+                attrs: Attributes::default(),
+            }],
+        };
+        core.handle(
+            now,
+            Arrival::Datagram {
+                weight: weight(&msg),
+            },
+            msg,
+        );
+    }
+    let added = core.listed_count() - before;
+    assert!(
+        added <= INTRODUCTIONS_PER_PERIOD as usize,
+        "{forged} forged self-introductions added {added}, refused {}",
+        core.counters().introductions_refused
+    );
+    assert!(core.counters().introductions_refused >= 500);
+    let direct = core.members.values().filter(|m| m.direct).count();
+    assert_eq!(direct, 2, "only the two members start_converged verified");
+    // A datagram from a listed member proves nothing either.
+    core.members.get_mut(&member).unwrap().direct = false;
+    let ping = Message::Ping {
+        seq: 5,
+        from: member,
+        target: s.ids[0],
+        rumors: vec![],
+    };
+    let core = &mut s.cores[0];
+    core.handle(
+        now,
+        Arrival::Datagram {
+            weight: weight(&ping),
+        },
+        ping.clone(),
+    );
+    assert!(!core.members[&member].direct);
+    // Nor does a frame on a connection it opened (it proves a source address, not the id).
+    core.handle(
+        now,
+        Arrival::Stream {
+            conn: 1,
+            ours: false,
+        },
+        ping.clone(),
+    );
+    assert!(!core.members[&member].direct);
+    // A frame on a connection we opened to it does.
+    core.handle(
+        now,
+        Arrival::Stream {
+            conn: 2,
+            ours: true,
+        },
+        ping,
+    );
+    assert!(core.members[&member].direct);
+}
+
+/// An ack to our own probe, from its target, proves the target is there; one that answers no
+/// probe of ours, or comes from someone else, does not.
+#[test]
+fn only_an_ack_to_our_own_probe_from_its_target_verifies_it() {
+    let mut s = sim(3, 5);
+    s.start_converged();
+    let now = s.now;
+    let other = s.ids[2];
+    let core = &mut s.cores[0];
+    core.members.values_mut().for_each(|m| m.direct = false);
+    core.tick(now + 1_000);
+    let out = core.drain_outgoing();
+    let (target, seq) = out
+        .iter()
+        .find_map(|o| match o.msg {
+            Message::Ping { seq, target, .. } => Some((target, seq)),
+            _ => None,
+        })
+        .expect("a probe");
+    let ack = |from, seq| Message::Ack {
+        seq,
+        from,
+        rumors: vec![],
+    };
+    core.handle(now + 1_001, DATAGRAM, ack(target, seq.wrapping_add(7)));
+    assert!(!core.members[&target].direct, "an ack to no probe of ours");
+    let helper = if target == other { s.ids[1] } else { other };
+    let core = &mut s.cores[0];
+    core.handle(now + 1_001, DATAGRAM, ack(helper, seq));
+    assert!(!core.members[&target].direct && !core.members[&helper].direct);
+    core.tick(now + 2_000);
+    core.drain_outgoing();
+    core.tick(now + 3_000);
+    let (target, seq) = core
+        .drain_outgoing()
+        .iter()
+        .find_map(|o| match o.msg {
+            Message::Ping { seq, target, .. } => Some((target, seq)),
+            _ => None,
+        })
+        .expect("a second probe");
+    core.handle(now + 3_001, DATAGRAM, ack(target, seq));
+    assert!(core.members[&target].direct);
+}
+
+/// A push-pull that says it is a reply is taken as the reply to our join (listed without the
+/// introduction limits) only on a connection we opened.
+#[test]
+fn a_join_reply_counts_only_on_a_connection_we_opened() {
+    let mut s = sim(2, 3);
+    let seed = s.ids[1];
+    let now = s.now;
+    let core = &mut s.cores[0];
+    core.set_peer(now, seed, Attributes::default());
+    core.join(now);
+    core.drain_outgoing();
+    let table = |n: usize| -> Vec<MemberState> {
+        (0..n)
+            .map(|i| MemberState {
+                id: MemberId::from(([10, 1, (i >> 8) as u8, i as u8], 9000)),
+                incarnation: 1,
+                status: Status::Alive,
+                attrs: Attributes::default(),
+            })
+            .collect()
+    };
+    let forged = INTRODUCTIONS_PER_MESSAGE as usize + 500;
+    core.handle(
+        now,
+        Arrival::Stream {
+            conn: 3,
+            ours: false,
+        },
+        Message::PushPull {
+            from: seed,
+            reply: true,
+            members: table(forged),
+            meta_version: None,
+            meta: None,
+        },
+    );
+    let listed = core.listed_count();
+    assert!(
+        listed <= 2 + INTRODUCTIONS_PER_MESSAGE as usize,
+        "a reply on a connection the sender opened listed {listed}"
+    );
+    // The real reply, on the connection we opened for our join, lists everyone it holds.
+    let mut s = sim(2, 3);
+    let now = s.now;
+    let core = &mut s.cores[0];
+    core.set_peer(now, seed, Attributes::default());
+    core.join(now);
+    core.drain_outgoing();
+    core.handle(
+        now,
+        Arrival::Stream {
+            conn: 0,
+            ours: true,
+        },
+        Message::PushPull {
+            from: seed,
+            reply: true,
+            members: table(forged),
+            meta_version: None,
+            meta: None,
+        },
+    );
+    assert_eq!(core.listed_count(), 2 + forged);
+    assert!(core.members[&seed].direct);
 }

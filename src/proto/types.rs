@@ -252,7 +252,8 @@ pub enum Rumor {
     },
     /// Metadata small enough to ride in a datagram.
     Meta(Metadata),
-    /// A newer metadata version exists; fetch it from the sender of the packet.
+    /// A newer metadata version exists; fetch it from the sender of the packet (by datagram, only
+    /// when the sender is a member we have verified: `Core::on_meta_announce`).
     MetaAnnounce(MetaVersion),
 }
 
@@ -280,16 +281,19 @@ pub enum RumorKey {
 /// in a `Route::Reply`.
 pub type ConnId = u64;
 
-/// How a message reached the core, which decides how it may be answered. A datagram's `from` is
-/// only a claim (anyone can write any address there), so nothing answers a datagram with more
-/// than it weighed; a connection's peer proved its address by opening it, so a request that
-/// needs a large answer comes on a connection and is answered on the same one.
+/// How a message reached the core, which decides how it may be answered and what it proves. A
+/// datagram's `from` is only a claim (anyone can write any address there), so nothing answers a
+/// datagram with more than it weighed, and a datagram proves nothing about its sender; a
+/// connection's peer proved its address by opening it, so a request that needs a large answer
+/// comes on a connection and is answered on the same one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arrival {
     /// One datagram of `weight` bytes (the whole frame).
     Datagram { weight: usize },
-    /// A frame on a TCP connection.
-    Stream(ConnId),
+    /// A frame on a TCP connection. `ours`: we opened it, to the member id we meant to reach, so
+    /// whoever answers on it exists there (it proves the sender, where an inbound connection
+    /// proves only a source address, and a datagram nothing).
+    Stream { conn: ConnId, ours: bool },
 }
 
 /// How the driver carries an outgoing message.
@@ -314,16 +318,17 @@ impl Arrival {
     pub fn answer(self) -> Route {
         match self {
             Arrival::Datagram { weight } => Route::Answer { limit: weight },
-            Arrival::Stream(conn) => Route::Reply(conn),
+            Arrival::Stream { conn, .. } => Route::Reply(conn),
         }
     }
 
     /// How to send the sender a request that needs a TCP answer: on the same connection when
-    /// there is one, else on one we open to the member id it claimed.
+    /// there is one, else on one we open to the member id it claimed (callers check first that
+    /// the claim is one we may act on: see `Core::on_meta_announce`).
     pub fn ask(self) -> Route {
         match self {
             Arrival::Datagram { .. } => Route::Request,
-            Arrival::Stream(conn) => Route::Reply(conn),
+            Arrival::Stream { conn, .. } => Route::Reply(conn),
         }
     }
 }
