@@ -187,10 +187,19 @@
 // `peko_counter`: members new to this member, named by a third party (gossip or anti-entropy),
 // not added because that message had already introduced 1024 of them, or because 4096 had been
 // introduced within the anti-entropy period (30 * cycle_ms; the allowance refills evenly over
-// it). A member's own messages, and the answer to this member's join, are not limited; a
-// member not added now is learned from a later message. Members refused because the member
+// it). Not limited: a member's own entry in a frame on a TCP connection it opened, and the
+// answer to this member's join on a connection this member opened (a datagram's claim about
+// its own sender is limited: anyone can write any sender there); a member not added now is
+// learned from a later message. Members refused because the member
 // table was full count in PEKO_COUNTER_MEMBERS_REFUSED instead.
 #define PEKO_COUNTER_INTRODUCTIONS_REFUSED 29
+
+// `peko_counter`: announcements of newer metadata that came in a datagram from a sender this
+// member has not verified (one that answered its own probe, or answered on a connection this
+// member opened), and so were not fetched: fetching would open a connection to whatever address
+// the datagram claimed. The announcement also spreads as a rumor, so a verified holder
+// announces it too, and anti-entropy repairs the rest.
+#define PEKO_COUNTER_ANNOUNCES_IGNORED 30
 
 // A cluster member created by `peko_new`. Opaque; free it with `peko_free`.
 typedef struct peko_node peko_node;

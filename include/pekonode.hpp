@@ -231,6 +231,7 @@ struct Stats {
     std::uint64_t incarnations_implausible = 0;  // news ignored: incarnation over 2^20 ahead
     std::uint64_t clocks_implausible = 0;        // metadata refused: clock over 60 s ahead
     std::uint64_t introductions_refused = 0;     // new members not added: introduction limits
+    std::uint64_t announces_ignored = 0;         // metadata announces from unverified senders
 };
 
 // ---- the node ----------------------------------------------------------------------------
@@ -410,6 +411,7 @@ public:
             {PEKO_COUNTER_INCARNATIONS_IMPLAUSIBLE, &Stats::incarnations_implausible},
             {PEKO_COUNTER_CLOCKS_IMPLAUSIBLE, &Stats::clocks_implausible},
             {PEKO_COUNTER_INTRODUCTIONS_REFUSED, &Stats::introductions_refused},
+            {PEKO_COUNTER_ANNOUNCES_IGNORED, &Stats::announces_ignored},
         };
         for (const auto& m : more) s.*(m.second) = counter(m.first);
         return s;

@@ -119,6 +119,7 @@ type Stats struct {
 	IncarnationsImplausible uint64
 	ClocksImplausible       uint64 // metadata refused: its clock was over 60 s ahead of ours
 	IntroductionsRefused    uint64 // new members not added: a message or period introduced enough
+	AnnouncesIgnored        uint64 // metadata announced by datagram from an unverified sender, not fetched
 }
 
 // DefaultLeaveTimeout is how long Leave waits for its notices to reach the network when its
@@ -386,6 +387,7 @@ func (n *Node) Stats() (Stats, error) {
 			{C.PEKO_COUNTER_INCARNATIONS_IMPLAUSIBLE, &st.IncarnationsImplausible},
 			{C.PEKO_COUNTER_CLOCKS_IMPLAUSIBLE, &st.ClocksImplausible},
 			{C.PEKO_COUNTER_INTRODUCTIONS_REFUSED, &st.IntroductionsRefused},
+			{C.PEKO_COUNTER_ANNOUNCES_IGNORED, &st.AnnouncesIgnored},
 		} {
 			var v C.uint64_t
 			if err := check("stats", C.peko_counter(h, c.id, &v)); err != nil {

@@ -130,6 +130,9 @@ pub struct Counters {
     /// (`proto::INTRODUCTIONS_PER_MESSAGE`, `proto::INTRODUCTIONS_PER_PERIOD`).
     /// `PEKO_COUNTER_INTRODUCTIONS_REFUSED`.
     pub introductions_refused: u64,
+    /// Metadata announcements by datagram from an unverified sender, not fetched.
+    /// `PEKO_COUNTER_ANNOUNCES_IGNORED`.
+    pub announces_ignored: u64,
 }
 
 /// What the core reports, for `Counters::new`.
@@ -172,6 +175,7 @@ impl Counters {
             incarnations_implausible: core.counters.incarnations_implausible,
             clocks_implausible: core.counters.clocks_implausible,
             introductions_refused: core.counters.introductions_refused,
+            announces_ignored: core.counters.announces_ignored,
         }
     }
 }

@@ -156,10 +156,18 @@ pub const PEKO_COUNTER_CLOCKS_IMPLAUSIBLE: u32 = 28;
 /// `peko_counter`: members new to this member, named by a third party (gossip or anti-entropy),
 /// not added because that message had already introduced 1024 of them, or because 4096 had been
 /// introduced within the anti-entropy period (30 * cycle_ms; the allowance refills evenly over
-/// it). A member's own messages, and the answer to this member's join, are not limited; a
-/// member not added now is learned from a later message. Members refused because the member
+/// it). Not limited: a member's own entry in a frame on a TCP connection it opened, and the
+/// answer to this member's join on a connection this member opened (a datagram's claim about
+/// its own sender is limited: anyone can write any sender there); a member not added now is
+/// learned from a later message. Members refused because the member
 /// table was full count in PEKO_COUNTER_MEMBERS_REFUSED instead.
 pub const PEKO_COUNTER_INTRODUCTIONS_REFUSED: u32 = 29;
+/// `peko_counter`: announcements of newer metadata that came in a datagram from a sender this
+/// member has not verified (one that answered its own probe, or answered on a connection this
+/// member opened), and so were not fetched: fetching would open a connection to whatever address
+/// the datagram claimed. The announcement also spreads as a rumor, so a verified holder
+/// announces it too, and anti-entropy repairs the rest.
+pub const PEKO_COUNTER_ANNOUNCES_IGNORED: u32 = 30;
 
 /// Reads one of this node's counters, named by a PEKO_COUNTER_* id, into `*out`. Every counter
 /// is here, those of peko_stats_t included (with the same values). Counters only grow, except
@@ -212,6 +220,7 @@ fn counter_value(c: &Counters, id: u32) -> Result<u64> {
         PEKO_COUNTER_INCARNATIONS_IMPLAUSIBLE => c.incarnations_implausible,
         PEKO_COUNTER_CLOCKS_IMPLAUSIBLE => c.clocks_implausible,
         PEKO_COUNTER_INTRODUCTIONS_REFUSED => c.introductions_refused,
+        PEKO_COUNTER_ANNOUNCES_IGNORED => c.announces_ignored,
         _ => {
             return Err(Error::invalid(format!(
                 "counter {id} is not a PEKO_COUNTER_* id this library knows \
@@ -222,7 +231,7 @@ fn counter_value(c: &Counters, id: u32) -> Result<u64> {
 }
 
 /// The highest id `counter_value` knows (not exported: a program's copy would go stale).
-const PEKO_COUNTER_LAST: u32 = PEKO_COUNTER_INTRODUCTIONS_REFUSED;
+const PEKO_COUNTER_LAST: u32 = PEKO_COUNTER_ANNOUNCES_IGNORED;
 
 #[cfg(test)]
 mod tests {
@@ -262,6 +271,7 @@ mod tests {
             incarnations_implausible: 27,
             clocks_implausible: 28,
             introductions_refused: 29,
+            announces_ignored: 30,
         };
         for id in 1..=PEKO_COUNTER_LAST {
             assert_eq!(counter_value(&c, id).ok(), Some(id as u64), "id {id}");

@@ -257,6 +257,7 @@ class Stats(NamedTuple):
     incarnations_implausible: int = 0  # news ignored: incarnation more than 2^20 ahead
     clocks_implausible: int = 0  # metadata refused: its clock more than 60 s ahead of ours
     introductions_refused: int = 0  # new members not added: introduction limits reached
+    announces_ignored: int = 0  # metadata announced by datagram from an unverified sender
 
 
 # Stats fields read with peko_counter, and their ids.
