@@ -100,23 +100,30 @@ impl Default for Pool {
 }
 
 /// The receiving end of a connection's write queue. What is still queued when it goes (the
-/// writer ended or was cancelled) no longer counts as held.
+/// writer ended or was cancelled) no longer counts as held, and counts as failed sends.
 struct Queue {
     rx: mpsc::Receiver<Frame>,
     held: Held,
 }
 
-/// The byte counts a frame held for writing counts against: its member's and its connection's.
+/// What a frame held for writing counts against: its member's bytes and its connection's; and
+/// where a frame that never went is counted (`send_errors`).
 #[derive(Clone)]
 struct Held {
-    member: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     conn: Arc<AtomicUsize>,
 }
 
 impl Held {
-    fn release(&self, len: usize) {
-        self.member.fetch_sub(len, Ordering::Relaxed);
+    fn release(&self, len: usize, written: bool) {
+        self.shared
+            .pool
+            .queued_bytes
+            .fetch_sub(len, Ordering::Relaxed);
         self.conn.fetch_sub(len, Ordering::Relaxed);
+        if !written {
+            add(&self.shared.stats.send_errors, 1);
+        }
     }
 }
 
@@ -125,11 +132,12 @@ impl Held {
 struct Writing {
     frame: Frame,
     held: Held,
+    written: bool,
 }
 
 impl Drop for Writing {
     fn drop(&mut self) {
-        self.held.release(self.frame.len());
+        self.held.release(self.frame.len(), self.written);
     }
 }
 
@@ -140,6 +148,7 @@ impl Queue {
         Some(Writing {
             frame,
             held: self.held.clone(),
+            written: false,
         })
     }
 }
@@ -148,7 +157,7 @@ impl Drop for Queue {
     fn drop(&mut self) {
         self.rx.close();
         while let Ok(f) = self.rx.try_recv() {
-            self.held.release(f.len());
+            self.held.release(f.len(), false);
         }
     }
 }
@@ -195,12 +204,13 @@ impl Pool {
         c.outbound.clear();
     }
 
-    /// A new connection's id and write queue, registered for replies.
-    fn register(&self, conns: &mut Conns, depth: usize) -> (ConnId, Queue) {
+    /// A new connection's id and write queue (`cfg.buffer` frames deep), registered for
+    /// replies.
+    fn register(&self, shared: &Arc<Shared>, conns: &mut Conns) -> (ConnId, Queue) {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(depth);
+        let (tx, rx) = mpsc::channel(shared.cfg.buffer as usize);
         let held = Held {
-            member: self.queued_bytes.clone(),
+            shared: shared.clone(),
             conn: Arc::default(),
         };
         let bytes = held.conn.clone();
@@ -306,7 +316,7 @@ fn open(shared: &Arc<Shared>, conns: &mut Conns, to: MemberId, first: Frame) {
             conns.queues.remove(&id);
         }
     }
-    let (id, rx) = shared.pool.register(conns, shared.cfg.buffer as usize);
+    let (id, rx) = shared.pool.register(shared, conns);
     // A new queue has room for its first frame, whose bytes the member's budget counts already.
     if let Some(w) = conns.queues.get(&id) {
         w.bytes.fetch_add(first.len(), Ordering::Relaxed);
@@ -331,17 +341,16 @@ fn open(shared: &Arc<Shared>, conns: &mut Conns, to: MemberId, first: Frame) {
 }
 
 /// Our connection to `to`: frames from the queue go out (until it has been idle for
-/// `OUTBOUND_IDLE`), and what comes back (the answers to our requests) goes to the core.
+/// `OUTBOUND_IDLE`), and what comes back (the answers to our requests) goes to the core. When
+/// the connect fails, the frames queued count as failed sends (dropping `rx`).
 async fn outbound(s: &Arc<Shared>, to: MemberId, id: ConnId, rx: Queue) {
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await {
         Ok(Ok(st)) => st,
         Ok(Err(e)) => {
-            add(&s.stats.send_errors, 1);
             s.log.error(format_args!("connect to {to}: {e}"));
             return;
         }
         Err(_) => {
-            add(&s.stats.send_errors, 1);
             s.log.error(format_args!("connect to {to}: timed out"));
             return;
         }
@@ -362,7 +371,8 @@ async fn outbound(s: &Arc<Shared>, to: MemberId, id: ConnId, rx: Queue) {
 }
 
 /// Writes queued frames to `to` until the queue closes, a write fails, or (with `idle`) nothing
-/// was queued for that long.
+/// was queued for that long. A frame not written (the write failed or timed out, or this was
+/// cancelled) counts as a failed send when its `Writing` goes.
 async fn writer(
     s: &Arc<Shared>,
     to: SocketAddr,
@@ -376,18 +386,18 @@ async fn writer(
             None => rx.recv().await,
         };
         // Held (counted against the queue bounds) until written or given up, even cancelled.
-        let Some(writing) = next else {
+        let Some(mut writing) = next else {
             let _ = stream.shutdown().await;
             return;
         };
-        let frame = &writing.frame;
-        match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(frame)).await {
+        let frame = writing.frame.clone();
+        match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&frame)).await {
             Ok(Ok(())) => {
+                writing.written = true;
                 add(&s.stats.frames_sent, 1);
                 add(&s.stats.stream_bytes_sent, frame.len() as u64);
             }
             Ok(Err(e)) => {
-                add(&s.stats.send_errors, 1);
                 // A peer that closed (it left, or restarted) is news for the failure detector,
                 // not an error for the host's log.
                 if !matches!(
@@ -399,7 +409,6 @@ async fn writer(
                 return;
             }
             Err(_) => {
-                add(&s.stats.send_errors, 1);
                 s.log.error(format_args!("write to {to}: timed out"));
                 return;
             }
@@ -419,7 +428,7 @@ pub async fn accept_loop(s: Arc<Shared>, listener: TcpListener) {
         };
         let (id, rx) = {
             let mut conns = s.pool.lock();
-            s.pool.register(&mut conns, s.cfg.buffer as usize)
+            s.pool.register(&s, &mut conns)
         };
         let s2 = s.clone();
         s.spawn(async move {
