@@ -4,6 +4,11 @@
 //! limit); the members keep their descriptors well under the limit, and a new member can still
 //! bind, join and be listed by all. The attacker is a fork()ed child so that its own 1,500
 //! sockets do not count against this process's limit; it makes only raw system calls.
+//!
+//! The connections come from `SOURCES` loopback addresses (127.0.0.2 and up; Linux routes
+//! 127.0.0.0/8 on `lo`), fewer than 64 from each at each member, so the per-source cap never
+//! applies: the per-member cap (256) and the process's budget (half of 1,024) do. Five members
+//! could keep 1,280 by their own caps; the process keeps no more than 512.
 
 mod common;
 use common::*;
@@ -15,6 +20,11 @@ use std::time::Instant;
 const MEMBERS: usize = 5;
 const IDLE_PER_MEMBER: usize = 300;
 const NOFILE: u64 = 1024;
+/// Source addresses of the attack: 300 / 8 < 64 connections from each at each member.
+const SOURCES: u8 = 8;
+/// The members' inbound caps (`src/driver/inbound.rs`).
+const PER_SOURCE_MAX: usize = 64;
+const PER_MEMBER_MAX: usize = 256;
 
 /// Descriptors this process holds (the limit itself when it cannot open one more to count).
 fn open_fds() -> usize {
@@ -44,7 +54,7 @@ fn accept_queues(ports: &[u16]) -> Option<Vec<u64>> {
 }
 
 /// The attacker: a fork()ed child that opens `per` idle connections at each of `targets`
-/// (round-robin, giving up on a member after its first failed or slow connect, and on all of
+/// (round-robin, from `SOURCES` source addresses in turn, giving up on a member after its first failed or slow connect, and on all of
 /// them after 20 s), reports how many it opened on `report`, then holds them until `hold`
 /// reaches end of file (the parent's `Attacker` is dropped, or the parent dies).
 struct Attacker {
@@ -64,6 +74,14 @@ impl Attacker {
                 sa.sin_family = libc::AF_INET as libc::sa_family_t;
                 sa.sin_port = t.port().to_be();
                 sa.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+                sa
+            })
+            .collect();
+        let sources: Vec<libc::sockaddr_in> = (0..SOURCES)
+            .map(|i| {
+                let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+                sa.sin_family = libc::AF_INET as libc::sa_family_t;
+                sa.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 2 + i]);
                 sa
             })
             .collect();
@@ -90,7 +108,7 @@ impl Attacker {
                     tv_usec: 0,
                 };
                 let mut opened: u32 = 0;
-                'rounds: for _ in 0..per {
+                'rounds: for round in 0..per {
                     for (i, sa) in addrs.iter().enumerate() {
                         let mut now: libc::timespec = std::mem::zeroed();
                         libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now);
@@ -112,8 +130,14 @@ impl Attacker {
                             &timeout as *const libc::timeval as *const libc::c_void,
                             std::mem::size_of::<libc::timeval>() as libc::socklen_t,
                         );
-                        let p = sa as *const libc::sockaddr_in as *const libc::sockaddr;
                         let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+                        let src = &sources[round % sources.len()];
+                        let src = src as *const libc::sockaddr_in as *const libc::sockaddr;
+                        if libc::bind(fd, src, len) != 0 {
+                            libc::close(fd);
+                            break 'rounds;
+                        }
+                        let p = sa as *const libc::sockaddr_in as *const libc::sockaddr;
                         if libc::connect(fd, p, len) == 0 {
                             opened += 1;
                         } else {
@@ -199,17 +223,37 @@ fn idle_connections_leave_descriptors_for_a_new_member() {
         "{fds} descriptors open, limit {NOFILE}"
     );
 
-    // What the members did not keep they closed, and counted.
-    let closed: u64 = nodes
-        .iter()
-        .map(|n| {
-            let c = n.counters();
-            c.connections_evicted + c.connections_refused
-        })
-        .sum();
+    // What the members did not keep they closed, and counted: the process kept at most its
+    // budget (half of NOFILE, shared with the members' connections to each other), far fewer
+    // than their per-member caps allow, and more than per-source caps would have kept.
+    let closed = || -> u64 {
+        nodes
+            .iter()
+            .map(|n| {
+                let c = n.counters();
+                c.connections_evicted + c.connections_refused
+            })
+            .sum()
+    };
+    let budget = NOFILE / 2;
+    let within = wait_for(GENEROUS, || closed() >= opened as u64 - budget);
+    let (closed, evicted): (u64, u64) = (
+        closed(),
+        nodes.iter().map(|n| n.counters().connections_evicted).sum(),
+    );
+    let kept = opened as u64 - closed.min(opened as u64);
+    eprintln!("{closed} closed ({evicted} evicted), {kept} kept");
     assert!(
-        closed >= opened as u64 - NOFILE / 2,
-        "{opened} connections, {closed} closed: more kept than the process's budget"
+        within.is_some(),
+        "{opened} connections, {closed} closed: more kept than the process's budget ({budget})"
+    );
+    assert!(
+        opened as usize - (MEMBERS * PER_MEMBER_MAX) < evicted as usize,
+        "{evicted} evicted: no more than the per-member caps explain"
+    );
+    assert!(
+        kept as usize > MEMBERS * PER_SOURCE_MAX,
+        "{kept} kept: the per-source cap applied, not the process's budget"
     );
 
     // A new member binds, joins, and everyone lists it; the old ones still list each other.

@@ -92,7 +92,8 @@ pub struct Counters {
     pub round: u64,
     /// Dropped: larger than a datagram or frame may be (part of `dropped_malformed`).
     pub dropped_too_large: u64,
-    /// Sends, connects and writes that failed.
+    /// Sends that failed: a datagram not sent, or a TCP frame not written (its connect or write
+    /// failed or timed out, or its connection closed or was evicted first).
     pub send_errors: u64,
     /// Inbound TCP connections refused: a cap of `inbound` was reached and there was no
     /// connection to close instead.

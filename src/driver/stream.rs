@@ -2,13 +2,14 @@
 //! needs a TCP answer goes out on a connection its sender opened, and the answer comes back on
 //! the same one: a peer that opened a connection proved its address, where a datagram's `from` is
 //! only a claim. So every connection, inbound or outbound, has a reader (frames to the core, with
-//! the connection's id) and a writer (a queue bounded in frames and, per member, in bytes).
+//! the connection's id) and a writer (a queue bounded in frames, and in bytes both per
+//! connection and per member).
 //! Outbound connections are kept per peer and reused; replies find their connection by id and
 //! never open one. Inbound connections are admitted under the caps of `inbound`. Every frame's
 //! header is checked before its body is read, within the byte budgets of `budget` and a deadline
 //! proportional to its length. Both directions have a bound on idle time.
 
-use super::budget::Budget;
+use super::budget::{self, Budget};
 use super::inbound;
 use super::shared::Shared;
 use super::stats::add;
@@ -27,9 +28,14 @@ use tokio::sync::mpsc;
 /// Outbound connections kept per member; beyond it the least recently used is closed. Probes
 /// walk the whole membership, so keeping one per peer would cost 2(N-1) sockets per member.
 pub const OUTBOUND_MAX: usize = 32;
-/// Bytes a member may have queued on all its connections together. A frame that finds nothing
-/// queued always goes, whatever its length.
+/// Bytes a member may hold for writing (queued, or taken by a writer and not yet written) on
+/// all its connections together. A frame that finds nothing held always goes, whatever its
+/// length.
 pub const OUTBOUND_QUEUE_BYTES: usize = 16 << 20;
+/// Bytes one connection may hold for writing, so that a peer that sends requests and never
+/// reads the answers cannot take the whole member's budget. A frame that finds nothing held on
+/// its connection passes this bound (so a long push-pull still goes), not the member's.
+pub const CONN_QUEUE_BYTES: usize = OUTBOUND_QUEUE_BYTES / 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 const OUTBOUND_IDLE: Duration = Duration::from_secs(15);
@@ -54,11 +60,17 @@ struct Outbound {
     used: Instant,
 }
 
+/// The sending end of a connection's write queue, and the bytes held for writing on it.
+struct Writer {
+    tx: mpsc::Sender<Frame>,
+    bytes: Arc<AtomicUsize>,
+}
+
 #[derive(Default)]
 struct Conns {
     /// The write queue of every open connection, inbound and outbound, by id: the map holds the
     /// only sender, so removing an entry lets its writer flush what is queued and end.
-    queues: HashMap<ConnId, mpsc::Sender<Frame>>,
+    queues: HashMap<ConnId, Writer>,
     /// Our outbound connections by peer, reused for later sends.
     outbound: HashMap<MemberId, Outbound>,
 }
@@ -66,7 +78,7 @@ struct Conns {
 pub struct Pool {
     conns: Mutex<Conns>,
     next_conn: AtomicU64,
-    /// Bytes queued on the connections and not yet written.
+    /// Bytes held for writing on all the connections (queued, or being written).
     queued_bytes: Arc<AtomicUsize>,
     /// This member in the process's registry of inbound connections (`inbound`).
     member: u64,
@@ -88,18 +100,56 @@ impl Default for Pool {
 }
 
 /// The receiving end of a connection's write queue. What is still queued when it goes (the
-/// writer ended or was cancelled) no longer counts against `OUTBOUND_QUEUE_BYTES`.
+/// writer ended or was cancelled) no longer counts as held, and counts as failed sends.
 struct Queue {
     rx: mpsc::Receiver<Frame>,
-    bytes: Arc<AtomicUsize>,
+    held: Held,
+}
+
+/// What a frame held for writing counts against: its member's bytes and its connection's; and
+/// where a frame that never went is counted (`send_errors`).
+#[derive(Clone)]
+struct Held {
+    shared: Arc<Shared>,
+    conn: Arc<AtomicUsize>,
+}
+
+impl Held {
+    fn release(&self, len: usize, written: bool) {
+        self.shared
+            .pool
+            .queued_bytes
+            .fetch_sub(len, Ordering::Relaxed);
+        self.conn.fetch_sub(len, Ordering::Relaxed);
+        if !written {
+            add(&self.shared.stats.send_errors, 1);
+        }
+    }
+}
+
+/// A frame a writer took from its queue: it counts as held until it has been written or the
+/// write was given up (failed, timed out or cancelled), when this is dropped.
+struct Writing {
+    frame: Frame,
+    held: Held,
+    written: bool,
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        self.held.release(self.frame.len(), self.written);
+    }
 }
 
 impl Queue {
-    /// The next frame, which stops counting as queued once taken.
-    async fn recv(&mut self) -> Option<Frame> {
-        let f = self.rx.recv().await?;
-        self.bytes.fetch_sub(f.len(), Ordering::Relaxed);
-        Some(f)
+    /// The next frame to write.
+    async fn recv(&mut self) -> Option<Writing> {
+        let frame = self.rx.recv().await?;
+        Some(Writing {
+            frame,
+            held: self.held.clone(),
+            written: false,
+        })
     }
 }
 
@@ -107,9 +157,30 @@ impl Drop for Queue {
     fn drop(&mut self) {
         self.rx.close();
         while let Ok(f) = self.rx.try_recv() {
-            self.bytes.fetch_sub(f.len(), Ordering::Relaxed);
+            self.held.release(f.len(), false);
         }
     }
+}
+
+/// Adds `len` to `count` unless that would pass `max` (a frame that finds it at 0 always
+/// passes).
+fn take(count: &AtomicUsize, len: usize, max: usize) -> bool {
+    let before = count.fetch_add(len, Ordering::Relaxed);
+    if before > 0 && before + len > max {
+        count.fetch_sub(len, Ordering::Relaxed);
+        return false;
+    }
+    true
+}
+
+/// What became of a frame offered to a connection's queue.
+enum Queued {
+    Yes,
+    /// The connection holds its share of bytes, the member its budget, or the queue its depth
+    /// in frames: dropped.
+    Full,
+    /// The connection's writer has ended: the frame is given back.
+    Closed(Frame),
 }
 
 impl Pool {
@@ -122,7 +193,7 @@ impl Pool {
         self.lock()
             .queues
             .values()
-            .map(|tx| tx.max_capacity() - tx.capacity())
+            .map(|w| w.tx.max_capacity() - w.tx.capacity())
             .sum()
     }
 
@@ -133,29 +204,49 @@ impl Pool {
         c.outbound.clear();
     }
 
-    /// A new connection's id and write queue, registered for replies.
-    fn register(&self, conns: &mut Conns, depth: usize) -> (ConnId, Queue) {
+    /// A new connection's id and write queue (`cfg.buffer` frames deep), registered for
+    /// replies.
+    fn register(&self, shared: &Arc<Shared>, conns: &mut Conns) -> (ConnId, Queue) {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(depth);
-        conns.queues.insert(id, tx);
-        let bytes = self.queued_bytes.clone();
-        (id, Queue { rx, bytes })
+        let (tx, rx) = mpsc::channel(shared.cfg.buffer as usize);
+        let held = Held {
+            shared: shared.clone(),
+            conn: Arc::default(),
+        };
+        let bytes = held.conn.clone();
+        conns.queues.insert(id, Writer { tx, bytes });
+        (id, Queue { rx, held })
     }
 
-    /// Counts `len` more bytes as queued, unless that would pass `OUTBOUND_QUEUE_BYTES` (a frame
-    /// that finds nothing queued always goes).
-    fn reserve(&self, len: usize) -> bool {
-        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
-        if before > 0 && before + len > OUTBOUND_QUEUE_BYTES {
-            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            return false;
+    /// Queues `frame` on `w` if its bytes fit the connection's share (`CONN_QUEUE_BYTES`) and
+    /// the member's budget (`OUTBOUND_QUEUE_BYTES`), and the queue has room.
+    fn queue(&self, w: &Writer, frame: Frame) -> Queued {
+        if w.tx.is_closed() {
+            return Queued::Closed(frame);
         }
-        true
-    }
-
-    /// Takes back a reservation for a frame that was not queued after all.
-    fn unreserve(&self, len: usize) {
-        self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        let len = frame.len();
+        if !take(&w.bytes, len, CONN_QUEUE_BYTES) {
+            return Queued::Full;
+        }
+        if !take(&self.queued_bytes, len, OUTBOUND_QUEUE_BYTES) {
+            w.bytes.fetch_sub(len, Ordering::Relaxed);
+            return Queued::Full;
+        }
+        let back = |f: &Frame| {
+            w.bytes.fetch_sub(f.len(), Ordering::Relaxed);
+            self.queued_bytes.fetch_sub(f.len(), Ordering::Relaxed);
+        };
+        match w.tx.try_send(frame) {
+            Ok(()) => Queued::Yes,
+            Err(mpsc::error::TrySendError::Full(f)) => {
+                back(&f);
+                Queued::Full
+            }
+            Err(mpsc::error::TrySendError::Closed(f)) => {
+                back(&f);
+                Queued::Closed(f)
+            }
+        }
     }
 
     /// A connection ended: replies to it are dropped from now on.
@@ -169,33 +260,25 @@ impl Pool {
 /// Queues one frame for `to` on our outbound connection, opening (or reopening) it when needed.
 pub fn send(shared: &Arc<Shared>, to: MemberId, frame: Frame) {
     let pool = &shared.pool;
-    let len = frame.len();
-    if !pool.reserve(len) {
-        add(&shared.stats.dropped_queue_full, 1);
-        return;
-    }
     let mut conns = pool.lock();
+    let mut frame = frame;
     if let Some(o) = conns.outbound.get_mut(&to) {
         o.used = Instant::now();
         let id = o.conn;
-        match conns.queues.get(&id).map(|tx| tx.try_send(frame)) {
-            Some(Ok(())) => return,
-            Some(Err(mpsc::error::TrySendError::Full(_))) => {
-                pool.unreserve(len);
-                add(&shared.stats.dropped_queue_full, 1);
-                return;
-            }
-            Some(Err(mpsc::error::TrySendError::Closed(f))) => {
-                conns.queues.remove(&id);
-                conns.outbound.remove(&to);
-                return open(shared, &mut conns, to, f);
-            }
-            None => {
-                pool.unreserve(len);
-                conns.outbound.remove(&to);
-                return;
-            }
-        }
+        frame = match conns.queues.get(&id) {
+            Some(w) => match pool.queue(w, frame) {
+                Queued::Yes => return,
+                Queued::Full => {
+                    add(&shared.stats.dropped_queue_full, 1);
+                    return;
+                }
+                Queued::Closed(f) => f,
+            },
+            // Its task ended (`forget`) between our lookups: a new connection, as when closed.
+            None => frame,
+        };
+        conns.queues.remove(&id);
+        conns.outbound.remove(&to);
     }
     open(shared, &mut conns, to, frame);
 }
@@ -204,28 +287,21 @@ pub fn send(shared: &Arc<Shared>, to: MemberId, frame: Frame) {
 /// one has closed, the reply is dropped (and counted as a failed send).
 pub fn reply(shared: &Arc<Shared>, conn: ConnId, frame: Frame) {
     let pool = &shared.pool;
-    let len = frame.len();
-    if !pool.reserve(len) {
-        add(&shared.stats.dropped_queue_full, 1);
-        return;
-    }
     let conns = pool.lock();
-    match conns.queues.get(&conn).map(|tx| tx.try_send(frame)) {
-        Some(Ok(())) => {}
-        Some(Err(mpsc::error::TrySendError::Full(_))) => {
-            pool.unreserve(len);
-            add(&shared.stats.dropped_queue_full, 1)
-        }
-        Some(Err(mpsc::error::TrySendError::Closed(_))) | None => {
-            pool.unreserve(len);
-            add(&shared.stats.send_errors, 1)
-        }
+    match conns.queues.get(&conn).map(|w| pool.queue(w, frame)) {
+        Some(Queued::Yes) => {}
+        Some(Queued::Full) => add(&shared.stats.dropped_queue_full, 1),
+        Some(Queued::Closed(_)) | None => add(&shared.stats.send_errors, 1),
     }
 }
 
 fn open(shared: &Arc<Shared>, conns: &mut Conns, to: MemberId, first: Frame) {
     if shared.hard_stop.is_cancelled() {
-        shared.pool.unreserve(first.len());
+        return;
+    }
+    // A new connection has nothing held: only the member's budget can refuse its first frame.
+    if !take(&shared.pool.queued_bytes, first.len(), OUTBOUND_QUEUE_BYTES) {
+        add(&shared.stats.dropped_queue_full, 1);
         return;
     }
     if conns.outbound.len() >= OUTBOUND_MAX {
@@ -240,10 +316,11 @@ fn open(shared: &Arc<Shared>, conns: &mut Conns, to: MemberId, first: Frame) {
             conns.queues.remove(&id);
         }
     }
-    let (id, rx) = shared.pool.register(conns, shared.cfg.buffer as usize);
-    // A new queue has room for its first frame, and its bytes were reserved by `send`.
-    if let Some(tx) = conns.queues.get(&id) {
-        let _ = tx.try_send(first);
+    let (id, rx) = shared.pool.register(shared, conns);
+    // A new queue has room for its first frame, whose bytes the member's budget counts already.
+    if let Some(w) = conns.queues.get(&id) {
+        w.bytes.fetch_add(first.len(), Ordering::Relaxed);
+        let _ = w.tx.try_send(first);
     }
     conns.outbound.insert(
         to,
@@ -264,17 +341,16 @@ fn open(shared: &Arc<Shared>, conns: &mut Conns, to: MemberId, first: Frame) {
 }
 
 /// Our connection to `to`: frames from the queue go out (until it has been idle for
-/// `OUTBOUND_IDLE`), and what comes back (the answers to our requests) goes to the core.
+/// `OUTBOUND_IDLE`), and what comes back (the answers to our requests) goes to the core. When
+/// the connect fails, the frames queued count as failed sends (dropping `rx`).
 async fn outbound(s: &Arc<Shared>, to: MemberId, id: ConnId, rx: Queue) {
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await {
         Ok(Ok(st)) => st,
         Ok(Err(e)) => {
-            add(&s.stats.send_errors, 1);
             s.log.error(format_args!("connect to {to}: {e}"));
             return;
         }
         Err(_) => {
-            add(&s.stats.send_errors, 1);
             s.log.error(format_args!("connect to {to}: timed out"));
             return;
         }
@@ -295,7 +371,8 @@ async fn outbound(s: &Arc<Shared>, to: MemberId, id: ConnId, rx: Queue) {
 }
 
 /// Writes queued frames to `to` until the queue closes, a write fails, or (with `idle`) nothing
-/// was queued for that long.
+/// was queued for that long. A frame not written (the write failed or timed out, or this was
+/// cancelled) counts as a failed send when its `Writing` goes.
 async fn writer(
     s: &Arc<Shared>,
     to: SocketAddr,
@@ -308,17 +385,19 @@ async fn writer(
             Some(idle) => tokio::time::timeout(idle, rx.recv()).await.ok().flatten(),
             None => rx.recv().await,
         };
-        let Some(frame) = next else {
+        // Held (counted against the queue bounds) until written or given up, even cancelled.
+        let Some(mut writing) = next else {
             let _ = stream.shutdown().await;
             return;
         };
+        let frame = writing.frame.clone();
         match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&frame)).await {
             Ok(Ok(())) => {
+                writing.written = true;
                 add(&s.stats.frames_sent, 1);
                 add(&s.stats.stream_bytes_sent, frame.len() as u64);
             }
             Ok(Err(e)) => {
-                add(&s.stats.send_errors, 1);
                 // A peer that closed (it left, or restarted) is news for the failure detector,
                 // not an error for the host's log.
                 if !matches!(
@@ -330,7 +409,6 @@ async fn writer(
                 return;
             }
             Err(_) => {
-                add(&s.stats.send_errors, 1);
                 s.log.error(format_args!("write to {to}: timed out"));
                 return;
             }
@@ -350,7 +428,7 @@ pub async fn accept_loop(s: Arc<Shared>, listener: TcpListener) {
         };
         let (id, rx) = {
             let mut conns = s.pool.lock();
-            s.pool.register(&mut conns, s.cfg.buffer as usize)
+            s.pool.register(&s, &mut conns)
         };
         let s2 = s.clone();
         s.spawn(async move {
@@ -382,7 +460,7 @@ async fn reader(
     let limits = wire::Limits::stream(s.cfg.size as usize);
     loop {
         match read_frame(&mut stream, &s.key, limits, &s.pool.budget, INBOUND_IDLE).await {
-            Ok((msg, len)) => {
+            Ok((msg, len, grant)) => {
                 if let Some(a) = admitted {
                     a.touch();
                 }
@@ -390,6 +468,8 @@ async fn reader(
                 add(&s.stats.bytes_received, len as u64);
                 let ours = admitted.is_none(); // we opened it (`outbound`)
                 s.with_core(|core, now| core.handle(now, Arrival::Stream { conn, ours }, msg));
+                // The body's bytes stay within the read budget until the message is handled.
+                drop(grant);
             }
             Err(ReadError::Rejected(e)) => {
                 s.count_dropped(e);
@@ -418,15 +498,16 @@ pub(super) enum ReadError {
 
 /// Reads one frame from `r`: waits up to `idle` for its first byte, checks the header (type,
 /// length and key) before reading the body, then reads the body only within `budget` and a
-/// deadline proportional to its length, growing the buffer as bytes arrive. Returns the message
-/// and the frame's length on the wire.
-pub(super) async fn read_frame<R: AsyncRead + Unpin>(
+/// deadline proportional to its length (waiting for the budget included), growing the buffer as
+/// bytes arrive. Returns the message, the frame's length on the wire, and the body's grant: hold
+/// it until the message has been handled.
+pub(super) async fn read_frame<'b, R: AsyncRead + Unpin>(
     r: &mut R,
     key: &wire::Key,
     limits: wire::Limits,
-    budget: &Budget,
+    budget: &'b Budget,
     idle: Duration,
-) -> Result<(Message, usize), ReadError> {
+) -> Result<(Message, usize, budget::Grant<'b>), ReadError> {
     let mut header = [0u8; wire::STREAM_HEADER_LEN + wire::MAC_LEN];
     let header = &mut header[..StreamHeader::len(key)];
     match tokio::time::timeout(idle, r.read(&mut header[..1])).await {
@@ -443,7 +524,7 @@ pub(super) async fn read_frame<R: AsyncRead + Unpin>(
         + BODY_TIMEOUT
         + Duration::from_secs(len as u64 / BODY_MIN_RATE);
     let body = async {
-        let _grant = budget.grant(len).await;
+        let grant = budget.grant(len).await;
         let mut rest = Vec::new();
         while rest.len() < len {
             let step = (len - rest.len()).min(BODY_CHUNK.max(rest.len()));
@@ -454,14 +535,129 @@ pub(super) async fn read_frame<R: AsyncRead + Unpin>(
                 Ok(_) => {}
             }
         }
-        Some(rest)
+        Some((rest, grant))
     };
-    let rest = match tokio::time::timeout_at(deadline, body).await {
-        Ok(Some(rest)) => rest,
+    let (rest, grant) = match tokio::time::timeout_at(deadline, body).await {
+        Ok(Some(read)) => read,
         _ => return Err(ReadError::Closed),
     };
     let msg = h
         .decode_rest(&rest, key, limits)
         .map_err(ReadError::Rejected)?;
-    Ok((msg, h.frame_len()))
+    Ok((msg, h.frame_len(), grant))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::Message;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn meta_request() -> Vec<u8> {
+        let from: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        wire::encode_stream(&Message::MetaRequest { from }, &wire::Key::new(None))
+    }
+
+    /// A body's bytes stay granted until the message read from it has been handled (its
+    /// decoded form is as large), not only while the body is read.
+    #[test]
+    fn a_frame_keeps_its_grant_until_it_is_dropped() {
+        runtime().block_on(async {
+            let budget = Budget::default();
+            let full = budget.available();
+            let frame = meta_request();
+            let limits = wire::Limits::stream(1 << 20);
+            let key = wire::Key::new(None);
+            let read = read_frame(&mut &frame[..], &key, limits, &budget, BODY_TIMEOUT).await;
+            assert!(read.is_ok());
+            let body = frame.len() - wire::STREAM_HEADER_LEN;
+            assert_eq!(
+                budget.available(),
+                full - body,
+                "the body's grant went before the message was handled"
+            );
+            drop(read);
+            assert_eq!(budget.available(), full);
+        });
+    }
+
+    /// Long frames holding the member's whole budget (claimed, and never sent) leave small
+    /// frames their own: a request is read and decoded while they wait.
+    #[test]
+    fn a_small_frame_is_read_while_long_frames_hold_the_budget() {
+        runtime().block_on(async {
+            let budget = Budget::default();
+            let _long = budget.grant(budget::MEMBER_BYTES).await;
+            let frame = meta_request();
+            let limits = wire::Limits::stream(1 << 20);
+            let key = wire::Key::new(None);
+            let read = read_frame(&mut &frame[..], &key, limits, &budget, BODY_TIMEOUT).await;
+            assert!(
+                read.is_ok(),
+                "a small frame waited behind long ones until its deadline"
+            );
+        });
+    }
+
+    /// A member's shared state as `Node::new` makes it (no sockets of its own).
+    fn shared() -> Arc<Shared> {
+        use crate::config::Config;
+        use crate::log::Logger;
+        use crate::proto::{Attributes, Core, CoreConfig, Timing};
+        let cfg = Config::default().resolve().unwrap();
+        let me: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let core = Core::new(CoreConfig {
+            me,
+            attrs: Attributes::default(),
+            amount: cfg.amount as usize,
+            timing: Timing::new(cfg.cycle_ms, cfg.timeout_ms, cfg.amount as usize),
+            max_meta: cfg.size as usize,
+            seed: 1,
+            wall_ms: 0,
+            encoding: &wire::RUMOR_ENCODING,
+        });
+        Arc::new(Shared::new(core, cfg, Logger::new(false, me.to_string())))
+    }
+
+    /// A peer whose outbound entry has lost its queue (the connection ended between two
+    /// lookups) still gets the frame, on a new connection, rather than nothing and no count.
+    #[test]
+    fn a_send_whose_connection_is_gone_opens_a_new_one() {
+        let s = shared();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let to = listener.local_addr().unwrap();
+        s.pool.lock().outbound.insert(
+            to,
+            Outbound {
+                conn: u64::MAX,
+                used: Instant::now(),
+            },
+        );
+        let frame = meta_request();
+        send(&s, to, Arc::new(frame.clone()));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut peer = loop {
+            match listener.accept() {
+                Ok((peer, _)) => break peer,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("no connection came for the frame: {e}"),
+            }
+        };
+        peer.set_nonblocking(false).unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut got = vec![0u8; frame.len()];
+        std::io::Read::read_exact(&mut peer, &mut got).unwrap();
+        assert_eq!(got, frame);
+        s.pool.close_all();
+    }
 }
