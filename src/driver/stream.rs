@@ -206,12 +206,19 @@ impl Pool {
 
     /// A new connection's id and write queue (`cfg.buffer` frames deep), registered for
     /// replies.
-    fn register(&self, shared: &Arc<Shared>, conns: &mut Conns) -> (ConnId, Queue) {
+    /// `held` counts the bytes held for writing on it (an inbound connection's is shared with
+    /// its admission, which weighs it when choosing a connection to close).
+    fn register(
+        &self,
+        shared: &Arc<Shared>,
+        conns: &mut Conns,
+        held: Arc<AtomicUsize>,
+    ) -> (ConnId, Queue) {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(shared.cfg.buffer as usize);
         let held = Held {
             shared: shared.clone(),
-            conn: Arc::default(),
+            conn: held,
         };
         let bytes = held.conn.clone();
         conns.queues.insert(id, Writer { tx, bytes });
@@ -316,7 +323,7 @@ fn open(shared: &Arc<Shared>, conns: &mut Conns, to: MemberId, first: Frame) {
             conns.queues.remove(&id);
         }
     }
-    let (id, rx) = shared.pool.register(shared, conns);
+    let (id, rx) = shared.pool.register(shared, conns, Arc::default());
     // A new queue has room for its first frame, whose bytes the member's budget counts already.
     if let Some(w) = conns.queues.get(&id) {
         w.bytes.fetch_add(first.len(), Ordering::Relaxed);
@@ -428,7 +435,7 @@ pub async fn accept_loop(s: Arc<Shared>, listener: TcpListener) {
         };
         let (id, rx) = {
             let mut conns = s.pool.lock();
-            s.pool.register(&s, &mut conns)
+            s.pool.register(&s, &mut conns, admitted.held())
         };
         let s2 = s.clone();
         s.spawn(async move {
@@ -470,6 +477,9 @@ async fn reader(
                 s.with_core(|core, now| core.handle(now, Arrival::Stream { conn, ours }, msg));
                 // The body's bytes stay within the read budget until the message is handled.
                 drop(grant);
+                if let Some(a) = admitted {
+                    a.handled();
+                }
             }
             Err(ReadError::Rejected(e)) => {
                 s.count_dropped(e);
