@@ -2,8 +2,9 @@
 # message body, a rumor — and a sequence of frames against one member; every target also applies
 # what decodes to a running core). See scripts/fuzz.sh.
 #
-#   make fuzz-smoke   each target for FUZZ_SMOKE_SECONDS (12 s: a minute in all); part of make test
-#   make fuzz         each target for FUZZ_SECONDS (360 s: 30 minutes in all)
+#   make fuzz-smoke   each target for FUZZ_SMOKE_SECONDS (12 s: a minute in all; output in
+#                     build/fuzz-smoke); part of make test
+#   make fuzz         each target for FUZZ_SECONDS (360 s: 30 minutes in all; build/fuzz)
 #   make fuzz-seeds   rewrite the committed seeds from fuzz/src/lib.rs's sample messages (after a
 #                     wire format change)
 #
@@ -20,7 +21,7 @@ fuzz-tool:
 	    $(CARGO) install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION)
 
 fuzz-smoke: fuzz-tool
-	scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
+	FUZZ_OUT=build/fuzz-smoke scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
 fuzz: fuzz-tool
 	scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -4,9 +4,12 @@
 #
 #   scripts/fuzz.sh SECONDS [TARGET...]      (no target: all of them)
 #
+# FUZZ_OUT names the output directory (default build/fuzz), so a short run and a long one keep
+# apart.
+#
 # Each target starts from the committed seeds (fuzz/corpus/<target>, read only) and a working
-# corpus in build/fuzz/corpus/<target>, where new inputs go; crashing inputs are written to
-# build/fuzz/artifacts/<target>/ and the run's log to build/fuzz/<target>.log. The targets are
+# corpus in $FUZZ_OUT/corpus/<target>, where new inputs go; crashing inputs are written to
+# $FUZZ_OUT/artifacts/<target>/ and the run's log to $FUZZ_OUT/<target>.log. The targets are
 # built without a sanitizer (-s none), so a stable toolchain builds them: the decoders and the
 # core are safe Rust, and what the fuzzer looks for is panics, arithmetic overflow (the targets
 # build with overflow checks and debug assertions), runaway allocation (-rss_limit_mb) and hangs
@@ -15,7 +18,7 @@ set -u
 secs=${1:?usage: scripts/fuzz.sh SECONDS [TARGET...]}
 shift
 targets=${*:-$(cargo fuzz list --fuzz-dir fuzz)}
-out=build/fuzz
+out=${FUZZ_OUT:-build/fuzz}
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
 git diff --quiet HEAD -- src fuzz 2>/dev/null || rev="$rev+changes"
 mkdir -p "$out"
