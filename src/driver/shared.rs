@@ -172,10 +172,30 @@ impl Shared {
     }
 }
 
+/// A member's shared state as `Node::new` makes it, with the default configuration, at
+/// 127.0.0.1:7000 and without sockets (for the driver's unit tests).
+#[cfg(test)]
+pub(super) fn unbound_for_tests() -> Arc<Shared> {
+    use crate::proto::{Attributes, CoreConfig, Timing};
+    let cfg = Config::default().resolve().unwrap();
+    let me: std::net::SocketAddr = "127.0.0.1:7000".parse().unwrap();
+    let core = Core::new(CoreConfig {
+        me,
+        attrs: Attributes::default(),
+        amount: cfg.amount as usize,
+        timing: Timing::new(cfg.cycle_ms, cfg.timeout_ms, cfg.amount as usize),
+        max_meta: cfg.size as usize,
+        seed: 1,
+        wall_ms: wall_ms(),
+        encoding: &crate::wire::RUMOR_ENCODING,
+    });
+    Arc::new(Shared::new(core, cfg, Logger::new(false, me.to_string())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{Arrival, Attributes, CoreConfig, Message, Rumor, Timing};
+    use crate::proto::{Arrival, Attributes, Message, Rumor};
     use std::net::SocketAddr;
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     use std::time::Duration;
@@ -183,19 +203,7 @@ mod tests {
     /// A member's shared state as `Node::new` makes it, started (no sockets: nothing it does
     /// here sends anything).
     fn started() -> Arc<Shared> {
-        let cfg = Config::default().resolve().unwrap();
-        let me: SocketAddr = "127.0.0.1:7000".parse().unwrap();
-        let core = Core::new(CoreConfig {
-            me,
-            attrs: Attributes::default(),
-            amount: cfg.amount as usize,
-            timing: Timing::new(cfg.cycle_ms, cfg.timeout_ms, cfg.amount as usize),
-            max_meta: cfg.size as usize,
-            seed: 1,
-            wall_ms: wall_ms(),
-            encoding: &wire::RUMOR_ENCODING,
-        });
-        let s = Arc::new(Shared::new(core, cfg, Logger::new(false, me.to_string())));
+        let s = unbound_for_tests();
         s.with_core(|core, now| core.join(now));
         s
     }

@@ -615,25 +615,7 @@ mod tests {
         });
     }
 
-    /// A member's shared state as `Node::new` makes it (no sockets of its own).
-    fn shared() -> Arc<Shared> {
-        use crate::config::Config;
-        use crate::log::Logger;
-        use crate::proto::{Attributes, Core, CoreConfig, Timing};
-        let cfg = Config::default().resolve().unwrap();
-        let me: SocketAddr = "127.0.0.1:7000".parse().unwrap();
-        let core = Core::new(CoreConfig {
-            me,
-            attrs: Attributes::default(),
-            amount: cfg.amount as usize,
-            timing: Timing::new(cfg.cycle_ms, cfg.timeout_ms, cfg.amount as usize),
-            max_meta: cfg.size as usize,
-            seed: 1,
-            wall_ms: 0,
-            encoding: &wire::RUMOR_ENCODING,
-        });
-        Arc::new(Shared::new(core, cfg, Logger::new(false, me.to_string())))
-    }
+    use super::super::shared::unbound_for_tests as shared;
 
     /// A peer whose outbound entry has lost its queue (the connection ended between two
     /// lookups) still gets the frame, on a new connection, rather than nothing and no count.
