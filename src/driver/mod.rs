@@ -7,9 +7,11 @@
 //!   (receive, accept and timer loops).
 //! - `net`: binding the UDP socket and TCP listener, the UDP receive loop, and the send and
 //!   receive ends every frame passes through (core output to bytes, bytes to core input).
-//! - `stream`: TCP connections (kept outbound writers, bounded inbound readers).
+//! - `stream`: TCP connections, both ways on each (kept outbound ones, admitted inbound ones),
+//!   their write queues bounded in bytes, replies routed by connection.
+//! - `frame`: reading one stream frame, header before body, within budgets and deadlines.
 //! - `inbound`: the caps on inbound connections, per source, per member and per process (a
-//!   descriptor budget from RLIMIT_NOFILE), with least-recently-active eviction.
+//!   descriptor budget from RLIMIT_NOFILE), with eviction of idle connections first.
 //! - `budget`: the byte budgets inbound frame bodies are read within.
 //! - `events`: the user's pull-style event queue and its pollable descriptor.
 //! - `stats`: the counters.
@@ -17,6 +19,7 @@
 pub mod args;
 mod budget;
 pub mod events;
+mod frame;
 mod inbound;
 mod net;
 mod node;

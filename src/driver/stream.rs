@@ -5,22 +5,24 @@
 //! the connection's id) and a writer (a queue bounded in frames, and in bytes both per
 //! connection and per member).
 //! Outbound connections are kept per peer and reused; replies find their connection by id and
-//! never open one. Inbound connections are admitted under the caps of `inbound`. Every frame's
-//! header is checked before its body is read, within the byte budgets of `budget` and a deadline
-//! proportional to its length. Both directions have a bound on idle time.
+//! never open one. Inbound connections are admitted under the caps of `inbound`. Every frame is
+//! read by `frame::read_frame` (its header checked before its body, within the byte budgets of
+//! `budget` and a deadline proportional to its length). Both directions have a bound on idle
+//! time.
 
-use super::budget::{self, Budget};
+use super::budget::Budget;
+use super::frame::{read_frame, ReadError};
 use super::inbound;
 use super::shared::Shared;
 use super::stats::add;
-use crate::proto::{Arrival, ConnId, MemberId, Message};
-use crate::wire::{self, DecodeError, StreamHeader};
+use crate::proto::{Arrival, ConnId, MemberId};
+use crate::wire::{self, DecodeError};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -43,15 +45,6 @@ const OUTBOUND_IDLE: Duration = Duration::from_secs(15);
 const INBOUND_IDLE: Duration = Duration::from_secs(30);
 /// How long an outbound connection reads the peer's last frames after its writer is done.
 const LINGER: Duration = Duration::from_secs(1);
-/// Time allowed for the rest of a header once its first byte has arrived...
-const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-/// ...and for a body: this, plus its length at `BODY_MIN_RATE` (waiting for the byte budget
-/// included). A slow sender gets a minimum rate, not a fixed time per frame.
-const BODY_TIMEOUT: Duration = Duration::from_secs(5);
-const BODY_MIN_RATE: u64 = 1 << 20; // bytes per second
-/// A body's buffer grows by at most this much (or its size so far) per step, as bytes arrive.
-const BODY_CHUNK: usize = 64 << 10;
-
 type Frame = Arc<Vec<u8>>;
 
 /// Our outbound connection to one peer: which connection it is, and when it was last used.
@@ -497,123 +490,11 @@ async fn reader(
     }
 }
 
-/// Why no frame came from a stream.
-#[derive(Debug)]
-pub(super) enum ReadError {
-    /// End of stream, an I/O error, idle for too long, or a header or body not in time.
-    Closed,
-    /// The frame was rejected (its header, its body, or its tag).
-    Rejected(DecodeError),
-}
-
-/// Reads one frame from `r`: waits up to `idle` for its first byte, checks the header (type,
-/// length and key) before reading the body, then reads the body only within `budget` and a
-/// deadline proportional to its length (waiting for the budget included), growing the buffer as
-/// bytes arrive. Returns the message, the frame's length on the wire, and the body's grant: hold
-/// it until the message has been handled.
-pub(super) async fn read_frame<'b, R: AsyncRead + Unpin>(
-    r: &mut R,
-    key: &wire::Key,
-    limits: wire::Limits,
-    budget: &'b Budget,
-    idle: Duration,
-) -> Result<(Message, usize, budget::Grant<'b>), ReadError> {
-    let mut header = [0u8; wire::STREAM_HEADER_LEN + wire::MAC_LEN];
-    let header = &mut header[..StreamHeader::len(key)];
-    match tokio::time::timeout(idle, r.read(&mut header[..1])).await {
-        Ok(Ok(1)) => {}
-        _ => return Err(ReadError::Closed),
-    }
-    match tokio::time::timeout(HEADER_TIMEOUT, r.read_exact(&mut header[1..])).await {
-        Ok(Ok(_)) => {}
-        _ => return Err(ReadError::Closed),
-    }
-    let h = StreamHeader::decode(header, key, limits).map_err(ReadError::Rejected)?;
-    let len = h.rest_len();
-    let deadline = tokio::time::Instant::now()
-        + BODY_TIMEOUT
-        + Duration::from_secs(len as u64 / BODY_MIN_RATE);
-    let body = async {
-        let grant = budget.grant(len).await;
-        let mut rest = Vec::new();
-        while rest.len() < len {
-            let step = (len - rest.len()).min(BODY_CHUNK.max(rest.len()));
-            rest.reserve_exact(step);
-            let mut part = (&mut *r).take(step as u64);
-            match part.read_buf(&mut rest).await {
-                Ok(0) | Err(_) => return None,
-                Ok(_) => {}
-            }
-        }
-        Some((rest, grant))
-    };
-    let (rest, grant) = match tokio::time::timeout_at(deadline, body).await {
-        Ok(Some(read)) => read,
-        _ => return Err(ReadError::Closed),
-    };
-    let msg = h
-        .decode_rest(&rest, key, limits)
-        .map_err(ReadError::Rejected)?;
-    Ok((msg, h.frame_len(), grant))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::Message;
 
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
-    fn meta_request() -> Vec<u8> {
-        let from: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        wire::encode_stream(&Message::MetaRequest { from }, &wire::Key::new(None))
-    }
-
-    /// A body's bytes stay granted until the message read from it has been handled (its
-    /// decoded form is as large), not only while the body is read.
-    #[test]
-    fn a_frame_keeps_its_grant_until_it_is_dropped() {
-        runtime().block_on(async {
-            let budget = Budget::default();
-            let full = budget.available();
-            let frame = meta_request();
-            let limits = wire::Limits::stream(1 << 20);
-            let key = wire::Key::new(None);
-            let read = read_frame(&mut &frame[..], &key, limits, &budget, BODY_TIMEOUT).await;
-            assert!(read.is_ok());
-            let body = frame.len() - wire::STREAM_HEADER_LEN;
-            assert_eq!(
-                budget.available(),
-                full - body,
-                "the body's grant went before the message was handled"
-            );
-            drop(read);
-            assert_eq!(budget.available(), full);
-        });
-    }
-
-    /// Long frames holding the member's whole budget (claimed, and never sent) leave small
-    /// frames their own: a request is read and decoded while they wait.
-    #[test]
-    fn a_small_frame_is_read_while_long_frames_hold_the_budget() {
-        runtime().block_on(async {
-            let budget = Budget::default();
-            let _long = budget.grant(budget::MEMBER_BYTES).await;
-            let frame = meta_request();
-            let limits = wire::Limits::stream(1 << 20);
-            let key = wire::Key::new(None);
-            let read = read_frame(&mut &frame[..], &key, limits, &budget, BODY_TIMEOUT).await;
-            assert!(
-                read.is_ok(),
-                "a small frame waited behind long ones until its deadline"
-            );
-        });
-    }
+    use super::super::frame::tests::meta_request;
 
     use super::super::shared::unbound_for_tests as shared;
 
