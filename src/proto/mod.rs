@@ -7,6 +7,7 @@
 //! `next_wake`; each concern is a file of its own (`impl Core` blocks):
 //!
 //! - `state.rs`      the member table, incarnations, alive/dead/left, tombstones
+//! - `introductions.rs` the budget for members introduced by third parties
 //! - `suspicion.rs`  suspicion, accusers and the shrinking suspicion timeout
 //! - `probe.rs`      direct and indirect probes, relays, nacks, the probe ring
 //! - `awareness.rs`  Lifeguard's local health
@@ -22,6 +23,7 @@
 mod awareness;
 mod gossip;
 pub mod hlc;
+mod introductions;
 mod lifecycle;
 mod metadata;
 mod probe;
@@ -34,10 +36,11 @@ mod timing;
 pub mod types;
 
 pub use awareness::HEALTH_MAX;
+pub use introductions::{INTRODUCTIONS_PER_MESSAGE, INTRODUCTIONS_PER_PERIOD};
 pub use metadata::PublishRefused;
 pub use probe::{INDIRECT_CHECKS, RELAYS_MAX};
 pub use rumors::{retransmit_limit, RumorEncoding, QUEUE_MAX, RETRANSMIT_MULT};
-pub use state::{INTRODUCTIONS_PER_MESSAGE, INTRODUCTIONS_PER_PERIOD, MEMBERS_MAX};
+pub use state::MEMBERS_MAX;
 pub use suspicion::SUSPICION_CONFIRMATIONS;
 pub use timing::Timing;
 pub use types::*;
@@ -166,7 +169,7 @@ pub struct Core {
     relays_refused: u64,
     incarnations_implausible: u64,
     clocks_implausible: u64,
-    introductions: state::Introductions,
+    introductions: introductions::Introductions,
     introductions_refused: u64,
     announces_ignored: u64,
     /// The last wall-clock reading: (`now` when taken, milliseconds since the Unix epoch).
