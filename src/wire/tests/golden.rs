@@ -1,0 +1,301 @@
+//! The golden bytes: one fixed value per message type and rumor variant, and its encoding.
+
+use super::*;
+
+// One fixed value per message type and per rumor variant, and the bytes it encodes to. The bytes
+// were produced by protocol version 1's first encoder (serde-derived on the core's own types,
+// before the schema moved into this module) and are the format: if one of these tests fails, the
+// format changed. Change it only on purpose, with PROTOCOL_VERSION and docs/protocol.md. Version
+// 2 changed the stream framing (stream frames below) and which transport carries which message
+// and where answers go; the datagram frames differ from version 1's only in the version byte (and
+// so in the keyed frame's MAC, checked against Python's hmac).
+
+fn g_id4(p: u16) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([10, 0, 0, 1], p))
+}
+fn g_id6() -> std::net::SocketAddr {
+    "[2001:db8::7]:7946".parse().unwrap()
+}
+fn g_attrs() -> Attributes {
+    Attributes {
+        name: "web-1".into(),
+        private_data: "zone=a".into(),
+    }
+}
+fn g_version() -> MetaVersion {
+    MetaVersion {
+        hlc: 0x0001_8c2a_5f00_0003,
+        origin: g_id6(),
+    }
+}
+fn g_meta() -> Metadata {
+    Metadata {
+        version: g_version(),
+        data: b"cfg".to_vec(),
+    }
+}
+fn g_rumors() -> Vec<Rumor> {
+    vec![
+        Rumor::Alive {
+            id: g_id4(7946),
+            incarnation: 3,
+            attrs: g_attrs(),
+        },
+        Rumor::Suspect {
+            id: g_id4(80),
+            incarnation: 300,
+            from: g_id6(),
+        },
+        Rumor::Dead {
+            id: g_id6(),
+            incarnation: 70_000,
+            from: g_id4(7946),
+        },
+        Rumor::Left {
+            id: g_id4(7947),
+            incarnation: 5_000_000_000u64 as u32,
+        },
+        Rumor::Meta(g_meta()),
+        Rumor::MetaAnnounce(g_version()),
+    ]
+}
+pub(super) fn golden_messages() -> Vec<(&'static str, Message)> {
+    vec![
+        (
+            "ping",
+            Message::Ping {
+                seq: 1,
+                from: g_id4(7946),
+                target: g_id6(),
+                rumors: g_rumors()[..2].to_vec(),
+            },
+        ),
+        (
+            "ack",
+            Message::Ack {
+                seq: 251,
+                from: g_id6(),
+                rumors: vec![],
+            },
+        ),
+        (
+            "ping_req",
+            Message::PingReq {
+                seq: 65_536,
+                from: g_id4(7946),
+                target: g_id4(7947),
+                rumors: g_rumors()[3..4].to_vec(),
+            },
+        ),
+        (
+            "gossip",
+            Message::Gossip {
+                from: g_id4(7946),
+                rumors: g_rumors(),
+            },
+        ),
+        (
+            "push_pull",
+            Message::PushPull {
+                from: g_id4(7946),
+                reply: true,
+                members: vec![
+                    MemberState {
+                        id: g_id4(7946),
+                        incarnation: 2,
+                        status: Status::Alive,
+                        attrs: g_attrs(),
+                    },
+                    MemberState {
+                        id: g_id6(),
+                        incarnation: 9,
+                        status: Status::Suspect,
+                        attrs: Attributes::default(),
+                    },
+                    MemberState {
+                        id: g_id4(1),
+                        incarnation: 0,
+                        status: Status::Dead,
+                        attrs: Attributes::default(),
+                    },
+                    MemberState {
+                        id: g_id4(2),
+                        incarnation: 1,
+                        status: Status::Left,
+                        attrs: Attributes::default(),
+                    },
+                ],
+                meta_version: Some(g_version()),
+                meta: Some(g_meta()),
+            },
+        ),
+        (
+            "push_pull_empty",
+            Message::PushPull {
+                from: g_id6(),
+                reply: false,
+                members: vec![],
+                meta_version: None,
+                meta: None,
+            },
+        ),
+        ("meta_request", Message::MetaRequest { from: g_id4(7946) }),
+        (
+            "meta_response",
+            Message::MetaResponse {
+                from: g_id6(),
+                meta: g_meta(),
+            },
+        ),
+        (
+            "nack",
+            Message::Nack {
+                seq: u32::MAX - 1,
+                from: g_id4(7946),
+            },
+        ),
+        (
+            "digest",
+            Message::Digest {
+                from: g_id4(7946),
+                digest: 0xdead_beef_0123_4567,
+                meta_version: Some(g_version()),
+            },
+        ),
+        (
+            "digest_no_meta",
+            Message::Digest {
+                from: g_id4(7946),
+                digest: 7,
+                meta_version: None,
+            },
+        ),
+    ]
+}
+
+pub(super) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+const GOLDEN_MESSAGES: &[(&str, &str)] = &[
+    (
+        "ping",
+        concat!(
+            "504b0200000001000a000001fb0a1f0120010db8000000000000000000000007fb0a1f0200000a00",
+            "0001fb0a1f03057765622d31067a6f6e653d6101000a00000150fb2c010120010db8000000000000",
+            "000000000007fb0a1f",
+        ),
+    ),
+    (
+        "ack",
+        "504b02010001fbfb000120010db8000000000000000000000007fb0a1f00",
+    ),
+    (
+        "ping_req",
+        concat!(
+            "504b02020002fc00000100000a000001fb0a1f000a000001fb0b1f0103000a000001fb0b1ffc00f2",
+            "052a",
+        ),
+    ),
+    (
+        "gossip",
+        concat!(
+            "504b02030003000a000001fb0a1f0600000a000001fb0a1f03057765622d31067a6f6e653d610100",
+            "0a00000150fb2c010120010db8000000000000000000000007fb0a1f020120010db8000000000000",
+            "000000000007fb0a1ffc70110100000a000001fb0a1f03000a000001fb0b1ffc00f2052a04fd0300",
+            "005f2a8c01000120010db8000000000000000000000007fb0a1f0363666705fd0300005f2a8c0100",
+            "0120010db8000000000000000000000007fb0a1f",
+        ),
+    ),
+    (
+        "push_pull",
+        concat!(
+            "504b02040004000a000001fb0a1f0104000a000001fb0a1f0200057765622d31067a6f6e653d6101",
+            "20010db8000000000000000000000007fb0a1f09010000000a0000010100020000000a0000010201",
+            "03000001fd0300005f2a8c01000120010db8000000000000000000000007fb0a1f01fd0300005f2a",
+            "8c01000120010db8000000000000000000000007fb0a1f03636667",
+        ),
+    ),
+    (
+        "push_pull_empty",
+        "504b020400040120010db8000000000000000000000007fb0a1f00000000",
+    ),
+    ("meta_request", "504b02050005000a000001fb0a1f"),
+    (
+        "meta_response",
+        concat!(
+            "504b020600060120010db8000000000000000000000007fb0a1ffd0300005f2a8c01000120010db8",
+            "000000000000000000000007fb0a1f03636667",
+        ),
+    ),
+    ("nack", "504b02070007fcfeffffff000a000001fb0a1f"),
+    (
+        "digest",
+        concat!(
+            "504b02080008000a000001fb0a1ffd67452301efbeadde01fd0300005f2a8c01000120010db80000",
+            "00000000000000000007fb0a1f",
+        ),
+    ),
+    ("digest_no_meta", "504b02080008000a000001fb0a1f0700"),
+];
+
+const GOLDEN_RUMORS: &[&str] = &[
+    "00000a000001fb0a1f03057765622d31067a6f6e653d61",
+    "01000a00000150fb2c010120010db8000000000000000000000007fb0a1f",
+    "020120010db8000000000000000000000007fb0a1ffc70110100000a000001fb0a1f",
+    "03000a000001fb0b1ffc00f2052a",
+    "04fd0300005f2a8c01000120010db8000000000000000000000007fb0a1f03636667",
+    "05fd0300005f2a8c01000120010db8000000000000000000000007fb0a1f",
+];
+
+const GOLDEN_PING_KEYED: &str = concat!(
+    "504b0200010001000a000001fb0a1f0120010db8000000000000000000000007fb0a1f0200000a00",
+    "0001fb0a1f03057765622d31067a6f6e653d6101000a00000150fb2c010120010db8000000000000",
+    "000000000007fb0a1ff42f1c7f34fcbe32d2a97184263d24de",
+);
+
+#[test]
+fn every_message_type_encodes_to_its_golden_bytes_and_back() {
+    let cases = golden_messages();
+    assert_eq!(cases.len(), GOLDEN_MESSAGES.len());
+    let mut types = std::collections::BTreeSet::new();
+    for ((name, msg), (golden_name, golden)) in cases.into_iter().zip(GOLDEN_MESSAGES) {
+        assert_eq!(name, *golden_name);
+        let frame = encode(&msg, &Key::new(None));
+        assert_eq!(hex(&frame), *golden, "{name}: the encoding changed");
+        assert_eq!(
+            decode(&unhex(golden), &Key::new(None), big()),
+            Ok(msg),
+            "{name}"
+        );
+        types.insert(frame[3]);
+    }
+    assert_eq!(types.len(), 9, "one golden frame per message type");
+}
+
+#[test]
+fn every_rumor_variant_encodes_to_its_golden_bytes_and_back() {
+    for (r, golden) in g_rumors().into_iter().zip(GOLDEN_RUMORS) {
+        assert_eq!(
+            hex(&RUMOR_ENCODING.encode(&r)),
+            *golden,
+            "{r:?}: the encoding changed"
+        );
+        assert_eq!(RUMOR_ENCODING.decode(&unhex(golden)), Some(r));
+    }
+}
+
+#[test]
+fn keyed_frame_is_golden_too() {
+    let key = Key::new(Some("golden"));
+    let msg = golden_messages().remove(0).1;
+    assert_eq!(hex(&encode(&msg, &key)), GOLDEN_PING_KEYED);
+    assert_eq!(decode(&unhex(GOLDEN_PING_KEYED), &key, big()), Ok(msg));
+}

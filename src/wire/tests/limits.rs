@@ -1,0 +1,191 @@
+//! What a frame may hold per transport, and the room an answer to a datagram takes.
+
+use super::*;
+
+fn gossip(rumors: Vec<Rumor>) -> Message {
+    Message::Gossip {
+        from: id(1),
+        rumors,
+    }
+}
+
+fn left(port: u16, incarnation: u32) -> Rumor {
+    Rumor::Left {
+        id: id(port),
+        incarnation,
+    }
+}
+
+#[test]
+fn clocks_that_would_wrap_are_refused_and_incarnations_take_any_value() {
+    let none = Key::new(None);
+    // Incarnations are serial numbers (they wrap by design): every value decodes.
+    for incarnation in [0, u32::MAX - 1, u32::MAX] {
+        let ok = encode(&gossip(vec![left(2, incarnation)]), &none);
+        assert!(decode(&ok, &none, Limits::datagram()).is_ok());
+    }
+    let announce = Rumor::MetaAnnounce(MetaVersion {
+        hlc: u64::MAX,
+        origin: id(3),
+    });
+    let f = encode(&gossip(vec![announce]), &none);
+    assert_eq!(
+        decode(&f, &none, Limits::datagram()),
+        Err(DecodeError::Malformed)
+    );
+    let digest = Message::Digest {
+        from: id(1),
+        digest: 1,
+        meta_version: Some(MetaVersion {
+            hlc: u64::MAX,
+            origin: id(3),
+        }),
+    };
+    assert_eq!(
+        decode(&encode(&digest, &none), &none, Limits::datagram()),
+        Err(DecodeError::Malformed)
+    );
+}
+
+#[test]
+fn counts_and_lengths_are_bounded_per_transport() {
+    let none = Key::new(None);
+    // Rumors: RUMORS_MAX on any transport.
+    let most: Vec<Rumor> = (0..RUMORS_MAX as u16).map(|p| left(p, 1)).collect();
+    let f = encode(&gossip(most.clone()), &none);
+    assert!(decode(&f, &none, big()).is_ok());
+    let mut over = most;
+    over.push(left(60_000, 1));
+    let f = encode(&gossip(over), &none);
+    assert_eq!(decode(&f, &none, big()), Err(DecodeError::Malformed));
+
+    // Members: what fits a datagram, or MEMBERS_MAX on a stream.
+    let members = |n: u16| Message::PushPull {
+        from: id(1),
+        reply: false,
+        members: (0..n)
+            .map(|p| MemberState {
+                id: id(p),
+                incarnation: 0,
+                status: Status::Alive,
+                attrs: Attributes::default(),
+            })
+            .collect(),
+        meta_version: None,
+        meta: None,
+    };
+    let datagram_most = Limits::datagram().members as u16;
+    let roomy = Limits {
+        frame: 1 << 20,
+        ..Limits::datagram()
+    };
+    let f = encode(&members(datagram_most), &none);
+    assert!(decode(&f, &none, roomy).is_ok());
+    let f = encode(&members(datagram_most + 1), &none);
+    assert_eq!(decode(&f, &none, roomy), Err(DecodeError::Malformed));
+    assert!(decode(&f, &none, big()).is_ok());
+
+    // Attributes: ATTR_MAX bytes each.
+    let alive = |name: String| {
+        gossip(vec![Rumor::Alive {
+            id: id(2),
+            incarnation: 1,
+            attrs: Attributes {
+                name,
+                private_data: String::new(),
+            },
+        }])
+    };
+    let f = encode(&alive("n".repeat(ATTR_MAX)), &none);
+    assert!(decode(&f, &none, big()).is_ok());
+    let f = encode(&alive("n".repeat(ATTR_MAX + 1)), &none);
+    assert_eq!(decode(&f, &none, big()), Err(DecodeError::Malformed));
+
+    // Metadata: a datagram's worth in a datagram.
+    let meta = |len: usize| Message::MetaResponse {
+        from: id(1),
+        meta: Metadata {
+            version: MetaVersion {
+                hlc: 1,
+                origin: id(1),
+            },
+            data: vec![7; len],
+        },
+    };
+    let f = encode(&meta(DATAGRAM_RECV_MAX + 1), &none);
+    assert_eq!(decode(&f, &none, roomy), Err(DecodeError::Malformed));
+    assert!(decode(&f, &none, big()).is_ok());
+}
+
+// ---- answers to datagrams ----------------------------------------------------------------------
+
+/// `ANSWER_OVERHEAD` bounds every byte of a ping, ack or nack besides its rumors, at the largest
+/// sequence number and ids, with a MAC and a 3-byte rumor count: an answer packed to
+/// `weight - ANSWER_OVERHEAD` bytes of rumors never outweighs its request.
+#[test]
+fn answer_overhead_bounds_every_answer_beside_its_rumors() {
+    let v6: std::net::SocketAddr = "[2001:db8::ffff:ffff]:65535".parse().unwrap();
+    let rumor = Rumor::Left {
+        id: v6,
+        incarnation: 7,
+    };
+    let one = RUMOR_ENCODING.encode(&rumor).len();
+    for key in [Key::new(None), Key::new(Some("k"))] {
+        for count in [0usize, 1, 251, 300] {
+            let rumors = vec![rumor.clone(); count];
+            let weight = count * one;
+            for msg in [
+                Message::Ping {
+                    seq: u32::MAX,
+                    from: v6,
+                    target: v6,
+                    rumors: rumors.clone(),
+                },
+                Message::Ack {
+                    seq: u32::MAX,
+                    from: v6,
+                    rumors: rumors.clone(),
+                },
+                Message::Nack {
+                    seq: u32::MAX,
+                    from: v6,
+                },
+            ] {
+                let len = encode(&msg, &key).len();
+                assert!(len <= ANSWER_OVERHEAD + weight, "{msg:?}: {len} bytes");
+            }
+        }
+    }
+    // Not needlessly loose either: the largest ping without rumors takes all but the count's
+    // two spare bytes.
+    let ping = Message::Ping {
+        seq: u32::MAX,
+        from: v6,
+        target: v6,
+        rumors: vec![],
+    };
+    assert_eq!(
+        encode(&ping, &Key::new(Some("k"))).len(),
+        ANSWER_OVERHEAD - 2
+    );
+}
+
+#[test]
+fn requests_that_need_a_tcp_answer_and_those_answers_are_stream_only() {
+    let only: Vec<&str> = golden_messages()
+        .into_iter()
+        .filter(|(_, m)| stream_only(m))
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(
+        only,
+        [
+            "push_pull",
+            "push_pull_empty",
+            "meta_request",
+            "meta_response",
+            "digest",
+            "digest_no_meta"
+        ]
+    );
+}
