@@ -31,10 +31,10 @@ impl Core {
         self.rumors.take(budget, self.rumor_sends())
     }
 
-    /// `first`, then as many queued rumors as fit beside it, for a message sent by `route`. When
-    /// `first` alone does not fit (an answer to a small datagram), only what fits goes.
-    pub(super) fn piggyback_after(&mut self, first: Rumor, route: Route) -> Vec<Rumor> {
-        let budget = self.rumor_budget(route);
+    /// `first`, then as many queued rumors as fit beside it, for one of our own datagrams. When
+    /// `first` alone does not fit (attributes near their limit), only the queued rumors go.
+    pub(super) fn piggyback_after(&mut self, first: Rumor) -> Vec<Rumor> {
+        let budget = self.rumors.budget();
         let Some(rest) = budget.checked_sub(self.rumors.encoded_len(&first)) else {
             return self.rumors.take(budget, self.rumor_sends());
         };

@@ -319,7 +319,7 @@ impl Core {
         // A suspect learns of the suspicion from the probe itself, and can refute at once.
         let rumors = match self.suspicion_of(target) {
             None => self.piggyback(),
-            Some(r) => self.piggyback_after(r, Route::Own),
+            Some(r) => self.piggyback_after(r),
         };
         self.send(
             target,
