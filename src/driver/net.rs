@@ -145,28 +145,19 @@ impl Shared {
         }
     }
 
-    /// Decodes and handles one frame that arrived `via` a datagram or a connection; false when
-    /// it was rejected. A message that travels only on streams (`wire::stream_only`) is
-    /// malformed in a datagram: its `from` is only a claim, and its answer could outweigh it.
-    pub(super) fn receive(
-        self: &Arc<Self>,
-        frame: &[u8],
-        limits: wire::Limits,
-        via: Arrival,
-    ) -> bool {
-        match wire::decode(frame, &self.key, limits) {
-            Ok(msg) if matches!(via, Arrival::Datagram { .. }) && wire::stream_only(&msg) => {
-                add(&self.stats.dropped_malformed, 1);
-                false
-            }
+    /// Decodes and handles one datagram (stream frames are read by `frame::read_frame`). A
+    /// message that travels only on streams (`wire::stream_only`) is malformed in a datagram:
+    /// its `from` is only a claim, and its answer could outweigh it.
+    fn receive_datagram(self: &Arc<Self>, datagram: &[u8]) {
+        match wire::decode(datagram, &self.key, wire::Limits::datagram()) {
+            Ok(msg) if wire::stream_only(&msg) => add(&self.stats.dropped_malformed, 1),
             Ok(msg) => {
+                let via = Arrival::Datagram {
+                    weight: datagram.len(),
+                };
                 self.with_core(|core, now| core.handle(now, via, msg));
-                true
             }
-            Err(e) => {
-                self.count_dropped(e);
-                false
-            }
+            Err(e) => self.count_dropped(e),
         }
     }
 
@@ -188,11 +179,7 @@ pub(super) async fn udp_loop(s: Arc<Shared>, sock: Arc<UdpSocket>) {
             Ok((n, _src)) => {
                 add(&s.stats.datagrams_received, 1);
                 add(&s.stats.bytes_received, n as u64);
-                s.receive(
-                    &buf[..n],
-                    wire::Limits::datagram(),
-                    Arrival::Datagram { weight: n },
-                );
+                s.receive_datagram(&buf[..n]);
             }
             // ICMP errors from earlier sends (a peer went away) surface here on Linux.
             Err(_) => tokio::task::yield_now().await,
