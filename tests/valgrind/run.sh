@@ -78,6 +78,9 @@ run_vg() {
             say "--- valgrind log $l"
             cat "$l"
         done
+        # Again after the logs, which can be long: CI often shows only the end of the output.
+        say "$label: FAILED (exit $rc); the program's failure lines:"
+        grep -E 'FAIL|\.c:[0-9]+:|panick' "$out" | tail -n 40 | sed 's/^/    /' || true
         failed=$((failed + 1))
         return 0
     fi
