@@ -5,6 +5,7 @@
 //!     cargo run --release --example sim -- pause         [--n 1000] [--seeds 3]
 //!     cargo run --release --example sim -- scale         [--n 10000]
 //!     cargo run --release --example sim -- rejoin        [--n 1000] [--seeds 3]
+//!     cargo run --release --example sim -- storm         [--n 1000] [--seeds 3] [--every MS]
 //!     (all take --cycle MS --timeout MS --amount F --json FILE)
 //!
 //! Every run is reproducible from its seed. `--json` writes one object per table line (a figure
@@ -23,11 +24,13 @@ struct Args {
     cycle: u32,
     timeout: u32,
     amount: usize,
+    /// `storm`: milliseconds between two members' joins.
+    every: Millis,
     json: Option<String>,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: sim dissemination|detection|partition|pause|scale|rejoin [--n N[,N..]] [--seeds K] [--loss P[,P..]] [--cycle MS] [--timeout MS] [--amount F] [--json FILE]");
+    eprintln!("usage: sim dissemination|detection|partition|pause|scale|rejoin|storm [--n N[,N..]] [--seeds K] [--loss P[,P..]] [--cycle MS] [--timeout MS] [--amount F] [--json FILE]");
     std::process::exit(2)
 }
 
@@ -42,6 +45,7 @@ fn parse() -> Args {
         cycle: 200,
         timeout: 5000,
         amount: 3,
+        every: 2,
         json: None,
     };
     while let Some(flag) = it.next() {
@@ -63,6 +67,7 @@ fn parse() -> Args {
             "--cycle" => a.cycle = v.parse().unwrap_or_else(|_| usage()),
             "--timeout" => a.timeout = v.parse().unwrap_or_else(|_| usage()),
             "--amount" => a.amount = v.parse().unwrap_or_else(|_| usage()),
+            "--every" => a.every = v.parse().unwrap_or_else(|_| usage()),
             "--json" => a.json = Some(v),
             _ => usage(),
         }
@@ -408,6 +413,75 @@ fn rejoin(a: &Args) -> Vec<RejoinRow> {
     rows
 }
 
+/// One `storm` line: N members joined one every `every_ms`, each through the first three.
+#[derive(Serialize)]
+struct StormRow {
+    n: usize,
+    seed: u64,
+    /// From the last join until every member lists every member (null: not within 120 s).
+    complete_ms: Option<Millis>,
+    /// Per member, from the first join until complete: datagrams, and bytes on connections.
+    datagrams_per_member: f64,
+    stream_kib_per_member: f64,
+    /// The most rumors any member held queued.
+    most_queued: usize,
+    /// Live members some member removed.
+    false_removals: usize,
+}
+
+fn storm(a: &Args) -> Vec<StormRow> {
+    const LIMIT: Millis = 120_000;
+    let mut rows = Vec::new();
+    println!("| N | seed | complete after last join (ms) | datagrams/member | stream KiB/member | most queued | false removals |");
+    println!("|---|---|---|---|---|---|---|");
+    for &n in &a.n {
+        for seed in 1..=a.seeds {
+            let mut sim = Sim::new(config(a, n, a.loss[0], seed));
+            let mut most_queued = 0;
+            for i in 0..n {
+                sim.run_for(a.every);
+                let seeds: Vec<usize> = (0..3.min(i)).collect();
+                sim.join_one(i, &seeds);
+            }
+            let mut complete = None;
+            let t0 = sim.now;
+            while sim.now - t0 < LIMIT {
+                most_queued = most_queued.max(
+                    sim.cores
+                        .iter()
+                        .map(|c| c.pending_rumors())
+                        .max()
+                        .unwrap_or(0),
+                );
+                if sim.converged() {
+                    complete = Some(sim.now - t0);
+                    break;
+                }
+                sim.run_for(100);
+            }
+            let row = StormRow {
+                n,
+                seed,
+                complete_ms: complete,
+                datagrams_per_member: sim.datagrams as f64 / n as f64,
+                stream_kib_per_member: sim.stream_bytes as f64 / 1024.0 / n as f64,
+                most_queued,
+                false_removals: sim.live_removals_since(0),
+            };
+            println!(
+                "| {n} | {seed} | {} | {:.0} | {:.1} | {} | {} |",
+                complete.map_or("not within 120 s".into(), |t| t.to_string()),
+                row.datagrams_per_member,
+                row.stream_kib_per_member,
+                most_queued,
+                row.false_removals
+            );
+            rows.push(row);
+        }
+    }
+    rows
+}
+
 /// One `scale` line (rounds: null when not within 100).
 #[derive(Serialize)]
 struct ScaleRow {
@@ -471,6 +545,7 @@ fn main() {
             to_json::<()>(&[])
         }
         "rejoin" => to_json(&rejoin(&a)),
+        "storm" => to_json(&storm(&a)),
         "partition" => to_json(&partition(&a)),
         "scale" => to_json(&scale(&a)),
         _ => usage(),

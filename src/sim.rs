@@ -94,6 +94,9 @@ pub struct Sim {
     /// Messages and encoded bytes sent by each member.
     pub sent: Vec<u64>,
     pub sent_bytes: Vec<u64>,
+    /// Of those, datagrams (our own and answers to datagrams), and bytes sent on connections.
+    pub datagrams: u64,
+    pub stream_bytes: u64,
     /// Whether to encode every message to count its bytes (costly at large N).
     pub count_bytes: bool,
     /// Largest datagram-class message seen (everything but push-pull and metadata transfer).
@@ -150,6 +153,8 @@ impl Sim {
             rng,
             sent: vec![0; n],
             sent_bytes: vec![0; n],
+            datagrams: 0,
+            stream_bytes: 0,
             count_bytes: true,
             largest_datagram: 0,
             answers_oversized: 0,
@@ -181,6 +186,18 @@ impl Sim {
             self.cores[i].join(self.now);
             self.flush(i);
         }
+    }
+
+    /// Member `i` learns of `seeds` (other members' indices) and joins, at the current time.
+    pub fn join_one(&mut self, i: usize, seeds: &[usize]) {
+        for &s in seeds {
+            if s != i {
+                let id = self.ids[s];
+                self.cores[i].set_peer(self.now, id, Attributes::default());
+            }
+        }
+        self.cores[i].join(self.now);
+        self.flush(i);
     }
 
     /// Starts every member as if the cluster had long converged: each knows all the others.
@@ -239,6 +256,7 @@ impl Sim {
             self.sent[from] += 1;
             // A datagram's weight matters to its receiver only when it may answer it.
             let datagram = matches!(o.route, Route::Own | Route::Answer { .. });
+            self.datagrams += datagram as u64;
             let weigh = datagram
                 && matches!(
                     o.msg,
@@ -253,6 +271,9 @@ impl Sim {
                 bytes = Some(n);
                 if self.count_bytes {
                     self.sent_bytes[from] += n as u64;
+                    if !datagram {
+                        self.stream_bytes += n as u64;
+                    }
                     if !wire::stream_only(&o.msg) {
                         self.largest_datagram = self.largest_datagram.max(n);
                     }

@@ -174,6 +174,10 @@ pub struct Core {
     announces_ignored: u64,
     /// The last wall-clock reading: (`now` when taken, milliseconds since the Unix epoch).
     wall: (Millis, u64),
+    /// Members were listed without being rumored on (from an exchange, or past the rumor
+    /// backlog): this many more anti-entropy rounds come early (`Timing::sync_soon`), so
+    /// exchanges spread them.
+    sync_soon: u32,
 }
 
 impl Core {
@@ -211,6 +215,7 @@ impl Core {
             introductions_refused: 0,
             announces_ignored: 0,
             wall: (0, cfg_wall),
+            sync_soon: 0,
         }
     }
 
@@ -407,7 +412,11 @@ impl Core {
             self.rounds += 1;
             self.gossip_round();
         }
+        if self.sync_soon > 0 && self.timers.push_pull > now + t.sync_soon * 3 / 2 {
+            self.timers.push_pull = now + self.sync_soon_delay();
+        }
         if now >= self.timers.push_pull {
+            self.sync_soon = self.sync_soon.saturating_sub(1);
             self.timers.push_pull = now + self.push_pull_delay();
             self.anti_entropy_round(now);
         }

@@ -9,9 +9,11 @@
 
 use super::state::{direct_peers, live_peers, member_hash, Via, MEMBERS_MAX};
 use super::types::{
-    Arrival, Event, MemberId, MemberState, Message, MetaVersion, Metadata, Millis, Route, Status,
+    Arrival, Event, Incarnation, MemberId, MemberState, Message, MetaVersion, Metadata, Millis,
+    Route, Status,
 };
 use super::Core;
+use std::collections::HashMap;
 
 impl Core {
     /// Order-independent hash of the listed members (and their incarnations), self included.
@@ -30,6 +32,12 @@ impl Core {
     /// exchange state at the same moment.
     pub(super) fn push_pull_delay(&mut self) -> Millis {
         let p = self.cfg.timing.push_pull_for(self.members.len() + 1);
+        p / 2 + self.rng.between(0, p)
+    }
+
+    /// How soon an early anti-entropy round comes (`Core::sync_soon`), with +-50% jitter.
+    pub(super) fn sync_soon_delay(&mut self) -> Millis {
+        let p = self.cfg.timing.sync_soon;
         p / 2 + self.rng.between(0, p)
     }
 
@@ -84,7 +92,7 @@ impl Core {
     /// Starts an exchange with `to` on a connection we open (`Route::Request`), or answers a
     /// differing digest on its connection (`Route::Reply`).
     pub(super) fn send_push_pull(&mut self, to: MemberId, route: Route) {
-        let members = self.state_snapshot();
+        let members = self.state_snapshot(None);
         let meta_version = self.meta_version();
         self.send(
             to,
@@ -119,6 +127,13 @@ impl Core {
         } else {
             Via::Sync
         };
+        // What the pusher holds, for a reply that carries only what differs (`state_snapshot`).
+        let theirs: Option<HashMap<MemberId, (Incarnation, Status)>> = (!reply).then(|| {
+            members
+                .iter()
+                .map(|s| (s.id, (s.incarnation, s.status)))
+                .collect()
+        });
         self.merge_state(now, from, members, via);
         if let Some(m) = meta {
             self.apply_meta(now, m);
@@ -130,7 +145,7 @@ impl Core {
                 (Some(m), None) => Some(m.clone()),
                 _ => None,
             };
-            let members = self.state_snapshot();
+            let members = self.state_snapshot(theirs.as_ref());
             self.send(
                 from,
                 Message::PushPull {
@@ -187,7 +202,13 @@ impl Core {
     /// themselves, then the others, as many as every peer's frame limit accepts
     /// (`RumorEncoding::table_budget`, and at most `MEMBERS_MAX`). A table swollen by members
     /// nobody has heard from (a forged one) is cut, not sent whole for the peers to refuse.
-    fn state_snapshot(&self) -> Vec<MemberState> {
+    ///
+    /// A reply leaves out what the push it answers (`theirs`) already holds as we do: the pusher
+    /// has it, and in a join storm the full tables would double what exchanges cost.
+    fn state_snapshot(
+        &self,
+        theirs: Option<&HashMap<MemberId, (Incarnation, Status)>>,
+    ) -> Vec<MemberState> {
         let enc = self.cfg.encoding;
         let mut budget = enc.table_budget();
         let mut v = Vec::with_capacity((self.members.len() + 1).min(MEMBERS_MAX));
@@ -209,6 +230,9 @@ impl Core {
         for direct in [true, false] {
             for (id, m) in &self.members {
                 if m.placeholder || m.direct != direct {
+                    continue;
+                }
+                if theirs.and_then(|t| t.get(id)) == Some(&(m.incarnation, m.status)) {
                     continue;
                 }
                 let s = MemberState {

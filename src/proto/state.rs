@@ -14,6 +14,15 @@ use std::collections::BTreeMap;
 /// dropped and counted.
 pub const MEMBERS_MAX: usize = 100_000;
 
+/// Queued rumors beyond which a member new to us, heard of by rumor, is listed quietly rather
+/// than rumored on (a join storm; anti-entropy carries the news then).
+pub const SPREAD_BACKLOG: usize = 64;
+
+/// Early anti-entropy rounds after members were listed without being rumored on
+/// (`Core::sync_soon`): the exchanges carry them on, and keep going until exchanges stop
+/// bringing news.
+pub const SYNC_SOON_ROUNDS: u32 = 3;
+
 /// How news about a member reached us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Via {
@@ -367,6 +376,13 @@ impl Core {
             self.alive_about_self(incarnation, &attrs);
             return;
         }
+        // What we hold already, the common case of a merge or a rumor still spreading: one
+        // lookup, nothing else (the checks below would find the same).
+        if let Some(m) = self.members.get(&id) {
+            if !m.placeholder && !m.quiet && m.incarnation == incarnation {
+                return;
+            }
+        }
         if attrs.name.len() > ATTR_MAX || attrs.private_data.len() > ATTR_MAX {
             return;
         }
@@ -374,6 +390,15 @@ impl Core {
             self.members_refused += 1;
             return;
         }
+        // A member new to us is rumored on only while the rumor path has room: news from an
+        // exchange is spread by exchanges, and in a join storm (a deep rumor queue) rumors
+        // about every joiner from every member would cost N² sends; anti-entropy carries them
+        // instead, sooner (`Core::sync_soon`).
+        let spread_new = match via {
+            Via::JoinReply | Via::Sync => false,
+            Via::Rumor => self.rumors.len() < SPREAD_BACKLOG,
+            Via::Itself => true,
+        };
         let quiet = via == Via::JoinReply;
         if !self.members.contains_key(&id)
             && !matches!(via, Via::Itself | Via::JoinReply)
@@ -394,18 +419,27 @@ impl Core {
             None => {
                 let m = Member::alive(incarnation, &attrs, now, quiet);
                 self.members.insert(id, m);
-                (Some(Event::Joined(id, attrs.clone())), !quiet)
+                if via == Via::Sync || (via == Via::Rumor && !spread_new) {
+                    self.sync_soon = SYNC_SOON_ROUNDS;
+                }
+                (Some(Event::Joined(id, attrs.clone())), spread_new)
             }
             Some(m) => {
                 if order == Some(IncarnationOrder::Same) && !m.placeholder {
                     // A rumor still spreading about a member we listed quietly: take our part
                     // in it, as if it had been news to us, so it reaches every member.
+                    // Past the rumor backlog anti-entropy carries it instead (as for a member
+                    // new to us).
                     let rumor = matches!(via, Via::Rumor | Via::Itself);
                     if !(m.quiet && rumor && incarnation == m.incarnation) {
                         return;
                     }
                     m.quiet = false;
-                    (None, true)
+                    let room = via == Via::Itself || self.rumors.len() < SPREAD_BACKLOG;
+                    if !room {
+                        self.sync_soon = SYNC_SOON_ROUNDS;
+                    }
+                    (None, room)
                 } else {
                     // Known to us but news for the cluster (a refutation, new attributes, a
                     // placeholder confirmed): spread even from a join reply.

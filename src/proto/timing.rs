@@ -3,6 +3,9 @@
 
 use super::types::Millis;
 
+/// `Timing::sync_soon`, in cycles.
+pub const SYNC_SOON_CYCLES: Millis = 2;
+
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {
     /// Gossip round: rumors go to `amount` random members every `cycle`.
@@ -17,6 +20,8 @@ pub struct Timing {
     pub timeout: Millis,
     /// Base anti-entropy period (`30 * cycle`), stretched by log2(N / 32) beyond 32 members.
     pub push_pull: Millis,
+    /// An early anti-entropy round after members were listed quietly (a join storm).
+    pub sync_soon: Millis,
     /// Dead and left members are remembered this long (`max(12 * timeout, 300 * cycle)`), so old
     /// news about them is recognised and failed members are retried after a partition heals.
     pub tombstone: Millis,
@@ -34,6 +39,7 @@ impl Timing {
             probe_timeout: (probe_interval * 2 / 5).max(1),
             timeout,
             push_pull: cycle * 30,
+            sync_soon: cycle * SYNC_SOON_CYCLES,
             tombstone: (timeout * 12).max(cycle * 300),
         }
     }
