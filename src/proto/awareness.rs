@@ -46,9 +46,9 @@ impl Awareness {
 }
 
 /// How late a tick may come before it counts (timer granularity and ordinary scheduling delays
-/// stay below it): a quarter of the probe timeout.
+/// on a busy host stay below it): half the probe timeout.
 pub fn late_tolerance(t: &Timing) -> Millis {
-    (t.probe_timeout / 4).max(1)
+    (t.probe_timeout / 2).max(1)
 }
 
 impl Core {
