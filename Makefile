@@ -11,6 +11,7 @@
 #   make c-test       only the C tests (build/tests/test_api; pass test or suite
 #                     names to that binary to run a few)
 #   make bench        cargo run --release --example bench -- $(BENCH_ARGS)
+#   make bench-overload  the overload scenario (bench --overload), JSON in docs/bench/data/
 #   make check-header fail if the committed include/pekonode.h is stale
 #   make clean
 #
@@ -58,7 +59,7 @@ endif
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all lib examples header-check-compile demo test c-test bench \
+.PHONY: all lib examples header-check-compile demo test c-test bench bench-overload \
         check-header clean FORCE
 
 all: lib examples
@@ -166,6 +167,10 @@ smoke: $(BUILD)/node
 
 bench:
 	$(CARGO) run --release --example bench -- $(BENCH_ARGS)
+
+# Issue 11's overload scenario: 200 members while 2 threads of the process spin for 30 s.
+bench-overload:
+	$(CARGO) run --release --example bench -- --overload --json docs/bench/data/bench-overload.json $(BENCH_ARGS)
 
 clean:
 	$(CARGO) clean

@@ -37,13 +37,21 @@ pub struct Plan {
     pub batch: Option<(usize, Duration)>,
     pub protocol: Protocol,
     pub json: Option<String>,
+    /// `--overload` (default mode's timings, N = 200): the scenario in `overload.rs` instead.
+    pub overload: bool,
+    /// `--overload`: threads that spin in this process, for how long, and how long to watch after.
+    pub spin_threads: usize,
+    pub spin: Duration,
+    pub after: Duration,
 }
 
 pub fn usage(msg: &str) -> ! {
     eprintln!("bench: {msg}");
     eprintln!(
         "usage: bench [--sizes 50,100,200] [--cycle MS] [--timeout MS] [--steady SECS] \
-         [--settle SECS] [--tcp] [--large] [--json FILE]"
+         [--settle SECS] [--tcp] [--large] [--json FILE]\n       \
+         bench --overload [--sizes 200] [--settle SECS] [--spin-secs 30] [--spin-threads 2] \
+         [--after-secs 30] [--json FILE]"
     );
     exit(2);
 }
@@ -76,6 +84,10 @@ fn parse_sizes(v: &str) -> Vec<usize> {
 
 pub fn parse_args() -> Plan {
     let mut large = false;
+    let mut overload = false;
+    let mut spin_threads = 2usize;
+    let mut spin = Duration::from_secs(30);
+    let mut after = Duration::from_secs(30);
     let mut sizes: Option<Vec<usize>> = None;
     let mut cycle_ms: Option<u32> = None;
     let mut timeout_ms: Option<u32> = None;
@@ -109,6 +121,14 @@ pub fn parse_args() -> Plan {
             "--settle" => settle = Some(positive_secs(&value("--settle"), "--settle")),
             "--tcp" => protocol = Protocol::Tcp,
             "--large" => large = true,
+            "--overload" => overload = true,
+            "--spin-secs" => spin = positive_secs(&value("--spin-secs"), "--spin-secs"),
+            "--after-secs" => after = positive_secs(&value("--after-secs"), "--after-secs"),
+            "--spin-threads" => {
+                spin_threads = value("--spin-threads")
+                    .parse()
+                    .unwrap_or_else(|_| usage("bad --spin-threads"))
+            }
             "--json" => json = Some(value("--json")),
             "-h" | "--help" => usage("help"),
             other => usage(&format!("unknown argument {other:?}")),
@@ -129,11 +149,18 @@ pub fn parse_args() -> Plan {
             batch: Some((LARGE_BATCH, LARGE_BATCH_EVERY)),
             protocol,
             json,
+            overload,
+            spin_threads,
+            spin,
+            after,
         }
     } else {
         Plan {
             mode: Mode::Default,
-            sizes: sizes.unwrap_or_else(|| vec![50, 100, 200]),
+            sizes: sizes.unwrap_or_else(|| match overload {
+                true => vec![200],
+                false => vec![50, 100, 200],
+            }),
             cycle_ms: cycle_ms.unwrap_or(200),
             // peko_config_default's timeout: the library's defaults with a faster cycle.
             timeout_ms: timeout_ms.unwrap_or(5000),
@@ -145,6 +172,10 @@ pub fn parse_args() -> Plan {
             batch: None,
             protocol,
             json,
+            overload,
+            spin_threads,
+            spin,
+            after,
         }
     }
 }

@@ -16,7 +16,11 @@
 //! core, resident memory (now and peak), datagrams, bytes and anti-entropy bytes per member per
 //! second, next to the targets (CPU <= 25% of one core, RSS <= 256 MiB).
 //!
-//! `--json FILE` (either mode) also writes the configuration and one object per N, every figure
+//! `--overload`: N = 200 (or the first of `--sizes`) while threads of this process spin on every
+//! core (`--spin-threads 2`, `--spin-secs 30`, then `--after-secs 30` of watching): false
+//! removals and process CPU, once a second (`overload.rs`).
+//!
+//! `--json FILE` (any mode) also writes the configuration and one object per N, every figure
 //! a number or null, for a report script.
 //!
 //! The parts: `args` (the command line), `cluster` (starting, polling and closing members),
@@ -25,6 +29,7 @@
 
 mod args;
 mod cluster;
+mod overload;
 mod procfs;
 mod report;
 mod row;
@@ -57,6 +62,10 @@ fn main() {
         eprintln!(
             "bench: warning: open-files limit {soft} (hard {hard}) may be too low for {need} fds"
         );
+    }
+    if plan.overload {
+        overload::main(&plan, &cfg, cores);
+        return;
     }
     report::print_header(&plan, &cfg, cores);
 

@@ -172,6 +172,31 @@ impl Shared {
     }
 }
 
+/// Datagrams handled before a tick, at most: what a starved receive task left in the socket.
+const PENDING_BEFORE_TICK: usize = 256;
+
+impl Shared {
+    /// Handles the datagrams already waiting in the socket (up to `PENDING_BEFORE_TICK`), without
+    /// waiting. The timer task calls it before each tick: when the process is starved the receive
+    /// task falls behind, and a probe must not be judged unanswered while its ack sits unread.
+    pub(super) fn receive_pending(self: &Arc<Self>, buf: &mut [u8]) {
+        let Some(sock) = self.udp_socket() else {
+            return;
+        };
+        for _ in 0..PENDING_BEFORE_TICK {
+            match sock.try_recv_from(buf) {
+                Ok((n, _src)) => {
+                    add(&self.stats.datagrams_received, 1);
+                    add(&self.stats.bytes_received, n as u64);
+                    self.receive_datagram(&buf[..n]);
+                }
+                // Empty (or an error the receive task will see and handle).
+                Err(_) => return,
+            }
+        }
+    }
+}
+
 pub(super) async fn udp_loop(s: Arc<Shared>, sock: Arc<UdpSocket>) {
     let mut buf = vec![0u8; wire::DATAGRAM_RECV_MAX];
     loop {

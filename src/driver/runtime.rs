@@ -77,12 +77,17 @@ pub(super) fn start(s: &Arc<Shared>, sockets: Sockets) {
     });
 }
 
-/// Ticks the core at its next deadline (at least once per cycle, sooner when woken), and prints
-/// the member list once per cycle when the console log is on.
+/// Ticks the core at its next deadline (at least once per cycle, sooner when woken), after the
+/// datagrams already waiting in the socket, and prints the member list once per cycle when the
+/// console log is on. A tick that runs later than the core asked for counts against its own
+/// health (`Core::tick`).
 async fn tick_loop(s: Arc<Shared>) {
     let cycle = lock(&s.core).timing().cycle;
     let mut next_print = 0u64;
+    let mut buf = vec![0u8; crate::wire::DATAGRAM_RECV_MAX];
     loop {
+        // What arrived while we were late is read before the tick judges the probes.
+        s.receive_pending(&mut buf);
         let wake = s.with_core(|core, now| {
             // The core's wall clock follows the host's (a stepped clock is caught within a cycle).
             core.set_wall_clock(now, wall_ms());

@@ -1,8 +1,19 @@
 //! Lifeguard's local health: a member that misses nacks, is suspected, or notices that it did not
 //! run for a while distrusts its own view, and stretches its probe interval and timeout rather
 //! than accuse others.
+//!
+//! "Did not run" includes running late: when the whole process is starved of CPU, the driver's
+//! timers fire late and answers wait unread in the receive queue, so a probe that looks unanswered
+//! may have been answered. A tick that comes later than the core asked for (`next_wake`) is
+//! counted against our own health, and the verdicts it would have reached (a failed probe, an
+//! expired suspicion) wait until we have run on time for a moment: the time we lost is not
+//! counted against the others. The wait is bounded, so a member that is late for good still
+//! detects failures, only more slowly.
 
-use super::types::Millis;
+use super::state::Member;
+use super::timing::Timing;
+use super::types::{Millis, Status};
+use super::Core;
 
 /// Local health is 0 (healthy) ..= `HEALTH_MAX`; each step stretches the probe interval and probe
 /// timeout by one more multiple.
@@ -32,6 +43,51 @@ impl Awareness {
     pub fn improve(&mut self) {
         self.score = self.score.saturating_sub(1);
     }
+}
+
+/// How late a tick may come before it counts (timer granularity and ordinary scheduling delays
+/// on a busy host stay below it): half the probe timeout.
+pub fn late_tolerance(t: &Timing) -> Millis {
+    (t.probe_timeout / 2).max(1)
+}
+
+impl Core {
+    /// `tick` ran `late` ms after the time it asked for (beyond `late_tolerance`): the trouble is
+    /// ours. Less healthy (more so the later), and the verdicts pending on the others are pushed
+    /// back by the time we lost, and at least until we have run on time for a probe timeout
+    /// (what was answered meanwhile may still be unread), but never beyond twice their own length.
+    pub(super) fn fell_behind(&mut self, now: Millis, late: Millis) {
+        let t = self.cfg.timing;
+        let steps = 1 + (late / t.probe_timeout.max(1)).min(HEALTH_MAX as Millis) as u32;
+        self.health.worsen(steps);
+        let grace = t.probe_timeout;
+        let defer = |deadline: Millis, cap: Millis| (deadline + late).max(now + grace).min(cap);
+        if let Some(p) = self.probe.as_mut() {
+            if !p.indirect_sent {
+                let direct = defer(p.direct_deadline, p.latest);
+                p.end = (p.end + (direct - p.direct_deadline)).min(p.latest);
+                p.direct_deadline = direct;
+            } else {
+                p.end = defer(p.end, p.latest);
+            }
+        }
+        for r in self.relays.values_mut() {
+            r.deadline += late;
+        }
+        let (_, longest) = t.suspicion_bounds(self.members.len() + 1);
+        for id in &self.watch {
+            if let Some(m) = self.members.get_mut(id) {
+                if is_suspect(m) {
+                    let cap = m.since + 2 * longest;
+                    m.deadline = defer(m.deadline, cap.max(m.deadline));
+                }
+            }
+        }
+    }
+}
+
+fn is_suspect(m: &Member) -> bool {
+    m.status == Status::Suspect && !m.unheard
 }
 
 #[cfg(test)]

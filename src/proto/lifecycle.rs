@@ -113,6 +113,7 @@ impl Core {
         self.timers.probe = now + self.rng.below(t.probe_interval);
         self.timers.push_pull = now + self.push_pull_delay();
         self.timers.seed_retry = now + t.probe_interval;
+        self.timers.tick_due = None;
         self.probe = None;
     }
 }

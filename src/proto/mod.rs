@@ -137,6 +137,9 @@ struct Timers {
     probe: Millis,
     push_pull: Millis,
     seed_retry: Millis,
+    /// When the last tick asked to run next (`next_wake` then); None before the first tick
+    /// after a join or start. A tick much later than this means we are starved.
+    tick_due: Option<Millis>,
 }
 
 pub struct Core {
@@ -396,6 +399,10 @@ impl Core {
             return;
         }
         let t = self.cfg.timing;
+        let late = self
+            .timers
+            .tick_due
+            .map_or(0, |due| now.saturating_sub(due));
         if now.saturating_sub(self.last_tick) > 2 * t.probe_interval + t.cycle {
             // We did not run for a while (a pause, an overloaded host): others may suspect us,
             // so refute before they ask, and distrust our own view for a while.
@@ -403,6 +410,11 @@ impl Core {
             self.refute(self.incarnation);
             self.probe = None;
             self.timers.gossip = now;
+        }
+        if late > awareness::late_tolerance(&t) {
+            // We run late (a starved process): count it against our own health, not against
+            // the members whose answers may be waiting unread.
+            self.fell_behind(now, late);
         }
         self.last_tick = now;
         self.check_deadlines(now);
@@ -425,6 +437,7 @@ impl Core {
             self.retry_seeds();
         }
         self.expire_relays(now);
+        self.timers.tick_due = Some(self.next_wake());
     }
 
     // ---- outputs -----------------------------------------------------------------------------

@@ -22,6 +22,8 @@ pub const RELAYS_MAX: usize = 1024;
 pub(super) struct Probe {
     pub target: MemberId,
     pub seq: u32,
+    /// The latest a late tick may push its verdict back to: twice its own length.
+    pub latest: Millis,
     pub direct_deadline: Millis,
     pub end: Millis,
     pub indirect_sent: bool,
@@ -310,6 +312,7 @@ impl Core {
         self.probe = Some(Probe {
             target,
             seq,
+            latest: now + 2 * (t.probe_interval * stretch * 9 / 10),
             direct_deadline: now + t.probe_timeout * stretch,
             end: now + t.probe_interval * stretch * 9 / 10,
             indirect_sent: false,

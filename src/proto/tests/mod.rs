@@ -5,6 +5,7 @@
 //!   stream-only requests, fetches only from verified members (issue 10, finding 4)
 //! - `forged.rs`   forged news: implausible incarnations and clocks, refused publishes,
 //!   introduction limits, what verifies a member (issue 10, findings 1, 2, 5)
+//! - `overload.rs` a member that runs late itself accuses no one (issue 11)
 
 use super::*;
 use crate::sim::{Sim, SimConfig};
@@ -35,6 +36,7 @@ fn removed_anywhere(s: &Sim) -> bool {
 mod answers;
 mod cluster;
 mod forged;
+mod overload;
 
 /// A converged three-member core with news queued (a 1000-byte attribute change rides on every
 /// message while it lasts), and the ids of a member and of a stranger.
