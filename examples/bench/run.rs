@@ -128,23 +128,28 @@ pub fn settle<N: Borrow<Node>>(row: &mut Row, nodes: &[N], plan: &Plan) -> Stats
     let settle0 = sum_stats(nodes);
     let settle_t0 = Instant::now();
     std::thread::sleep(plan.settle);
-    // Polling rarely, so the wait itself costs little.
-    let quiet_deadline = Instant::now() + QUIET_DEADLINE;
-    let mut quiet = false;
-    while Instant::now() < quiet_deadline {
+    // Polling rarely, so the wait itself costs little. The storm measures the window it was
+    // asked for, quiet or not: rumors still queued then are part of what it measures.
+    let quiet_deadline = match plan.mode {
+        Mode::Storm => Instant::now(),
+        _ => Instant::now() + QUIET_DEADLINE,
+    };
+    let quiet = loop {
         if nodes.iter().all(|n| n.borrow().pending_rumors() == 0) {
-            quiet = true;
-            break;
+            break true;
+        }
+        if Instant::now() >= quiet_deadline {
+            break false;
         }
         std::thread::sleep(Duration::from_secs(1));
-    }
+    };
     row.notes.push(format!(
         "steady state began {:.1} s after the lists were complete{}",
         settle_t0.elapsed().as_secs_f64(),
-        if quiet {
-            " (no member had a rumor left to send)"
-        } else {
-            " (rumors were still queued at the deadline)"
+        match (quiet, plan.mode) {
+            (true, _) => " (no member had a rumor left to send)",
+            (false, Mode::Storm) => " (rumors were still queued then)",
+            (false, _) => " (rumors were still queued at the deadline)",
         }
     ));
     let before = sum_stats(nodes);

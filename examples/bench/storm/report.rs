@@ -74,9 +74,9 @@ fn targets(r: &StormRow) -> Vec<Target> {
             s(r.base.publish),
         ),
         t(
-            "FAILED about live members, first join to end".into(),
+            "FAILED about live members, first join to end of steady window".into(),
             0.0,
-            Some(r.false_failed_total as f64),
+            Some(r.false_failed_to_window_end as f64),
         ),
         t(
             "steady CPU, % of one core (whole process)".into(),
@@ -164,6 +164,7 @@ struct StormRowJson<'a> {
     false_failed_storm: u64,
     false_failed_settle: u64,
     false_failed_window: u64,
+    false_failed_to_window_end: u64,
     false_failed_total: u64,
     false_left_total: u64,
     false_failed_subjects: usize,
@@ -199,6 +200,7 @@ impl<'a> From<&'a StormRow> for StormRowJson<'a> {
             false_failed_storm: r.false_failed_storm,
             false_failed_settle: r.false_failed_settle,
             false_failed_window: r.false_failed_window,
+            false_failed_to_window_end: r.false_failed_to_window_end,
             false_failed_total: r.false_failed_total,
             false_left_total: r.false_left_total,
             false_failed_subjects: w.subjects,
