@@ -362,7 +362,7 @@ def plot_storm(runs, path):
     ax.set_ylabel("% of members")
     ax.set_title("Join storm (real sockets): list completeness over time")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
