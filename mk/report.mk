@@ -4,7 +4,9 @@
 # (examples/bench/) and writes $(REPORT_OUT) (default docs/bench/): README.md
 # with the printed tables, the commands, the machine, and PNG plots.
 # The full run takes a long while (the sim's N=10000 scale run needs ~15-20 GB);
-# REPORT_QUICK=1 runs a reduced set (smaller N, fewer seeds, no --large).
+# REPORT_QUICK=1 runs a reduced set (smaller N, fewer seeds, no --large; the
+# join storm at N=500 with a 20 s steady window instead of N=1000 and N=2000).
+# The overload section appears when the bench has an --overload mode.
 # matplotlib goes into a venv under build/, nothing is installed system-wide.
 
 REPORT_PYTHON ?= python3

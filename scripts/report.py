@@ -7,10 +7,15 @@
 
 Builds the `sim` and `bench` examples once, runs each bench as a subprocess with a
 timeout, keeps its printed markdown table, its JSON and its stderr under OUT/data/,
-and writes OUT/README.md with the tables, the commands, the machine and three plots:
-rounds to full dissemination vs N, bytes per member per second vs N, and the
-distribution of failure-detection times. A bench that fails, times out or is killed
-is recorded as such; every figure in the report comes from a bench's own output.
+and writes OUT/README.md with the tables, the commands, the machine and the plots:
+rounds to full dissemination vs N, bytes per member per second vs N, the
+distribution of failure-detection times, list completeness over time in the join
+storm (`bench --storm`), and CPU and false removals under overload (`bench
+--overload`, when the bench has that mode; its JSON: {"mode": "overload", "rows":
+[{"n", "spin_threads", "spin_secs", "false_removals", optional "spin_start_s",
+"series": [{"t", "cpu_pct", "false_removals"}, ...]}]}). A bench that fails, times
+out or is killed is recorded as such; every figure in the report comes from a
+bench's own output.
 """
 
 import argparse
@@ -47,6 +52,8 @@ FULL = {
     "scale": [1000, 2000, 5000, 10000],
     "bench": [],
     "large": True,
+    # Issue 11's join storm: one process per run, N = 1000 at a 200 ms cycle, N = 2000 at 1 s.
+    "storm": [["--sizes", "1000", "--cycle", "200"], ["--sizes", "2000", "--cycle", "1000"]],
 }
 QUICK = {
     "dissemination": ["--n", "50,100,300", "--seeds", "5", "--loss", "0,0.05"],
@@ -56,13 +63,15 @@ QUICK = {
     "scale": [500, 1000],
     "bench": ["--sizes", "20,50", "--settle", "2", "--steady", "5"],
     "large": False,
+    "storm": [["--sizes", "500", "--cycle", "200", "--steady", "20"]],
 }
 # Before a real-socket bench, wait up to QUIET_WAIT_S for the 1-minute load average
 # to drop below QUIET_LOAD_SHARE of the cores: other work skews its CPU and timing.
 QUIET_LOAD_SHARE = 0.5
 QUIET_WAIT_S = 600
 # Seconds before a run is killed.
-TIMEOUTS = {"sim": 3600, "scale": 1800, "bench": 1200, "large": 1800}
+TIMEOUTS = {"sim": 3600, "scale": 1800, "bench": 1200, "large": 1800, "storm": 1800,
+            "overload": 1800}
 
 
 # --- running ---------------------------------------------------------------
@@ -173,7 +182,39 @@ def run_all(plan, sim, bench, data_dir):
         wait_quiet()
         recs["large"] = run("bench-large", [bench, "--large", "--json", out], data_dir,
                             TIMEOUTS["large"], out)
+    recs["storm"] = []
+    for args in plan["storm"]:
+        opts = dict(zip(args[::2], args[1::2]))
+        name = (f"bench-storm-n{opts.get('--sizes', '1000').replace(',', '-')}"
+                f"-c{opts.get('--cycle', '200')}")
+        out = data_dir / f"{name}.json"
+        wait_quiet()
+        recs["storm"].append(run(name, [bench, "--storm", *args, "--json", out], data_dir,
+                                 TIMEOUTS["storm"], out))
+    recs["overload"] = run_overload(bench, data_dir)
     return recs
+
+
+def has_overload(bench):
+    """Whether the bench has an --overload mode: an unknown flag after it shows which one the
+    parser stops at, without running anything."""
+    try:
+        p = subprocess.run([bench, "--overload", "--no-such-flag"], capture_output=True,
+                           text=True, timeout=60, cwd=ROOT, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return p.returncode != 0 and '"--overload"' not in p.stderr
+
+
+def run_overload(bench, data_dir):
+    """The overload scenario if the bench has it, else None (the report says so)."""
+    if not has_overload(bench):
+        print("[report] the bench has no --overload mode: no overload section", flush=True)
+        return None
+    out = data_dir / "bench-overload.json"
+    wait_quiet()
+    return run("bench-overload", [bench, "--overload", "--json", out], data_dir,
+               TIMEOUTS["overload"], out)
 
 
 # --- plots -----------------------------------------------------------------
@@ -290,6 +331,74 @@ def plot_detection(rows, path):
     plt.close(fig)
 
 
+def storm_runs(recs):
+    """(label, config, result row) for every storm run that wrote JSON."""
+    runs = []
+    for rec in recs.get("storm", []):
+        doc = rec["data"]
+        if not doc:
+            continue
+        cfg = doc["config"]
+        for r in doc["results"]:
+            runs.append((f"N = {r['n']}, cycle {cfg['cycle_ms']} ms", cfg, r))
+    return runs
+
+
+def plot_storm(runs, path):
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    for label, _cfg, r in runs:
+        pts = [(p["t"], 100 * p["complete"] / r["n"]) for p in r["series"]]
+        if not pts:
+            continue
+        line, = ax.plot(*zip(*pts), "-", label=f"{label}: members with a complete list")
+        mean = [(p["t"], 100 * p["mean_listed"]) for p in r["series"]]
+        ax.plot(*zip(*mean), ":", color=line.get_color(), label=f"{label}: mean % listed")
+        if finite(r.get("last_join_s")):
+            ax.axvline(r["last_join_s"], color=line.get_color(), linestyle="--", alpha=0.6,
+                       label=f"{label}: last join ({r['last_join_s']:.1f} s)")
+    ax.set_ylim(0, 102)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("seconds since the first member joined")
+    ax.set_ylabel("% of members")
+    ax.set_title("Join storm (real sockets): list completeness over time")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_overload(rows, path):
+    fig, axes = plt.subplots(len(rows), 1, figsize=(8, 3.6 * len(rows)), squeeze=False)
+    for ax, r in zip(axes[:, 0], rows):
+        series = r.get("series") or []
+        t = [p["t"] for p in series]
+        ax.plot(t, [p["cpu_pct"] for p in series], "-", color="tab:blue",
+                label="process CPU, % of one core")
+        ax.set_ylabel("CPU % of one core", color="tab:blue")
+        ax.set_ylim(bottom=0)
+        right = ax.twinx()
+        right.step(t, [p["false_removals"] for p in series], where="post", color="tab:red",
+                   label="false removals (cumulative)")
+        right.set_ylabel("false removals (cumulative)", color="tab:red")
+        right.set_ylim(bottom=0)
+        # The spin window: from spin_start_s if the bench gives it, else from the start.
+        start = r.get("spin_start_s", 0) if finite(r.get("spin_start_s", 0)) else 0
+        if finite(r.get("spin_secs")):
+            ax.axvspan(start, start + r["spin_secs"], color="0.85", zorder=0,
+                       label=f"{r.get('spin_threads', '?')} spinning threads")
+        ax.set_title(f"N = {r['n']}: {r.get('false_removals', '?')} false removals")
+        ax.set_xlabel("seconds")
+        ax.grid(alpha=0.3)
+        handles = ax.get_legend_handles_labels()
+        more = right.get_legend_handles_labels()
+        ax.legend(handles[0] + more[0], handles[1] + more[1], fontsize=8, loc="upper left")
+    fig.suptitle("Overload (real sockets): CPU and false removals")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def make_plots(recs, out):
     """Draws what the data allows; returns {plot name: file name or reason it is missing}."""
     plots = {}
@@ -308,6 +417,10 @@ def make_plots(recs, out):
     attempt("dissemination", recs["dissemination"]["data"], plot_dissemination)
     attempt("bandwidth", bandwidth_series(recs), plot_bandwidth)
     attempt("detection", recs["detection"]["data"], plot_detection)
+    attempt("storm", storm_runs(recs), plot_storm)
+    overload = recs.get("overload")
+    attempt("overload", overload and overload["data"] and overload["data"].get("rows"),
+            plot_overload)
     return plots
 
 
@@ -371,10 +484,75 @@ def image(plots, name, alt):
     return [f"_(no {name} plot: the runs it needs produced no data)_", ""]
 
 
+def cell(v, fmt="{:.1f}"):
+    return fmt.format(v) if finite(v) else "—"
+
+
+def storm_table(runs):
+    """One line per storm run, from its JSON: the issue-11 figures next to their targets."""
+    lines = ["| run | join all (s) | lists complete after last join (s) | publish to all (s) "
+             "| false FAILED: storm / steady / all | CPU % of one core | peak RSS MiB "
+             "| stopped member gone (s) | events lost | targets missed |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for label, cfg, r in runs:
+        missed = [t["name"] for t in r.get("targets", []) if not t["pass"]]
+        lists = cell(r["lists_complete_s"], "{:.2f}")
+        if not finite(r["lists_complete_s"]):
+            lists = f"not within {cfg['deadline_s']:.0f}"
+        lines.append(
+            f"| {label} | {cell(r['join_s'], '{:.2f}')} | {lists} "
+            f"| {cell(r['publish_to_all_s'], '{:.2f}')} "
+            f"| {r['false_failed_storm']} / {r['false_failed_window']} / {r['false_failed_total']} "
+            f"| {cell(r['cpu_percent_of_one_core'])} | {cell(r['rss_peak_mib'])} "
+            f"| {cell(r['stopped_member_gone_s'], '{:.2f}')} (timeout {cfg['timeout_ms'] / 1000:g}) "
+            f"| {r['events_lost']} | {len(missed)} of {len(r.get('targets', []))} |")
+    return lines + [""]
+
+
+def storm_section(recs, plots):
+    md = ["## Join storm (real sockets): `bench --storm`", "",
+          "Issue 11: all N members in one process created and joined back to back, each told "
+          "about the first three; UDP, amount 3, timeout 5 s. Targets (N = 1000, cycle 200 ms): "
+          "every list complete <= 5 s after the last join (N = 500: <= 3 s), a 300-byte publish "
+          "reaches all <= 1 s, no FAILED event about a live member from the first join to the "
+          "end of the steady window, steady CPU <= 25% of one core, peak RSS <= 256 MiB, a "
+          "stopped member gone from every list within timeout_ms. Lists are polled (counts "
+          "only) from the first join until complete; the steady window has no polling; every "
+          "member's events are drained throughout.", ""]
+    if not recs.get("storm"):
+        return md + ["_(no storm run in this report)_", ""]
+    runs = storm_runs(recs)
+    md += image(plots, "storm", "list completeness over time during the join storm")
+    md += storm_table(runs) if runs else ["_(no storm run wrote results)_", ""]
+    for rec in recs["storm"]:
+        md += [f"### `{rec['cmd']}`", "", *section(rec)]
+    return md
+
+
+def overload_section(recs, plots):
+    md = ["## Overload (real sockets): `bench --overload`", ""]
+    rec = recs.get("overload")
+    if rec is None:
+        return md + ["_The bench has no `--overload` mode yet (it rejected the flag): no "
+                     "overload figures in this report._", ""]
+    rows = (rec["data"] or {}).get("rows") or []
+    md += ["Process CPU and cumulative false removals over time while threads spin on the "
+           "machine's cores (shaded).", ""]
+    md += image(plots, "overload", "CPU and false removals under overload")
+    if rows:
+        md += ["| N | spinning threads | spin (s) | false removals |", "|---|---|---|---|"]
+        md += [f"| {r.get('n')} | {r.get('spin_threads')} | {r.get('spin_secs')} "
+               f"| {r.get('false_removals')} |" for r in rows]
+        md += [""]
+    return md + section(rec)
+
+
 def write_summary(out, recs, plots, info, build_cmd, quick, total):
     all_recs = [recs["dissemination"], recs["detection"], recs["pause"], recs["rejoin"],
                 *recs["scale"],
-                recs["bench"]] + ([recs["large"]] if "large" in recs else [])
+                recs["bench"]] + ([recs["large"]] if "large" in recs else []) + recs["storm"]
+    if recs.get("overload"):
+        all_recs.append(recs["overload"])
     failed = [r for r in all_recs if r["status"] != "ok"]
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     md = ["# pekonode bench report", ""]
@@ -420,6 +598,8 @@ def write_summary(out, recs, plots, info, build_cmd, quick, total):
     md += ["### Real sockets: `bench`", "", *section(recs["bench"])]
     if "large" in recs:
         md += ["### Real sockets: `bench --large`", "", *section(recs["large"])]
+    md += storm_section(recs, plots)
+    md += overload_section(recs, plots)
     md += ["## Failure detection (simulator)", "",
            "Time from a member's crash until no other member lists it, one crash per seed.", ""]
     md += image(plots, "detection", "failure detection time CDF") + section(recs["detection"])

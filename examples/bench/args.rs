@@ -13,6 +13,8 @@ pub const LARGE_BATCH_EVERY: Duration = Duration::from_millis(100);
 pub enum Mode {
     Default,
     Large,
+    /// `--storm`: all N started back to back, then the issue-11 figures (see `storm`).
+    Storm,
 }
 
 /// What to run; the defaults depend on the mode.
@@ -49,7 +51,7 @@ pub fn usage(msg: &str) -> ! {
     eprintln!("bench: {msg}");
     eprintln!(
         "usage: bench [--sizes 50,100,200] [--cycle MS] [--timeout MS] [--steady SECS] \
-         [--settle SECS] [--tcp] [--large] [--json FILE]\n       \
+         [--settle SECS] [--tcp] [--large | --storm] [--json FILE]\n       \
          bench --overload [--sizes 200] [--settle SECS] [--spin-secs 30] [--spin-threads 2] \
          [--after-secs 30] [--json FILE]"
     );
@@ -88,6 +90,7 @@ pub fn parse_args() -> Plan {
     let mut spin_threads = 2usize;
     let mut spin = Duration::from_secs(30);
     let mut after = Duration::from_secs(30);
+    let mut storm = false;
     let mut sizes: Option<Vec<usize>> = None;
     let mut cycle_ms: Option<u32> = None;
     let mut timeout_ms: Option<u32> = None;
@@ -129,12 +132,38 @@ pub fn parse_args() -> Plan {
                     .parse()
                     .unwrap_or_else(|_| usage("bad --spin-threads"))
             }
+            "--storm" => storm = true,
             "--json" => json = Some(value("--json")),
             "-h" | "--help" => usage("help"),
             other => usage(&format!("unknown argument {other:?}")),
         }
     }
-    if large {
+    if [large, storm, overload].iter().filter(|m| **m).count() > 1 {
+        usage("--large, --storm and --overload are different runs: pick one");
+    }
+    if storm {
+        Plan {
+            mode: Mode::Storm,
+            sizes: sizes.unwrap_or_else(|| vec![1000]),
+            cycle_ms: cycle_ms.unwrap_or(200),
+            timeout_ms: timeout_ms.unwrap_or(5000),
+            steady_covers_ae: false,
+            steady: steady.unwrap_or(Duration::from_secs(180)),
+            settle: settle.unwrap_or(Duration::from_secs(10)),
+            // Today's core takes tens of seconds at N = 1000: the deadline leaves room to
+            // measure how far it is from the target rather than give up.
+            deadline: Duration::from_secs(300),
+            // Per N: see `Plan::list_poll_for`.
+            list_poll: Duration::from_millis(500),
+            batch: None,
+            protocol,
+            json,
+            overload: false,
+            spin_threads,
+            spin,
+            after,
+        }
+    } else if large {
         Plan {
             mode: Mode::Large,
             sizes: sizes.unwrap_or_else(|| vec![1000]),
@@ -185,6 +214,15 @@ impl Plan {
     pub fn ae_period(&self, n: usize) -> Duration {
         let timing = pekonode::proto::Timing::new(self.cycle_ms, self.timeout_ms, AMOUNT as usize);
         Duration::from_millis(timing.push_pull_for(n))
+    }
+
+    /// Time between two polls of every list: in storm mode every member is polled each time, so
+    /// the interval grows with N to keep the polling a small part of the process's CPU.
+    pub fn list_poll_for(&self, n: usize) -> Duration {
+        match self.mode {
+            Mode::Storm if n <= 500 => Duration::from_millis(250),
+            _ => self.list_poll,
+        }
     }
 
     /// The steady window for N members.

@@ -5,6 +5,7 @@ use crate::args::{Mode, Plan};
 use crate::row::Row;
 use crate::SEEDS;
 use pekonode::{Attributes, Config, Node, StatsSnapshot};
+use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -60,10 +61,10 @@ fn each_counter(a: &StatsSnapshot, b: &StatsSnapshot, op: fn(u64, u64) -> u64) -
     }
 }
 
-/// Every member's counters added up.
-pub fn sum_stats(nodes: &[Node]) -> StatsSnapshot {
+/// Every member's counters added up (members held as `Node` or `&Node`).
+pub fn sum_stats<N: Borrow<Node>>(nodes: &[N]) -> StatsSnapshot {
     nodes.iter().fold(StatsSnapshot::default(), |total, node| {
-        each_counter(&total, &node.stats(), |t, s| t + s)
+        each_counter(&total, &node.borrow().stats(), |t, s| t + s)
     })
 }
 

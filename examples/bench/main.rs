@@ -2,7 +2,7 @@
 //!
 //!     cargo run --release --example bench -- [--sizes 50,100,200] [--cycle MS] [--timeout MS]
 //!                                            [--steady SECS] [--settle SECS] [--tcp]
-//!                                            [--large] [--json FILE]
+//!                                            [--large | --storm] [--json FILE]
 //!
 //! Default mode, for each N: time until every member lists all N, steady-state traffic and CPU
 //! per member, time for a published metadata blob to reach everyone, and time until a stopped
@@ -16,6 +16,15 @@
 //! core, resident memory (now and peak), datagrams, bytes and anti-entropy bytes per member per
 //! second, next to the targets (CPU <= 25% of one core, RSS <= 256 MiB).
 //!
+//! `--storm`: issue 11's join storm. N = 1000 (or `--sizes 500,1000`), `cycle_ms` = 200,
+//! `timeout_ms` = 5000 (`--cycle`, `--timeout` override), all members created and joined back to
+//! back. The time until every list is complete after the last join, with a time series of
+//! completeness from the first join; FAILED and LEFT events about live members over the whole
+//! run (every member's events are drained throughout); after a settle period (10 s) a steady
+//! window (180 s, `--steady`) with no list polling: CPU, memory, traffic; a 300-byte publish;
+//! a stopped member. Each figure is printed next to its target with PASS or MISS (the exit
+//! status does not depend on them). N = 2000 at a 1 s cycle: `--storm --sizes 2000 --cycle 1000`.
+//!
 //! `--overload`: N = 200 (or the first of `--sizes`) while threads of this process spin on every
 //! core (`--spin-threads 2`, `--spin-secs 30`, then `--after-secs 30` of watching): false
 //! removals and process CPU, once a second (`overload.rs`).
@@ -25,7 +34,8 @@
 //!
 //! The parts: `args` (the command line), `cluster` (starting, polling and closing members),
 //! `run` (one N's measurements), `row` (what one N measured), `procfs` (what the kernel says
-//! about the process), `report` (tables and JSON).
+//! about the process), `report` (tables and JSON), `storm` (the storm run, its event watcher
+//! and its report).
 
 mod args;
 mod cluster;
@@ -34,7 +44,9 @@ mod procfs;
 mod report;
 mod row;
 mod run;
+mod storm;
 
+use args::Mode;
 use pekonode::Config;
 use std::time::Instant;
 
@@ -70,6 +82,19 @@ fn main() {
     report::print_header(&plan, &cfg, cores);
 
     let started = Instant::now();
+    if plan.mode == Mode::Storm {
+        let mut rows = Vec::new();
+        for &n in &plan.sizes {
+            eprintln!("bench: N={n}: storm: starting");
+            rows.push(storm::run(n, &cfg, &plan));
+            if let Some(path) = &plan.json {
+                storm::report::write_json(path, &plan, &cfg, cores, soft, &rows, started.elapsed());
+            }
+        }
+        storm::report::print_table(&rows);
+        finish(&plan, started);
+        return;
+    }
     let mut rows = Vec::new();
     for &n in &plan.sizes {
         eprintln!("bench: N={n}: starting");
@@ -81,13 +106,20 @@ fn main() {
     }
 
     report::print_table(plan.mode, &rows);
+    if let Some(path) = &plan.json {
+        report::write_json(path, &plan, &cfg, cores, soft, &rows, started.elapsed());
+    }
+    finish(&plan, started);
+}
+
+/// The last lines: the process's memory and time, and where the JSON went.
+fn finish(plan: &args::Plan, started: Instant) {
     println!(
         "- max resident memory: {:.1} MiB; total run {:.1} s",
         procfs::rss_peak_mib(),
         started.elapsed().as_secs_f64()
     );
     if let Some(path) = &plan.json {
-        report::write_json(path, &plan, &cfg, cores, soft, &rows, started.elapsed());
         println!("- results written to {path}");
     }
 }

@@ -9,7 +9,7 @@ use pekonode::{Config, Protocol, StatsSnapshot};
 use serde::Serialize;
 use std::time::Duration;
 
-/// `--large` targets.
+/// `--large` and `--storm` targets.
 pub const CPU_TARGET_PCT: f64 = 25.0;
 pub const RSS_TARGET_MIB: f64 = 256.0;
 
@@ -36,7 +36,7 @@ fn against(v: Option<f64>, target: f64) -> String {
     }
 }
 
-fn protocol_name(p: Protocol) -> &'static str {
+pub fn protocol_name(p: Protocol) -> &'static str {
     match p {
         Protocol::Udp => "UDP",
         Protocol::Tcp => "TCP",
@@ -58,6 +58,7 @@ pub fn print_header(plan: &Plan, cfg: &Config, cores: Option<usize>) {
             cores_s,
             plan.steady.as_secs_f64(),
         ),
+        Mode::Storm => return crate::storm::report::print_header(plan, cfg, &cores_s),
         Mode::Large => println!(
             "pekonode bench --large: cycle_ms = {}, timeout_ms = {}, amount = {}, protocol = {}, \
              cores = {}, members started in batches of {} every {} ms through {} seeds, \
@@ -104,7 +105,7 @@ pub fn print_table(mode: Mode, rows: &[Row]) {
                 ]
             },
         ),
-        Mode::Large => (
+        Mode::Large | Mode::Storm => (
             format!(
                 "CPU % of one core (target <= {CPU_TARGET_PCT:.0}) | \
                  RSS MiB (target <= {RSS_TARGET_MIB:.0}) | peak RSS MiB | datagrams/member/s | \
@@ -138,16 +139,16 @@ pub fn print_table(mode: Mode, rows: &[Row]) {
 /// The whole file. Every figure is a number or null (serde_json writes a non-finite f64 as
 /// null).
 #[derive(Serialize)]
-struct Document<'a> {
+struct Document<'a, R> {
     bench: &'static str,
     config: ConfigJson<'a>,
-    results: Vec<RowJson<'a>>,
+    results: Vec<R>,
     max_rss_mib: f64,
     total_run_s: f64,
 }
 
 #[derive(Serialize)]
-struct ConfigJson<'a> {
+pub struct ConfigJson<'a> {
     mode: &'static str,
     sizes: &'a [usize],
     cycle_ms: u32,
@@ -169,7 +170,7 @@ struct ConfigJson<'a> {
 }
 
 #[derive(Serialize)]
-struct RowJson<'a> {
+pub struct RowJson<'a> {
     n: usize,
     members_started: usize,
     join_s: Option<f64>,
@@ -214,7 +215,7 @@ struct RowJson<'a> {
     notes: &'a [String],
 }
 
-fn s(d: Option<Duration>) -> Option<f64> {
+pub fn s(d: Option<Duration>) -> Option<f64> {
     d.map(|d| d.as_secs_f64())
 }
 
@@ -285,30 +286,55 @@ pub fn write_json(
     rows: &[Row],
     total: Duration,
 ) {
-    let large = plan.mode == Mode::Large;
+    let config = config_json(plan, cfg, cores, nofile);
+    write_doc(
+        path,
+        config,
+        rows.iter().map(RowJson::from).collect(),
+        total,
+    );
+}
+
+/// The run's configuration as the JSON file gives it.
+pub fn config_json<'a>(
+    plan: &'a Plan,
+    cfg: &Config,
+    cores: Option<usize>,
+    nofile: u64,
+) -> ConfigJson<'a> {
+    let targets = plan.mode != Mode::Default;
+    ConfigJson {
+        mode: match plan.mode {
+            Mode::Default => "default",
+            Mode::Large => "large",
+            Mode::Storm => "storm",
+        },
+        sizes: &plan.sizes,
+        cycle_ms: cfg.cycle_ms,
+        timeout_ms: cfg.timeout_ms,
+        amount: cfg.amount,
+        protocol: protocol_name(cfg.protocol),
+        cores,
+        seeds: SEEDS,
+        batch_size: plan.batch.map(|b| b.0),
+        batch_interval_ms: ms(plan.batch.map(|b| b.1)),
+        settle_s: plan.settle.as_secs_f64(),
+        steady_s: plan.steady.as_secs_f64(),
+        steady_covers_anti_entropy_period: plan.steady_covers_ae,
+        deadline_s: plan.deadline.as_secs_f64(),
+        list_poll_ms: plan.list_poll.as_secs_f64() * 1000.0,
+        open_files_limit: nofile,
+        cpu_target_percent_of_one_core: targets.then_some(CPU_TARGET_PCT),
+        rss_target_mib: targets.then_some(RSS_TARGET_MIB),
+    }
+}
+
+/// Writes the document: the configuration, one object per N, and the process's totals.
+pub fn write_doc<R: Serialize>(path: &str, config: ConfigJson, results: Vec<R>, total: Duration) {
     let doc = Document {
         bench: "pekonode",
-        config: ConfigJson {
-            mode: if large { "large" } else { "default" },
-            sizes: &plan.sizes,
-            cycle_ms: cfg.cycle_ms,
-            timeout_ms: cfg.timeout_ms,
-            amount: cfg.amount,
-            protocol: protocol_name(cfg.protocol),
-            cores,
-            seeds: SEEDS,
-            batch_size: plan.batch.map(|b| b.0),
-            batch_interval_ms: ms(plan.batch.map(|b| b.1)),
-            settle_s: plan.settle.as_secs_f64(),
-            steady_s: plan.steady.as_secs_f64(),
-            steady_covers_anti_entropy_period: plan.steady_covers_ae,
-            deadline_s: plan.deadline.as_secs_f64(),
-            list_poll_ms: plan.list_poll.as_secs_f64() * 1000.0,
-            open_files_limit: nofile,
-            cpu_target_percent_of_one_core: large.then_some(CPU_TARGET_PCT),
-            rss_target_mib: large.then_some(RSS_TARGET_MIB),
-        },
-        results: rows.iter().map(RowJson::from).collect(),
+        config,
+        results,
         max_rss_mib: rss_peak_mib(),
         total_run_s: total.as_secs_f64(),
     };

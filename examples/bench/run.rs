@@ -13,6 +13,7 @@ use pekonode::{Config, Node, StatsSnapshot};
 use rand::rngs::ThreadRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
+use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -123,27 +124,32 @@ pub fn run(n: usize, cfg: &Config, plan: &Plan) -> Row {
 
 /// Waits out the settle period, then (bounded) until no member has a rumor left to send, so the
 /// join news has been spread; the counters at that moment.
-fn settle(row: &mut Row, nodes: &[Node], plan: &Plan) -> StatsSnapshot {
+pub fn settle<N: Borrow<Node>>(row: &mut Row, nodes: &[N], plan: &Plan) -> StatsSnapshot {
     let settle0 = sum_stats(nodes);
     let settle_t0 = Instant::now();
     std::thread::sleep(plan.settle);
-    // Polling rarely, so the wait itself costs little.
-    let quiet_deadline = Instant::now() + QUIET_DEADLINE;
-    let mut quiet = false;
-    while Instant::now() < quiet_deadline {
-        if nodes.iter().all(|n| n.pending_rumors() == 0) {
-            quiet = true;
-            break;
+    // Polling rarely, so the wait itself costs little. The storm measures the window it was
+    // asked for, quiet or not: rumors still queued then are part of what it measures.
+    let quiet_deadline = match plan.mode {
+        Mode::Storm => Instant::now(),
+        _ => Instant::now() + QUIET_DEADLINE,
+    };
+    let quiet = loop {
+        if nodes.iter().all(|n| n.borrow().pending_rumors() == 0) {
+            break true;
+        }
+        if Instant::now() >= quiet_deadline {
+            break false;
         }
         std::thread::sleep(Duration::from_secs(1));
-    }
+    };
     row.notes.push(format!(
         "steady state began {:.1} s after the lists were complete{}",
         settle_t0.elapsed().as_secs_f64(),
-        if quiet {
-            " (no member had a rumor left to send)"
-        } else {
-            " (rumors were still queued at the deadline)"
+        match (quiet, plan.mode) {
+            (true, _) => " (no member had a rumor left to send)",
+            (false, Mode::Storm) => " (rumors were still queued then)",
+            (false, _) => " (rumors were still queued at the deadline)",
         }
     ));
     let before = sum_stats(nodes);
@@ -158,7 +164,12 @@ fn settle(row: &mut Row, nodes: &[Node], plan: &Plan) -> StatsSnapshot {
 
 /// The steady window from `before` on: counters, CPU, memory and kernel drops, with no polling
 /// of the members meanwhile.
-fn measure_window(row: &mut Row, nodes: &[Node], plan: &Plan, before: &StatsSnapshot) {
+pub fn measure_window<N: Borrow<Node>>(
+    row: &mut Row,
+    nodes: &[N],
+    plan: &Plan,
+    before: &StatsSnapshot,
+) {
     let n = nodes.len();
     let udp_err0 = udp_errors();
     let steady = plan.steady_for(n);
@@ -272,18 +283,26 @@ fn note_window(row: &mut Row, plan: &Plan, w: &StatsSnapshot, elapsed: f64) {
 }
 
 /// A random member publishes PAYLOAD_LEN bytes; the time until every member holds them.
-fn publish_to_all(row: &mut Row, nodes: &[Node], plan: &Plan, rng: &mut ThreadRng) {
+pub fn publish_to_all<N: Borrow<Node>>(
+    row: &mut Row,
+    nodes: &[N],
+    plan: &Plan,
+    rng: &mut ThreadRng,
+) {
     let n = nodes.len();
     let publisher = rng.gen_range(0..n);
     let mut payload = format!("bench N={n} from n{publisher} ").into_bytes();
     payload
         .extend((0..PAYLOAD_LEN.saturating_sub(payload.len())).map(|_| rng.gen_range(b'a'..=b'z')));
     let published = Instant::now();
-    match nodes[publisher].publish(&payload) {
+    match nodes[publisher].borrow().publish(&payload) {
         Ok(()) => {
             let mut laggard = 0;
             row.publish = wait_for(published, Duration::from_millis(5), plan.deadline, || {
-                while laggard < n && nodes[laggard].with_metadata(|m| m == Some(payload.as_slice()))
+                while laggard < n
+                    && nodes[laggard]
+                        .borrow()
+                        .with_metadata(|m| m == Some(payload.as_slice()))
                 {
                     laggard += 1;
                 }
@@ -292,7 +311,10 @@ fn publish_to_all(row: &mut Row, nodes: &[Node], plan: &Plan, rng: &mut ThreadRn
             if row.publish.is_none() {
                 let missing = nodes
                     .iter()
-                    .filter(|node| !node.with_metadata(|m| m == Some(payload.as_slice())))
+                    .filter(|node| {
+                        !Borrow::<Node>::borrow(*node)
+                            .with_metadata(|m| m == Some(payload.as_slice()))
+                    })
                     .count();
                 row.notes.push(format!(
                     "{missing} members never got the published metadata"
