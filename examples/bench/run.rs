@@ -251,6 +251,11 @@ fn note_window(row: &mut Row, plan: &Plan, w: &StatsSnapshot, elapsed: f64) {
         ));
     }
     row.notes.push(format!(
+        "bytes/member/s with IP/UDP headers (the table's figure counts payload only; this adds \
+         28 B per datagram, TCP/IP headers of stream frames not counted): {:.1}",
+        row.bytes().unwrap_or(0.0) + 28.0 * row.rate(|s| s.datagrams_sent).unwrap_or(0.0),
+    ));
+    row.notes.push(format!(
         "bytes/member/s: settle period ({:.0} s) {:.1}, steady window {:.1}; of the latter \
          anti-entropy {:.1}, over TCP {:.1}",
         plan.settle.as_secs_f64(),

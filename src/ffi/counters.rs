@@ -24,7 +24,13 @@ pub struct peko_stats_t {
     pub dropped_auth: u64,
     /// Dropped: garbage, truncated or oversized, or a TCP-only message that came by UDP.
     pub dropped_malformed: u64,
-    /// Dropped: a send queue was full.
+    /// Outgoing messages dropped, never sent, because there was no room for them: a UDP datagram
+    /// the kernel's socket send buffer could not take at once (EAGAIN; the library never
+    /// blocks), or a TCP frame that found its connection's write queue full (`buffer` frames,
+    /// or 4 MiB on one connection) or the member's 16 MiB for all its connections taken. In a
+    /// healthy cluster it stays at 0; a rise means a peer that does not read (its connection
+    /// fills) or a host that cannot send as fast as the library produces. Received messages
+    /// are never counted here.
     pub dropped_queue_full: u64,
     /// Anti-entropy messages sent (digests and full push-pull exchanges).
     pub anti_entropy_exchanges: u64,

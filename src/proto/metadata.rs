@@ -110,6 +110,7 @@ impl Core {
         }
         if matches!(via, Arrival::Datagram { .. }) && !self.is_verified(&holder) {
             self.announces_ignored += 1;
+            self.verify_soon(holder);
             return;
         }
         if self.plausible_version(now, &version) {

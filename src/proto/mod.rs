@@ -162,6 +162,10 @@ pub struct Core {
     relays: HashMap<u32, Relay>,
     health: Awareness,
     probes_started: u64,
+    /// Our verification ping in flight (`probe::VERIFY_EVERY`): its sequence number and target.
+    verifying: Option<(u32, MemberId)>,
+    /// A listed member to verify with the next probe (it announced news we could not fetch).
+    verify_next: Option<MemberId>,
     rounds: u64,
     /// When `tick` last ran: a long gap means this member was paused or starved.
     last_tick: Millis,
@@ -205,6 +209,8 @@ impl Core {
             relays: HashMap::new(),
             health: Awareness::default(),
             probes_started: 0,
+            verifying: None,
+            verify_next: None,
             rounds: 0,
             last_tick: 0,
             out: Vec::new(),

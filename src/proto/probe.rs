@@ -16,6 +16,10 @@ use super::Core;
 pub const INDIRECT_CHECKS: usize = 3;
 /// Bound on indirect probes run for others at once; further requests are refused and counted.
 pub const RELAYS_MAX: usize = 1024;
+/// Every this many probe intervals, one more ping goes to a random member, preferably one we
+/// have not verified: probes all go to the ring successor, and an ack to our own ping is what
+/// verifies a member (`Core::verified`), which gossip, digests and metadata fetches rely on.
+pub const VERIFY_EVERY: u64 = 10;
 
 /// Our probe in flight.
 #[derive(Debug)]
@@ -96,7 +100,10 @@ impl Core {
     /// itself proves the target is there (`Core::verified`); one relayed by a helper ends the
     /// probe all the same.
     pub(super) fn on_ack(&mut self, from: MemberId, seq: u32) {
-        if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
+        if self.verifying == Some((seq, from)) {
+            self.verifying = None;
+            self.verified(from);
+        } else if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
             let p = self.probe.take().expect("checked");
             if from == p.target {
                 self.verified(p.target);
@@ -334,21 +341,63 @@ impl Core {
             },
             Route::Own,
         );
+        self.probes_started = self.probes_started.wrapping_add(1);
+        if let Some(id) = self.verify_next.take().filter(|id| *id != target) {
+            self.verify(id);
+        } else if self.probes_started % VERIFY_EVERY == 0 {
+            self.verify_one(target);
+        }
     }
 
-    /// Every other probe goes to our successor on a ring ordered by a hash of the ids, so every
-    /// member is probed by its predecessor at least every second interval (a bound on detection
-    /// time, where random choice alone leaves a long tail); the others go to a random member, so
-    /// suspicions get independent confirmations.
-    fn next_probe_target(&mut self) -> Option<MemberId> {
-        self.probes_started = self.probes_started.wrapping_add(1);
-        if self.probes_started % 2 == 0 {
-            if let Some(id) = self.ring_successor() {
-                return Some(id);
-            }
+    /// `id` announced news we fetch only from verified members: if we list it, it gets a
+    /// verification ping with our next probe (at most one per interval, and only while there
+    /// is news, so no steady-state traffic; never to an address we do not list).
+    pub(super) fn verify_soon(&mut self, id: MemberId) {
+        if self.members.get(&id).is_some_and(|m| m.status.is_listed()) {
+            self.verify_next = Some(id);
         }
-        // Sampling the iterator: no copy of the table per probe.
-        self.rng.choose_from(live_peers(&self.members))
+    }
+
+    /// A ping to a random member other than `probed`, preferably one not verified yet. Its ack
+    /// verifies it; no answer means nothing (detection is the ring's), and the next one replaces
+    /// it.
+    fn verify_one(&mut self, probed: MemberId) {
+        let unverified = live_peers(&self.members)
+            .filter(|id| *id != probed && !self.members.get(id).is_some_and(|m| m.direct));
+        let chosen = match self.rng.choose_from(unverified) {
+            Some(id) => Some(id),
+            None => self
+                .rng
+                .choose_from(live_peers(&self.members).filter(|id| *id != probed)),
+        };
+        if let Some(target) = chosen {
+            self.verify(target);
+        }
+    }
+
+    fn verify(&mut self, target: MemberId) {
+        let seq = self.next_seq();
+        self.verifying = Some((seq, target));
+        let rumors = self.piggyback();
+        self.send(
+            target,
+            Message::Ping {
+                seq,
+                from: self.cfg.me,
+                target,
+                rumors,
+            },
+            Route::Own,
+        );
+    }
+
+    /// Every probe goes to our successor on a ring ordered by a hash of the ids, so every member
+    /// is probed by its predecessor every interval: a silent member is found within
+    /// `detection_max` (1.9 intervals). Random targets would leave a long tail, and each one in
+    /// the sequence would double the gap between two probes of the successor; the probe budget
+    /// (one ping per interval) goes where it bounds detection.
+    fn next_probe_target(&self) -> Option<MemberId> {
+        self.ring_successor()
     }
 
     fn ring_successor(&self) -> Option<MemberId> {

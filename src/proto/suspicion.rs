@@ -41,7 +41,7 @@ impl Timing {
     /// silent member is gone everywhere within `timeout`. The floor is long enough that a member
     /// silent for half the timeout (a pause) can resume and refute before anyone removes it; it
     /// grows with log N because the refutation needs that long to spread. When the timeout is too
-    /// short for both (with P = timeout/10: timeout < (2 * spread + cycle) / 0.29, about 45
+    /// short for both (with P = 2 * timeout / 9: timeout < (2 * spread + cycle) / 0.28, about 47
     /// cycles at N = 1000 and fan-out 3), removal within `timeout` wins.
     pub fn suspicion_bounds(&self, members: usize) -> (Millis, Millis) {
         let spread = self.spread(members);
