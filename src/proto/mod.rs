@@ -40,7 +40,7 @@ pub use introductions::{INTRODUCTIONS_PER_MESSAGE, INTRODUCTIONS_PER_PERIOD};
 pub use metadata::PublishRefused;
 pub use probe::{INDIRECT_CHECKS, RELAYS_MAX};
 pub use rumors::{retransmit_limit, RumorEncoding, QUEUE_MAX, RETRANSMIT_MULT};
-pub use state::MEMBERS_MAX;
+pub use state::{JOIN_PATIENCE, MEMBERS_MAX};
 pub use suspicion::SUSPICION_CONFIRMATIONS;
 pub use timing::Timing;
 pub use types::*;
@@ -185,6 +185,8 @@ pub struct Core {
     /// backlog): this many more anti-entropy rounds come early (`Timing::sync_soon`), so
     /// exchanges spread them.
     sync_soon: u32,
+    /// Seed retries since the last `peko_set` (`retry_seeds` backs off with them).
+    seed_retries: u32,
 }
 
 impl Core {
@@ -225,6 +227,7 @@ impl Core {
             announces_ignored: 0,
             wall: (0, cfg_wall),
             sync_soon: 0,
+            seed_retries: 0,
         }
     }
 
@@ -439,8 +442,7 @@ impl Core {
             self.anti_entropy_round(now);
         }
         if !self.watch.is_empty() && now >= self.timers.seed_retry {
-            self.timers.seed_retry = now + t.probe_interval;
-            self.retry_seeds();
+            self.retry_seeds(now);
         }
         self.expire_relays(now);
         self.timers.tick_due = Some(self.next_wake());

@@ -76,8 +76,14 @@ impl Core {
         self.collect_tombstones(now);
     }
 
-    /// `peko_set` members not heard from yet get another push-pull.
-    pub(super) fn retry_seeds(&mut self) {
+    /// `peko_set` members not heard from yet get another push-pull; the next retry comes after
+    /// twice the wait of this one (from one probe interval up to the anti-entropy period), so
+    /// a storm of joiners does not keep a busy seed busier.
+    pub(super) fn retry_seeds(&mut self, now: Millis) {
+        let t = self.cfg.timing;
+        let wait = (t.probe_interval << self.seed_retries.min(8)).min(t.push_pull);
+        self.seed_retries = self.seed_retries.saturating_add(1);
+        self.timers.seed_retry = now + wait;
         let unheard: Vec<MemberId> = self
             .watch
             .iter()
@@ -251,7 +257,7 @@ impl Core {
 
     /// Whether this member has yet to learn any member for sure (its table holds only the
     /// placeholders `set` added): it is joining.
-    fn is_newcomer(&self) -> bool {
+    pub(super) fn is_newcomer(&self) -> bool {
         self.members.values().all(|m| m.placeholder)
     }
 }

@@ -18,6 +18,10 @@ pub const MEMBERS_MAX: usize = 100_000;
 /// than rumored on (a join storm; anti-entropy carries the news then).
 pub const SPREAD_BACKLOG: usize = 64;
 
+/// A `peko_set` member never heard from is dropped after the timeout; while we have heard from
+/// no member at all (joining), after this many timeouts.
+pub const JOIN_PATIENCE: Millis = 3;
+
 /// Early anti-entropy rounds after members were listed without being rumored on
 /// (`Core::sync_soon`): the exchanges carry them on, and keep going until exchanges stop
 /// bringing news.
@@ -187,6 +191,7 @@ impl Core {
         guess.deadline = now + self.cfg.timing.timeout;
         self.members.insert(id, guess);
         self.watch.insert(id);
+        self.seed_retries = 0;
         if self.state == RunState::Running {
             self.send_push_pull(id, Route::Request);
         }
@@ -419,8 +424,13 @@ impl Core {
             None => {
                 let m = Member::alive(incarnation, &attrs, now, quiet);
                 self.members.insert(id, m);
+                // Listed without a rumor: exchanges carry it on. Heard by rumor: one early
+                // exchange checks that we miss nothing else (a rumor that died out before it
+                // reached everyone, which otherwise waits for a periodic round).
                 if via == Via::Sync || (via == Via::Rumor && !spread_new) {
                     self.sync_soon = SYNC_SOON_ROUNDS;
+                } else if via == Via::Rumor {
+                    self.sync_soon = self.sync_soon.max(1);
                 }
                 (Some(Event::Joined(id, attrs.clone())), spread_new)
             }
@@ -527,12 +537,22 @@ impl Core {
             return;
         }
         let ids: Vec<MemberId> = self.watch.iter().copied().collect();
+        let newcomer = self.is_newcomer();
         for id in ids {
             let Some(m) = self.members.get(&id) else {
                 self.watch.remove(&id);
                 continue;
             };
-            if m.unheard && now >= m.deadline {
+            let patience = JOIN_PATIENCE * self.cfg.timing.timeout;
+            if m.unheard && now >= m.deadline && newcomer && now < m.since + patience {
+                // We have heard from no member at all yet: we cannot tell a seed that is down
+                // from one too busy to answer us (a join storm), so it gets longer, and more
+                // spaced retries (`retry_seeds`), before we call it failed.
+                let deadline = (now + self.cfg.timing.timeout).min(m.since + patience);
+                if let Some(m) = self.members.get_mut(&id) {
+                    m.deadline = deadline;
+                }
+            } else if m.unheard && now >= m.deadline {
                 // Never heard from: the caller's guess was wrong (or the member is down).
                 self.members.remove(&id);
                 self.watch.remove(&id);

@@ -278,16 +278,46 @@ fn leave_is_spread_at_once_and_stop_start_comes_back() {
 
 #[test]
 fn unconfirmed_seed_is_dropped_after_timeout() {
+    // A member that knows another one for sure: a guess never heard from goes at the timeout.
+    let mut s = sim(2, 1);
+    s.run_until(2_000, |s| s.converged())
+        .expect("the pair converges");
+    let ghost = crate::sim::member_id(99);
+    let now = s.now;
+    s.cores[0].set_peer(now, ghost, Attributes::default());
+    assert_eq!(s.cores[0].listed_count(), 3, "listed at once");
+    let t = s.cfg.timeout_ms as u64;
+    s.run_for(t - 50);
+    assert_eq!(s.cores[0].listed_count(), 3, "dropped before the timeout");
+    s.run_for(t / 2);
+    assert_eq!(s.cores[0].listed_count(), 2);
+}
+
+#[test]
+fn a_member_that_has_heard_from_no_one_keeps_its_seeds_longer_and_asks_them_less_often() {
+    // A joining member whose only seed never answers (down, or too busy in a join storm)
+    // cannot tell which: it keeps the seed for JOIN_PATIENCE timeouts and keeps asking, each
+    // retry waiting twice as long as the one before, up to the anti-entropy period.
     let mut s = sim(1, 1);
     let ghost = crate::sim::member_id(99);
     let now = s.now;
     s.cores[0].set_peer(now, ghost, Attributes::default());
-    assert_eq!(s.cores[0].listed_count(), 2, "listed at once");
     let t = s.cfg.timeout_ms as u64;
-    s.run_for(t - 50);
-    assert_eq!(s.cores[0].listed_count(), 2, "dropped before the timeout");
+    let sent0 = s.sent[0];
+    let patience = crate::proto::JOIN_PATIENCE * t;
+    s.run_for(patience - 50);
+    // (Dropping it is what raises the FAILED event.)
+    assert_eq!(s.cores[0].listed_count(), 2, "the seed was dropped");
+    let asked = s.sent[0] - sent0;
+    let timing = *s.cores[0].timing();
+    let every_interval = patience / timing.probe_interval;
+    assert!(
+        asked >= 3 && asked < every_interval * 2 / 3,
+        "{asked} push-pulls to the seed in {patience} ms (one per probe interval: {every_interval})"
+    );
+    // Then it is called failed, as any guess never heard from.
     s.run_for(t / 2);
-    assert_eq!(s.cores[0].listed_count(), 1);
+    assert_eq!(s.cores[0].listed_count(), 1, "the seed was kept");
 }
 
 #[test]
