@@ -187,6 +187,10 @@ pub struct Core {
     sync_soon: u32,
     /// Seed retries since the last `peko_set` (`retry_seeds` backs off with them).
     seed_retries: u32,
+    /// Since when ticks have run on time, and the health steps late ticks cost that have not
+    /// decayed yet (see `tick`).
+    on_time_since: Millis,
+    late_steps: u32,
 }
 
 impl Core {
@@ -228,6 +232,8 @@ impl Core {
             wall: (0, cfg_wall),
             sync_soon: 0,
             seed_retries: 0,
+            on_time_since: 0,
+            late_steps: 0,
         }
     }
 
@@ -423,7 +429,20 @@ impl Core {
         if late > awareness::late_tolerance(&t) {
             // We run late (a starved process): count it against our own health, not against
             // the members whose answers may be waiting unread.
+            let before = self.health.score();
             self.fell_behind(now, late);
+            self.late_steps =
+                (self.late_steps + self.health.score() - before).min(self.health.score());
+            self.on_time_since = now;
+        } else if self.late_steps > 0 && now.saturating_sub(self.on_time_since) >= t.probe_interval
+        {
+            // On time for a whole probe interval: the distrust that lateness earned (only that:
+            // missed nacks still wait for acked probes) decays by one step. Without it a member
+            // starved for a moment (a join storm) probes up to 9 intervals apart, recovering one
+            // step per probe, and detects failures many timeouts late long after it is over.
+            self.health.improve();
+            self.late_steps -= 1;
+            self.on_time_since = now;
         }
         self.last_tick = now;
         self.check_deadlines(now);

@@ -107,3 +107,53 @@ fn a_member_whose_ticks_run_late_still_detects_a_silent_member() {
         .collect();
     assert!(others.is_empty(), "live members suspected: {others:?}");
 }
+
+#[test]
+fn the_distrust_lateness_earned_decays_once_ticks_run_on_time() {
+    // Late for a while (a join storm starves the process), then on time again with every member
+    // answering: local health must come back within a few probe intervals, or the stretched
+    // probing (up to 9 intervals apart, one step back per acked probe) detects failures many
+    // timeouts late long after the trouble is over.
+    let mut s = sim(10, 3);
+    s.start_converged();
+    let ids = s.ids.clone();
+    let core = &mut s.cores[0];
+    core.drain_outgoing();
+    let mut now = s.now;
+    let mut unread: Vec<Message> = Vec::new();
+    let mut step = |core: &mut Core, now: Millis| {
+        core.tick(now);
+        for msg in unread.drain(..) {
+            core.handle(now, DATAGRAM, msg);
+        }
+        unread = answers(&ids, &[], core.drain_outgoing());
+        core.take_events();
+    };
+    let late_until = now + 20_000;
+    while now < late_until {
+        now = core.next_wake().max(now) + LATE;
+        step(core, now);
+    }
+    let health = core.health();
+    assert!(
+        health > 1,
+        "lateness did not count against our own health: {health}"
+    );
+    let interval = core.timing().probe_interval;
+    let bound = 2 * HEALTH_MAX as Millis * interval;
+    let on_time = now;
+    while core.health() > 0 && now < on_time + 10 * bound {
+        now = core.next_wake().max(now + 1);
+        step(core, now);
+    }
+    let took = now - on_time;
+    eprintln!(
+        "health {health} back to {} in {took} ms on time",
+        core.health()
+    );
+    assert!(
+        core.health() == 0 && took <= bound,
+        "health {health} after lateness was still {} after {took} ms on time (bound {bound} ms)",
+        core.health()
+    );
+}
