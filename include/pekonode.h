@@ -351,8 +351,9 @@ peko_status peko_new(const struct peko_config *config,
                      struct peko_node **out);
 
 // Adds a known member, before or after peko_join. It is listed at once and dropped after
-// timeout_ms if it is never heard from; while this member has heard from no member at all
-// (joining: a seed that is down looks like one too busy to answer), after 3 × timeout_ms. It
+// timeout_ms if it is never heard from; while no exchange has brought this member the
+// cluster's table yet (joining: a seed that is down looks like one too busy to answer), after
+// 3 × timeout_ms. It
 // is asked again meanwhile, each retry waiting twice as long (up to 30 cycles). Setting the
 // local member itself does nothing.
 // A bad address or port 0 is PEKO_ERR_INVALID_ARG.

@@ -205,8 +205,8 @@ func (n *Node) with(op string, f func(h *C.peko_node) error) error {
 }
 
 // Set adds a known member, before or after Join. It is listed at once and dropped after the
-// timeout if it is never heard from (after three timeouts while this member has heard from no
-// member at all). A bad address or port 0 is StatusInvalidArg.
+// timeout if it is never heard from (after three timeouts while no exchange has brought this
+// member the cluster's table yet). A bad address or port 0 is StatusInvalidArg.
 func (n *Node) Set(peer Member) error {
 	const op = "set"
 	var strs cstrings

@@ -187,6 +187,8 @@ pub struct Core {
     sync_soon: u32,
     /// Seed retries since the last `peko_set` (`retry_seeds` backs off with them).
     seed_retries: u32,
+    /// A push-pull has brought us a member's table: we have joined (`JOIN_PATIENCE`).
+    exchanged: bool,
     /// Since when ticks have run on time, and the health steps late ticks cost that have not
     /// decayed yet (see `tick`).
     on_time_since: Millis,
@@ -232,6 +234,7 @@ impl Core {
             wall: (0, cfg_wall),
             sync_soon: 0,
             seed_retries: 0,
+            exchanged: false,
             on_time_since: 0,
             late_steps: 0,
         }

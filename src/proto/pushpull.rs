@@ -141,6 +141,7 @@ impl Core {
                 .collect()
         });
         self.merge_state(now, from, members, via);
+        self.exchanged = true;
         if let Some(m) = meta {
             self.apply_meta(now, m);
         }
@@ -257,7 +258,7 @@ impl Core {
 
     /// Whether this member has yet to learn any member for sure (its table holds only the
     /// placeholders `set` added): it is joining.
-    pub(super) fn is_newcomer(&self) -> bool {
+    fn is_newcomer(&self) -> bool {
         self.members.values().all(|m| m.placeholder)
     }
 }

@@ -18,8 +18,8 @@ pub const MEMBERS_MAX: usize = 100_000;
 /// than rumored on (a join storm; anti-entropy carries the news then).
 pub const SPREAD_BACKLOG: usize = 64;
 
-/// A `peko_set` member never heard from is dropped after the timeout; while we have heard from
-/// no member at all (joining), after this many timeouts.
+/// A `peko_set` member never heard from is dropped after the timeout; while no exchange has
+/// brought us a table yet (joining), after this many timeouts.
 pub const JOIN_PATIENCE: Millis = 3;
 
 /// Early anti-entropy rounds after members were listed without being rumored on
@@ -537,7 +537,7 @@ impl Core {
             return;
         }
         let ids: Vec<MemberId> = self.watch.iter().copied().collect();
-        let newcomer = self.is_newcomer();
+        let newcomer = !self.exchanged;
         for id in ids {
             let Some(m) = self.members.get(&id) else {
                 self.watch.remove(&id);
@@ -545,9 +545,10 @@ impl Core {
             };
             let patience = JOIN_PATIENCE * self.cfg.timing.timeout;
             if m.unheard && now >= m.deadline && newcomer && now < m.since + patience {
-                // We have heard from no member at all yet: we cannot tell a seed that is down
-                // from one too busy to answer us (a join storm), so it gets longer, and more
-                // spaced retries (`retry_seeds`), before we call it failed.
+                // No exchange has brought us the cluster's table yet (rumors may have named a
+                // few members): we cannot tell a seed that is down from one too busy to answer
+                // us (a join storm), so it gets longer, and more spaced retries
+                // (`retry_seeds`), before we call it failed.
                 let deadline = (now + self.cfg.timing.timeout).min(m.since + patience);
                 if let Some(m) = self.members.get_mut(&id) {
                     m.deadline = deadline;

@@ -452,3 +452,33 @@ fn a_member_refutes_a_claim_at_any_incarnation() {
         assert_eq!(wire::decode(&frame, &key, limits), Ok(o.msg));
     }
 }
+
+#[test]
+fn a_rumor_before_any_exchange_does_not_end_a_joiners_patience_with_its_seeds() {
+    // In a join storm a joiner whose seeds are too busy to answer may still hear rumors from
+    // members that learned of it: those name a few members, not the cluster, and do not make
+    // the silent seeds dead.
+    let mut s = sim(1, 1);
+    let ghost = crate::sim::member_id(99);
+    let gossiper = crate::sim::member_id(98);
+    let now = s.now;
+    s.cores[0].set_peer(now, ghost, Attributes::default());
+    let rumor = Rumor::Alive {
+        id: gossiper,
+        incarnation: 1,
+        attrs: Attributes::default(),
+    };
+    s.cores[0].handle(
+        now,
+        DATAGRAM,
+        Message::Gossip {
+            from: gossiper,
+            rumors: vec![rumor],
+        },
+    );
+    assert_eq!(s.cores[0].listed_count(), 3, "the rumor listed its member");
+    let t = s.cfg.timeout_ms as u64;
+    s.run_for(2 * t);
+    let listed = s.cores[0].member_status(&ghost).is_some();
+    assert!(listed, "the silent seed was dropped at the timeout, before any exchange");
+}
