@@ -480,5 +480,8 @@ fn a_rumor_before_any_exchange_does_not_end_a_joiners_patience_with_its_seeds() 
     let t = s.cfg.timeout_ms as u64;
     s.run_for(2 * t);
     let listed = s.cores[0].member_status(&ghost).is_some();
-    assert!(listed, "the silent seed was dropped at the timeout, before any exchange");
+    assert!(
+        listed,
+        "the silent seed was dropped at the timeout, before any exchange"
+    );
 }
