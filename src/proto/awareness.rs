@@ -65,14 +65,19 @@ impl Core {
         if let Some(p) = self.probe.as_mut() {
             if !p.indirect_sent {
                 let direct = defer(p.direct_deadline, p.latest);
-                p.end = (p.end + (direct - p.direct_deadline)).min(p.latest);
+                p.end = (p.end + direct.saturating_sub(p.direct_deadline)).min(p.latest);
                 p.direct_deadline = direct;
             } else {
                 p.end = defer(p.end, p.latest);
             }
+            // The next probe starts after this one's verdict, not before it: a probe timer left
+            // in the past would make every tick look late (`tick_due`).
+            self.timers.probe = self.timers.probe.max(p.end);
         }
+        // A relay waits at most one more probe interval, however often we fall behind.
+        let relay_cap = now + t.probe_interval;
         for r in self.relays.values_mut() {
-            r.deadline += late;
+            r.deadline = r.deadline.max(defer(r.deadline, relay_cap));
         }
         let (_, longest) = t.suspicion_bounds(self.members.len() + 1);
         for id in &self.watch {

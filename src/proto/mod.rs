@@ -302,9 +302,11 @@ impl Core {
     /// checked at every tick, which happens at least once per cycle).
     pub fn next_wake(&self) -> Millis {
         let t = &self.timers;
-        let mut wake = t.gossip.min(t.probe).min(t.push_pull);
-        if let Some(p) = &self.probe {
-            wake = wake.min(p.wake());
+        let mut wake = t.gossip.min(t.push_pull);
+        // The next probe starts only once the one in flight has its verdict (`step_probe`).
+        match &self.probe {
+            Some(p) => wake = wake.min(p.wake()),
+            None => wake = wake.min(t.probe),
         }
         if !self.watch.is_empty() {
             wake = wake.min(t.seed_retry);
@@ -429,6 +431,9 @@ impl Core {
             self.probe = None;
             self.timers.gossip = now;
         }
+        // Acked probes may have brought health down meanwhile: lateness's own steps never
+        // decay more than that.
+        self.late_steps = self.late_steps.min(self.health.score());
         if late > awareness::late_tolerance(&t) {
             // We run late (a starved process): count it against our own health, not against
             // the members whose answers may be waiting unread.
@@ -446,6 +451,10 @@ impl Core {
             self.health.improve();
             self.late_steps -= 1;
             self.on_time_since = now;
+            // The next probe comes at the interval health allows now, not at the stretched one
+            // set when the last probe started.
+            let sooner = now + t.probe_interval * self.health.stretch();
+            self.timers.probe = self.timers.probe.min(sooner.max(now));
         }
         self.last_tick = now;
         self.check_deadlines(now);
@@ -467,7 +476,7 @@ impl Core {
             self.retry_seeds(now);
         }
         self.expire_relays(now);
-        self.timers.tick_due = Some(self.next_wake());
+        self.timers.tick_due = Some(self.next_wake().max(now));
     }
 
     // ---- outputs -----------------------------------------------------------------------------

@@ -424,13 +424,17 @@ impl Core {
             None => {
                 let m = Member::alive(incarnation, &attrs, now, quiet);
                 self.members.insert(id, m);
-                // Listed without a rumor: exchanges carry it on. Heard by rumor: one early
-                // exchange checks that we miss nothing else (a rumor that died out before it
-                // reached everyone, which otherwise waits for a periodic round).
+                // Listed without a rumor: exchanges carry it on. Heard by rumor: with
+                // probability fan-out / N, one early exchange checks that we miss nothing else
+                // (a rumor that died out before it reached everyone would otherwise wait for a
+                // periodic round); about `amount` members do it per join, not all N.
                 if via == Via::Sync || (via == Via::Rumor && !spread_new) {
                     self.sync_soon = SYNC_SOON_ROUNDS;
                 } else if via == Via::Rumor {
-                    self.sync_soon = self.sync_soon.max(1);
+                    let n = self.members.len().max(1);
+                    if self.rng.below(n as u64) < self.cfg.amount as u64 {
+                        self.sync_soon = self.sync_soon.max(1);
+                    }
                 }
                 (Some(Event::Joined(id, attrs.clone())), spread_new)
             }
