@@ -331,16 +331,7 @@ impl Core {
             None => self.piggyback(),
             Some(r) => self.piggyback_after(r),
         };
-        self.send(
-            target,
-            Message::Ping {
-                seq,
-                from: self.cfg.me,
-                target,
-                rumors,
-            },
-            Route::Own,
-        );
+        self.send_ping(target, seq, rumors);
         self.probes_started = self.probes_started.wrapping_add(1);
         if let Some(id) = self.verify_next.take().filter(|id| *id != target) {
             self.verify(id);
@@ -379,16 +370,18 @@ impl Core {
         let seq = self.next_seq();
         self.verifying = Some((seq, target));
         let rumors = self.piggyback();
-        self.send(
+        self.send_ping(target, seq, rumors);
+    }
+
+    fn send_ping(&mut self, target: MemberId, seq: u32, rumors: Vec<Rumor>) {
+        let from = self.cfg.me;
+        let ping = Message::Ping {
+            seq,
+            from,
             target,
-            Message::Ping {
-                seq,
-                from: self.cfg.me,
-                target,
-                rumors,
-            },
-            Route::Own,
-        );
+            rumors,
+        };
+        self.send(target, ping, Route::Own);
     }
 
     /// Every probe goes to our successor on a ring ordered by a hash of the ids, so every member
