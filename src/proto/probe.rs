@@ -349,19 +349,14 @@ impl Core {
         }
     }
 
-    /// A ping to a random member other than `probed`, preferably one not verified yet. Its ack
+    /// A ping to a random member other than `probed` not verified yet, if there is one. Its ack
     /// verifies it; no answer means nothing (detection is the ring's), and the next one replaces
     /// it.
     fn verify_one(&mut self, probed: MemberId) {
         let unverified = live_peers(&self.members)
             .filter(|id| *id != probed && !self.members.get(id).is_some_and(|m| m.direct));
-        let chosen = match self.rng.choose_from(unverified) {
-            Some(id) => Some(id),
-            None => self
-                .rng
-                .choose_from(live_peers(&self.members).filter(|id| *id != probed)),
-        };
-        if let Some(target) = chosen {
+        // Once every member is verified there is nothing to learn: no ping.
+        if let Some(target) = self.rng.choose_from(unverified) {
             self.verify(target);
         }
     }
@@ -369,8 +364,9 @@ impl Core {
     fn verify(&mut self, target: MemberId) {
         let seq = self.next_seq();
         self.verifying = Some((seq, target));
-        let rumors = self.piggyback();
-        self.send_ping(target, seq, rumors);
+        // No rumors: the address may be one a forged rumor named, and every member may pick it;
+        // what it receives stays one small ping from each.
+        self.send_ping(target, seq, Vec::new());
     }
 
     fn send_ping(&mut self, target: MemberId, seq: u32, rumors: Vec<Rumor>) {

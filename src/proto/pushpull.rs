@@ -141,7 +141,11 @@ impl Core {
                 .collect()
         });
         self.merge_state(now, from, members, via);
-        self.exchanged = true;
+        // A table from a member that opened an exchange with us, or the reply on a connection we
+        // opened: we have joined. (Anyone can open a connection and call what it sends a reply.)
+        if !reply || ours {
+            self.exchanged = true;
+        }
         if let Some(m) = meta {
             self.apply_meta(now, m);
         }

@@ -192,6 +192,7 @@ impl Core {
         self.members.insert(id, guess);
         self.watch.insert(id);
         self.seed_retries = 0;
+        self.timers.seed_retry = now + self.cfg.timing.probe_interval;
         if self.state == RunState::Running {
             self.send_push_pull(id, Route::Request);
         }

@@ -13,9 +13,9 @@ pub struct Timing {
     /// Fan-out, for the expected spread time of a rumor.
     pub fanout: usize,
     /// One probe per `probe_interval`: `max(cycle, 2 * timeout / 9)`. Probes (a ping and an ack,
-    /// plus a verification ping every `VERIFY_EVERY` intervals) are the whole steady-state
-    /// traffic, so this sets it: 2.2 datagrams per interval, 1.98 per second at a 5 s timeout
-    /// (memberlist's defaults send 2.0).
+    /// plus a verification ping every `VERIFY_EVERY` intervals while some member is unverified)
+    /// are the whole steady-state traffic, so this sets it: 2 datagrams per interval, 1.8 per
+    /// second at a 5 s timeout (memberlist's defaults send 2.0).
     pub probe_interval: Millis,
     /// Wait for a direct ack before asking others to probe indirectly.
     pub probe_timeout: Millis,

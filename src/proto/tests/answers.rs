@@ -349,3 +349,138 @@ fn a_relayed_probe_and_its_answer_share_the_requests_weight() {
         );
     }
 }
+
+#[test]
+fn a_verification_ping_to_an_address_a_rumor_named_carries_no_rumors() {
+    // A forged `Alive` introduces an address nobody has verified; every member's verification
+    // ping may pick it. What it receives must stay one small ping from each, not a datagram of
+    // news (which would make one forged rumor worth N full datagrams to its victim).
+    let mut s = Sim::new(SimConfig {
+        members: 6,
+        ..SimConfig::default()
+    });
+    s.start_converged();
+    // An address that does not become member 0's ring successor (probes carry rumors, as they
+    // should; only the verification ping is in question).
+    let successor = |ids: &[MemberId]| {
+        let h = |id: &MemberId| crate::proto::state::member_hash(id, None);
+        let mine = h(&ids[0]);
+        let after = ids[1..]
+            .iter()
+            .filter(|id| h(id) > mine)
+            .min_by_key(|id| h(id));
+        *after.unwrap_or_else(|| ids[1..].iter().min_by_key(|id| h(id)).expect("peers"))
+    };
+    let victim = (70..200)
+        .map(crate::sim::member_id)
+        .find(|v| {
+            let mut ids = s.ids.clone();
+            ids.push(*v);
+            successor(&ids) != *v
+        })
+        .expect("an address that is not the successor");
+    let now = s.now;
+    let core = &mut s.cores[0];
+    core.drain_outgoing();
+    core.handle(
+        now,
+        DATAGRAM,
+        Message::Gossip {
+            from: crate::sim::member_id(1),
+            rumors: vec![Rumor::Alive {
+                id: victim,
+                incarnation: 1,
+                attrs: Attributes::default(),
+            }],
+        },
+    );
+    let mut now = now;
+    let mut pings = Vec::new();
+    let mut round = 0;
+    while now < 300 * core.timing().probe_interval {
+        // News to piggyback all along: the members' own newer incarnations.
+        round += 1;
+        let news = (1..6)
+            .map(|j| Rumor::Alive {
+                id: crate::sim::member_id(j),
+                incarnation: round,
+                attrs: Attributes {
+                    name: format!("m{j}"),
+                    private_data: String::new(),
+                },
+            })
+            .collect();
+        core.handle(
+            now,
+            DATAGRAM,
+            Message::Gossip {
+                from: crate::sim::member_id(1),
+                rumors: news,
+            },
+        );
+        now = core.next_wake().max(now + 1);
+        core.tick(now);
+        for o in core.drain_outgoing() {
+            match o.msg {
+                Message::Ping { rumors, .. } if o.to == victim => pings.push(rumors.len()),
+                // The others answer, so none is suspected and the ring stays as it is.
+                Message::Ping { seq, .. } => core.handle(
+                    now,
+                    DATAGRAM,
+                    Message::Ack {
+                        seq,
+                        from: o.to,
+                        rumors: vec![],
+                    },
+                ),
+                _ => {}
+            }
+        }
+        core.take_events();
+    }
+    let listed = s.cores[0].member_status(&victim);
+    assert!(
+        !pings.is_empty(),
+        "the unverified address was never pinged ({listed:?})"
+    );
+    assert!(
+        pings.iter().all(|&n| n == 0),
+        "pings to the address a rumor named carried rumors: {pings:?}"
+    );
+}
+
+#[test]
+fn with_every_member_verified_a_member_sends_one_ping_per_probe_interval() {
+    // The steady state the packet budget counts on (issue 11: at most memberlist's 2 datagrams
+    // per member per second): a probe and its ack, no verification pings once all are verified.
+    let mut s = Sim::new(SimConfig {
+        members: 6,
+        ..SimConfig::default()
+    });
+    s.start_converged();
+    let core = &mut s.cores[0];
+    core.drain_outgoing();
+    let interval = core.timing().probe_interval;
+    let (mut now, mut pings) = (0, 0u64);
+    let end = 100 * interval;
+    while now < end {
+        now = core.next_wake().max(now + 1);
+        core.tick(now);
+        for o in core.drain_outgoing() {
+            if let Message::Ping { seq, .. } = o.msg {
+                pings += 1;
+                let ack = Message::Ack {
+                    seq,
+                    from: o.to,
+                    rumors: vec![],
+                };
+                core.handle(now, DATAGRAM, ack);
+            }
+        }
+        core.take_events();
+    }
+    assert!(
+        (99..=101).contains(&pings),
+        "{pings} pings in 100 probe intervals with every member verified"
+    );
+}
