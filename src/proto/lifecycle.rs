@@ -18,7 +18,10 @@ impl Core {
         }
     }
 
-    /// Starts the protocol: announces the local member and syncs with every known member.
+    /// Starts the protocol: announces the local member and syncs with one known member, chosen
+    /// at random. The seeds its table does not bring are asked at the first seed retry, one
+    /// probe interval later (`retry_seeds`): with 3 seeds each, a join storm of N members would
+    /// otherwise have the seeds send 3N tables where N do.
     pub fn join(&mut self, now: Millis) {
         if self.state != RunState::Idle {
             return;
@@ -27,7 +30,7 @@ impl Core {
         self.announce_self();
         self.reset_timers(now);
         let seeds: Vec<MemberId> = self.members.keys().copied().collect();
-        for id in seeds {
+        if let Some(id) = self.rng.choose(&seeds) {
             self.send_push_pull(id, Route::Request);
         }
     }

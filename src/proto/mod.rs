@@ -53,6 +53,10 @@ use rumors::RumorQueue;
 use state::Member;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
+/// After the last early anti-entropy round (`sync_soon`), one more comes this many early-round
+/// periods later.
+const FINAL_CHECK_AFTER: Millis = 5;
+
 /// Bound on undelivered events; beyond it the oldest is dropped and counted.
 const EVENTS_MAX: usize = 4096;
 
@@ -468,8 +472,16 @@ impl Core {
             self.timers.push_pull = now + self.sync_soon_delay();
         }
         if now >= self.timers.push_pull {
+            let last_early = self.sync_soon == 1;
             self.sync_soon = self.sync_soon.saturating_sub(1);
             self.timers.push_pull = now + self.push_pull_delay();
+            if last_early {
+                // One more round a while after the early ones end: news that was still spreading
+                // when they did (a join storm's last joiners) would otherwise wait for a
+                // periodic round, tens of seconds at a thousand members.
+                let check = now + FINAL_CHECK_AFTER * t.sync_soon;
+                self.timers.push_pull = self.timers.push_pull.min(check);
+            }
             self.anti_entropy_round(now);
         }
         if !self.watch.is_empty() && now >= self.timers.seed_retry {
