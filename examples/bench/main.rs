@@ -88,7 +88,8 @@ fn main() {
             eprintln!("bench: N={n}: storm: starting");
             rows.push(storm::run(n, &cfg, &plan));
             if let Some(path) = &plan.json {
-                storm::report::write_json(path, &plan, &cfg, cores, soft, &rows, started.elapsed());
+                let results = rows.iter().map(storm::report::StormRowJson::from).collect();
+                report::write_json(path, &plan, &cfg, cores, soft, results, started.elapsed());
             }
         }
         storm::report::print_table(&rows);
@@ -101,13 +102,15 @@ fn main() {
         rows.push(run::run(n, &cfg, &plan));
         // Rewritten after each N, so an interrupted run leaves what it measured.
         if let Some(path) = &plan.json {
-            report::write_json(path, &plan, &cfg, cores, soft, &rows, started.elapsed());
+            let results = rows.iter().map(report::RowJson::from).collect();
+            report::write_json(path, &plan, &cfg, cores, soft, results, started.elapsed());
         }
     }
 
     report::print_table(plan.mode, &rows);
     if let Some(path) = &plan.json {
-        report::write_json(path, &plan, &cfg, cores, soft, &rows, started.elapsed());
+        let results = rows.iter().map(report::RowJson::from).collect();
+        report::write_json(path, &plan, &cfg, cores, soft, results, started.elapsed());
     }
     finish(&plan, started);
 }

@@ -277,22 +277,16 @@ impl<'a> From<&'a Row> for RowJson<'a> {
 
 /// Writes the configuration and one object per N to `path` (a failure is reported, not fatal:
 /// the table on stdout still counts).
-pub fn write_json(
+pub fn write_json<R: Serialize>(
     path: &str,
     plan: &Plan,
     cfg: &Config,
     cores: Option<usize>,
     nofile: u64,
-    rows: &[Row],
+    results: Vec<R>,
     total: Duration,
 ) {
-    let config = config_json(plan, cfg, cores, nofile);
-    write_doc(
-        path,
-        config,
-        rows.iter().map(RowJson::from).collect(),
-        total,
-    );
+    write_doc(path, config_json(plan, cfg, cores, nofile), results, total);
 }
 
 /// The run's configuration as the JSON file gives it.

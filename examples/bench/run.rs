@@ -330,32 +330,52 @@ pub fn publish_to_all<N: Borrow<Node>>(
     }
 }
 
+/// The time since `stopped` until none of the members `others` lists `victim` (checked one
+/// member at a time: once one no longer lists it, on to the next), or a note saying how many
+/// still did at the deadline.
+pub fn wait_unlisted(
+    nodes: &[impl Borrow<Node>],
+    victim: usize,
+    victim_id: SocketAddr,
+    others: &[usize],
+    stopped: Instant,
+    plan: &Plan,
+) -> (Option<Duration>, Option<String>) {
+    let lists_victim = |i: usize| {
+        let listed = nodes[i].borrow().members();
+        listed.iter().any(|(id, _)| *id == victim_id)
+    };
+    let mut k = 0;
+    let gone = wait_for(stopped, Duration::from_millis(20), plan.deadline, || {
+        while k < others.len() && !lists_victim(others[k]) {
+            k += 1;
+        }
+        k == others.len()
+    });
+    let note = gone.is_none().then(|| {
+        let still = others.iter().filter(|&&i| lists_victim(i)).count();
+        format!(
+            "{still} members still list the stopped n{victim} after {} s",
+            plan.deadline.as_secs()
+        )
+    });
+    (gone, note)
+}
+
 /// Stops a random member; the time until no other member lists it.
 fn stop_one(row: &mut Row, nodes: &[Node], ids: &[SocketAddr], plan: &Plan, rng: &mut ThreadRng) {
     let n = nodes.len();
     let victim = rng.gen_range(0..n);
     let victim_id = ids[victim];
-    let lists_victim = |i: usize| nodes[i].members().iter().any(|(id, _)| *id == victim_id);
     let others: Vec<usize> = (0..n).filter(|&i| i != victim).collect();
     let stopped = Instant::now();
     match nodes[victim].stop() {
         Ok(()) => {
             let mut order = others.clone();
             order.shuffle(rng);
-            let mut k = 0;
-            row.gone = wait_for(stopped, Duration::from_millis(20), plan.deadline, || {
-                while k < order.len() && !lists_victim(order[k]) {
-                    k += 1;
-                }
-                k == order.len()
-            });
-            if row.gone.is_none() {
-                let still = others.iter().filter(|&&i| lists_victim(i)).count();
-                row.notes.push(format!(
-                    "{still} members still list the stopped n{victim} after {} s",
-                    plan.deadline.as_secs()
-                ));
-            }
+            let (gone, note) = wait_unlisted(nodes, victim, victim_id, &order, stopped, plan);
+            row.gone = gone;
+            row.notes.extend(note);
         }
         Err(e) => row.notes.push(format!("stop failed: {e}")),
     }

@@ -13,7 +13,7 @@ use crate::cluster::{close_into, listing, wait_for};
 use crate::procfs::{rss_now_mib, udp_errors, udp_errors_between};
 use crate::report::secs;
 use crate::row::Row;
-use crate::run::{measure_window, publish_to_all, settle};
+use crate::run::{measure_window, publish_to_all, settle, wait_unlisted};
 use crate::SEEDS;
 use pekonode::{Attributes, Config, Counters, Node};
 use rand::Rng;
@@ -212,8 +212,6 @@ fn stop_one(
     watch: &Watch,
     plan: &Plan,
 ) {
-    let victim_id = ids[victim];
-    let lists_victim = |i: usize| nodes[i].members().iter().any(|(id, _)| *id == victim_id);
     let others: Vec<usize> = (0..nodes.len()).filter(|&i| i != victim).collect();
     *watch.stopped.lock().unwrap() = Some(victim);
     let stopped = Instant::now();
@@ -221,21 +219,9 @@ fn stop_one(
         row.notes.push(format!("stop failed: {e}"));
         return;
     }
-    // One member at a time: once it no longer lists the victim, on to the next.
-    let mut k = 0;
-    row.gone = wait_for(stopped, Duration::from_millis(20), plan.deadline, || {
-        while k < others.len() && !lists_victim(others[k]) {
-            k += 1;
-        }
-        k == others.len()
-    });
-    if row.gone.is_none() {
-        let still = others.iter().filter(|&&i| lists_victim(i)).count();
-        row.notes.push(format!(
-            "{still} members still list the stopped n{victim} after {} s",
-            plan.deadline.as_secs()
-        ));
-    }
+    let (gone, note) = wait_unlisted(nodes, victim, ids[victim], &others, stopped, plan);
+    row.gone = gone;
+    row.notes.extend(note);
 }
 
 /// The counters of interest added up (the others stay 0).

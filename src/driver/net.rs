@@ -172,6 +172,15 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// A datagram read from the socket: counted, then handled.
+    fn on_datagram(self: &Arc<Self>, bytes: &[u8]) {
+        add(&self.stats.datagrams_received, 1);
+        add(&self.stats.bytes_received, bytes.len() as u64);
+        self.receive_datagram(bytes);
+    }
+}
+
 /// Datagrams handled before a tick, at most: what a starved receive task left in the socket.
 const PENDING_BEFORE_TICK: usize = 256;
 
@@ -185,11 +194,7 @@ impl Shared {
         };
         for _ in 0..PENDING_BEFORE_TICK {
             match sock.try_recv_from(buf) {
-                Ok((n, _src)) => {
-                    add(&self.stats.datagrams_received, 1);
-                    add(&self.stats.bytes_received, n as u64);
-                    self.receive_datagram(&buf[..n]);
-                }
+                Ok((n, _src)) => self.on_datagram(&buf[..n]),
                 // Empty (or an error the receive task will see and handle).
                 Err(_) => return,
             }
@@ -201,11 +206,7 @@ pub(super) async fn udp_loop(s: Arc<Shared>, sock: Arc<UdpSocket>) {
     let mut buf = vec![0u8; wire::DATAGRAM_RECV_MAX];
     loop {
         match sock.recv_from(&mut buf).await {
-            Ok((n, _src)) => {
-                add(&s.stats.datagrams_received, 1);
-                add(&s.stats.bytes_received, n as u64);
-                s.receive_datagram(&buf[..n]);
-            }
+            Ok((n, _src)) => s.on_datagram(&buf[..n]),
             // ICMP errors from earlier sends (a peer went away) surface here on Linux.
             Err(_) => tokio::task::yield_now().await,
         }

@@ -22,6 +22,10 @@ pub const HEALTH_MAX: u32 = 8;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Awareness {
     score: u32,
+    /// Of `score`, the steps late ticks added that have not decayed yet (`ran_on_time`).
+    late_steps: u32,
+    /// Since when ticks have run on time.
+    on_time_since: Millis,
 }
 
 impl Awareness {
@@ -42,6 +46,32 @@ impl Awareness {
     /// An acked probe: one step healthier.
     pub fn improve(&mut self) {
         self.score = self.score.saturating_sub(1);
+        // Acked probes may take back steps lateness added: those never decay twice.
+        self.late_steps = self.late_steps.min(self.score);
+    }
+
+    /// A tick ran late (`Core::fell_behind`): `by` steps less healthy, steps that decay again
+    /// once ticks run on time.
+    pub fn ran_late(&mut self, now: Millis, by: u32) {
+        let before = self.score;
+        self.worsen(by);
+        self.late_steps = (self.late_steps + self.score - before).min(self.score);
+        self.on_time_since = now;
+    }
+
+    /// A tick ran on time. After a whole `interval` on time, the distrust that lateness earned
+    /// (only that: missed nacks still wait for acked probes) decays by one step; returns whether
+    /// it did. Without it a member starved for a moment (a join storm) probes up to 9 intervals
+    /// apart, recovering one step per probe, and detects failures many timeouts late long after
+    /// it is over.
+    pub fn ran_on_time(&mut self, now: Millis, interval: Millis) -> bool {
+        if self.late_steps == 0 || now.saturating_sub(self.on_time_since) < interval {
+            return false;
+        }
+        self.late_steps -= 1;
+        self.on_time_since = now;
+        self.improve();
+        true
     }
 }
 
@@ -59,7 +89,7 @@ impl Core {
     pub(super) fn fell_behind(&mut self, now: Millis, late: Millis) {
         let t = self.cfg.timing;
         let steps = 1 + (late / t.probe_timeout.max(1)).min(HEALTH_MAX as Millis) as u32;
-        self.health.worsen(steps);
+        self.health.ran_late(now, steps);
         let grace = t.probe_timeout;
         let defer = |deadline: Millis, cap: Millis| (deadline + late).max(now + grace).min(cap);
         if let Some(p) = self.probe.as_mut() {

@@ -53,10 +53,6 @@ use rumors::RumorQueue;
 use state::Member;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-/// After the last early anti-entropy round (`sync_soon`), one more comes this many early-round
-/// periods later.
-const FINAL_CHECK_AFTER: Millis = 5;
-
 /// Bound on undelivered events; beyond it the oldest is dropped and counted.
 const EVENTS_MAX: usize = 4096;
 
@@ -193,10 +189,6 @@ pub struct Core {
     seed_retries: u32,
     /// A push-pull has brought us a member's table: we have joined (`JOIN_PATIENCE`).
     exchanged: bool,
-    /// Since when ticks have run on time, and the health steps late ticks cost that have not
-    /// decayed yet (see `tick`).
-    on_time_since: Millis,
-    late_steps: u32,
 }
 
 impl Core {
@@ -239,8 +231,6 @@ impl Core {
             sync_soon: 0,
             seed_retries: 0,
             exchanged: false,
-            on_time_since: 0,
-            late_steps: 0,
         }
     }
 
@@ -435,30 +425,15 @@ impl Core {
             self.probe = None;
             self.timers.gossip = now;
         }
-        // Acked probes may have brought health down meanwhile: lateness's own steps never
-        // decay more than that.
-        self.late_steps = self.late_steps.min(self.health.score());
         if late > awareness::late_tolerance(&t) {
             // We run late (a starved process): count it against our own health, not against
             // the members whose answers may be waiting unread.
-            let before = self.health.score();
             self.fell_behind(now, late);
-            self.late_steps =
-                (self.late_steps + self.health.score() - before).min(self.health.score());
-            self.on_time_since = now;
-        } else if self.late_steps > 0 && now.saturating_sub(self.on_time_since) >= t.probe_interval
-        {
-            // On time for a whole probe interval: the distrust that lateness earned (only that:
-            // missed nacks still wait for acked probes) decays by one step. Without it a member
-            // starved for a moment (a join storm) probes up to 9 intervals apart, recovering one
-            // step per probe, and detects failures many timeouts late long after it is over.
-            self.health.improve();
-            self.late_steps -= 1;
-            self.on_time_since = now;
+        } else if self.health.ran_on_time(now, t.probe_interval) {
             // The next probe comes at the interval health allows now, not at the stretched one
             // set when the last probe started.
             let sooner = now + t.probe_interval * self.health.stretch();
-            self.timers.probe = self.timers.probe.min(sooner.max(now));
+            self.timers.probe = self.timers.probe.min(sooner);
         }
         self.last_tick = now;
         self.check_deadlines(now);
@@ -468,22 +443,7 @@ impl Core {
             self.rounds += 1;
             self.gossip_round();
         }
-        if self.sync_soon > 0 && self.timers.push_pull > now + t.sync_soon * 3 / 2 {
-            self.timers.push_pull = now + self.sync_soon_delay();
-        }
-        if now >= self.timers.push_pull {
-            let last_early = self.sync_soon == 1;
-            self.sync_soon = self.sync_soon.saturating_sub(1);
-            self.timers.push_pull = now + self.push_pull_delay();
-            if last_early {
-                // One more round a while after the early ones end: news that was still spreading
-                // when they did (a join storm's last joiners) would otherwise wait for a
-                // periodic round, tens of seconds at a thousand members.
-                let check = now + FINAL_CHECK_AFTER * t.sync_soon;
-                self.timers.push_pull = self.timers.push_pull.min(check);
-            }
-            self.anti_entropy_round(now);
-        }
+        self.anti_entropy_tick(now);
         if !self.watch.is_empty() && now >= self.timers.seed_retry {
             self.retry_seeds(now);
         }

@@ -15,6 +15,10 @@ use super::types::{
 use super::Core;
 use std::collections::HashMap;
 
+/// After the last early anti-entropy round (`Core::sync_soon`), one more comes this many
+/// early-round periods later.
+const FINAL_CHECK_AFTER: Millis = 5;
+
 impl Core {
     /// Order-independent hash of the listed members (and their incarnations), self included.
     /// Equal digests mean a full exchange would change nothing in either table.
@@ -33,6 +37,28 @@ impl Core {
     pub(super) fn push_pull_delay(&mut self) -> Millis {
         let p = self.cfg.timing.push_pull_for(self.members.len() + 1);
         p / 2 + self.rng.between(0, p)
+    }
+
+    /// The anti-entropy timer: early rounds while `sync_soon` asks for them, and after the last
+    /// of them one more `FINAL_CHECK_AFTER` early periods later (news still spreading when they
+    /// ended, such as a join storm's last joiners, would otherwise wait for a periodic round,
+    /// tens of seconds at a thousand members); otherwise the periodic round.
+    pub(super) fn anti_entropy_tick(&mut self, now: Millis) {
+        let t = self.cfg.timing;
+        if self.sync_soon > 0 && self.timers.push_pull > now + t.sync_soon * 3 / 2 {
+            self.timers.push_pull = now + self.sync_soon_delay();
+        }
+        if now < self.timers.push_pull {
+            return;
+        }
+        let last_early = self.sync_soon == 1;
+        self.sync_soon = self.sync_soon.saturating_sub(1);
+        self.timers.push_pull = now + self.push_pull_delay();
+        if last_early {
+            let check = now + FINAL_CHECK_AFTER * t.sync_soon;
+            self.timers.push_pull = self.timers.push_pull.min(check);
+        }
+        self.anti_entropy_round(now);
     }
 
     /// How soon an early anti-entropy round comes (`Core::sync_soon`), with +-50% jitter.

@@ -402,7 +402,7 @@ impl Core {
         // instead, sooner (`Core::sync_soon`).
         let spread_new = match via {
             Via::JoinReply | Via::Sync => false,
-            Via::Rumor => self.rumors.len() < SPREAD_BACKLOG,
+            Via::Rumor => self.rumor_room(),
             Via::Itself => true,
         };
         let quiet = via == Via::JoinReply;
@@ -429,7 +429,7 @@ impl Core {
                 // probability fan-out / N, one early exchange checks that we miss nothing else
                 // (a rumor that died out before it reached everyone would otherwise wait for a
                 // periodic round); about `amount` members do it per join, not all N.
-                if via == Via::Sync || (via == Via::Rumor && !spread_new) {
+                if !spread_new && !quiet {
                     self.sync_soon = SYNC_SOON_ROUNDS;
                 } else if via == Via::Rumor {
                     let n = self.members.len().max(1);
@@ -442,15 +442,14 @@ impl Core {
             Some(m) => {
                 if order == Some(IncarnationOrder::Same) && !m.placeholder {
                     // A rumor still spreading about a member we listed quietly: take our part
-                    // in it, as if it had been news to us, so it reaches every member.
-                    // Past the rumor backlog anti-entropy carries it instead (as for a member
-                    // new to us).
+                    // in it, as if it had been news to us, so it reaches every member; past the
+                    // rumor backlog anti-entropy carries it instead (as for a member new to us).
                     let rumor = matches!(via, Via::Rumor | Via::Itself);
                     if !(m.quiet && rumor && incarnation == m.incarnation) {
                         return;
                     }
                     m.quiet = false;
-                    let room = via == Via::Itself || self.rumors.len() < SPREAD_BACKLOG;
+                    let room = via == Via::Itself || self.rumor_room();
                     if !room {
                         self.sync_soon = SYNC_SOON_ROUNDS;
                     }
@@ -487,6 +486,11 @@ impl Core {
                 attrs,
             });
         }
+    }
+
+    /// Whether a member new to us, heard of by rumor, is rumored on (`SPREAD_BACKLOG`).
+    fn rumor_room(&self) -> bool {
+        self.rumors.len() < SPREAD_BACKLOG
     }
 
     /// `id` was declared dead by `from`, or left (`status` is `Dead` or `Left`).

@@ -4,13 +4,10 @@
 use super::watch::Point;
 use super::StormRow;
 use crate::args::Plan;
-use crate::report::{
-    config_json, fixed, protocol_name, s, secs, write_doc, RowJson, CPU_TARGET_PCT, RSS_TARGET_MIB,
-};
+use crate::report::{fixed, protocol_name, s, secs, RowJson, CPU_TARGET_PCT, RSS_TARGET_MIB};
 use crate::SEEDS;
 use pekonode::Config;
 use serde::Serialize;
-use std::time::Duration;
 
 /// Issue 11: seconds from the last join until every list is complete (N <= 500: 3 s).
 fn lists_target_s(n: usize) -> f64 {
@@ -155,7 +152,7 @@ struct TargetJson {
 }
 
 #[derive(Serialize)]
-struct StormRowJson<'a> {
+pub struct StormRowJson<'a> {
     #[serde(flatten)]
     base: RowJson<'a>,
     list_poll_ms: f64,
@@ -232,22 +229,4 @@ impl<'a> From<&'a StormRow> for StormRowJson<'a> {
             series: &r.series,
         }
     }
-}
-
-pub fn write_json(
-    path: &str,
-    plan: &Plan,
-    cfg: &Config,
-    cores: Option<usize>,
-    nofile: u64,
-    rows: &[StormRow],
-    total: Duration,
-) {
-    let config = config_json(plan, cfg, cores, nofile);
-    write_doc(
-        path,
-        config,
-        rows.iter().map(StormRowJson::from).collect(),
-        total,
-    );
 }
