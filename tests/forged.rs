@@ -221,7 +221,7 @@ fn accusations_and_renames_at_the_top_incarnation_do_not_pin_a_member() {
             Rumor::Alive {
                 id: victim,
                 incarnation: TOP,
-                attrs: forged_attrs.clone(),
+                attrs: pekonode::proto::PackedAttributes::pack(&forged_attrs),
             },
         ),
     ];
@@ -298,7 +298,7 @@ fn forgeries_just_ahead_of_the_victim_are_refuted() {
                 _ => Rumor::Alive {
                     id: victim,
                     incarnation,
-                    attrs: forged_attrs.clone(),
+                    attrs: pekonode::proto::PackedAttributes::pack(&forged_attrs),
                 },
             };
             for &to in &ids[..4] {

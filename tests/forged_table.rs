@@ -72,10 +72,10 @@ fn a_forged_table_of_130000_members_leaves_memory_bounded_and_publishes_reaching
                 id: fake(i),
                 incarnation: 1,
                 status: Status::Alive,
-                attrs: Attributes {
+                attrs: pekonode::proto::PackedAttributes::pack(&Attributes {
                     name: format!("forged-{i}"),
                     private_data: "x".repeat(DATA_LEN),
-                },
+                }),
             })
             .collect();
         let msg = Message::PushPull {

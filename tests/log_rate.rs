@@ -65,10 +65,10 @@ fn forged_members_and_closed_ports_cannot_flood_the_log() {
             .map(|&p| Rumor::Alive {
                 id: SocketAddr::from(([127, 0, 0, 1], p)),
                 incarnation: 1,
-                attrs: Attributes {
+                attrs: pekonode::proto::PackedAttributes::pack(&Attributes {
                     name: format!("forged-{p}"),
                     private_data: String::new(),
-                },
+                }),
             })
             .collect();
         let frame = wire::encode(&Message::Gossip { from, rumors }, &wire::Key::new(None));

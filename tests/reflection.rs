@@ -177,7 +177,7 @@ fn spoofed(
                 id: victim,
                 incarnation: 0,
                 status: Status::Left,
-                attrs: Attributes::default(),
+                attrs: pekonode::proto::PackedAttributes::default(),
             }],
             meta_version: None,
             meta: None,

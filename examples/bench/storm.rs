@@ -51,6 +51,17 @@ pub struct StormRow {
     /// When the counts said complete: did every list hold exactly the N ids?
     pub ids_confirmed: Option<bool>,
     pub watch: Summary,
+    /// What the storm cost until the lists were complete (`storm_cost`).
+    pub storm_cost: Option<StormCost>,
+}
+
+/// Totals over every member from the first join until complete lists.
+#[derive(Default, Clone, Copy)]
+pub struct StormCost {
+    pub datagrams: u64,
+    pub frames: u64,
+    pub push_pulls: u64,
+    pub bytes: u64,
 }
 
 /// Creates, joins and tells each member about the seeds, one after the other, into `slots`;
@@ -162,6 +173,7 @@ fn measure(
         row.ids_confirmed = Some(nodes.iter().all(|node| listing(node, &all).1));
     }
     row.base.udp_errors_join = udp_errors_between(udp_err0, udp_errors());
+    row.storm_cost = Some(storm_cost(&nodes));
     eprintln!(
         "bench: N={n}: lists complete {} s after the last join; {} false FAILED so far",
         secs(row.base.lists),
@@ -201,6 +213,20 @@ fn measure(
     row.counters = nodes.iter().fold(Counters::default(), |total, node| {
         add_counters(&total, &node.counters())
     });
+}
+
+/// What the storm cost, first join to complete lists, added up over every member: datagrams
+/// sent, stream frames sent, push-pulls handled, and bytes sent (datagram and stream payload).
+fn storm_cost(nodes: &[&Node]) -> StormCost {
+    nodes.iter().fold(StormCost::default(), |c, node| {
+        let s = node.stats();
+        StormCost {
+            datagrams: c.datagrams + s.datagrams_sent,
+            frames: c.frames + s.frames_sent,
+            push_pulls: c.push_pulls + s.push_pulls,
+            bytes: c.bytes + s.datagram_bytes_sent + s.stream_bytes_sent,
+        }
+    })
 }
 
 /// Stops `victim` (telling the watcher first); the time until no other member lists it.
@@ -261,6 +287,17 @@ fn notes(row: &mut StormRow) {
         },
         w.events,
     ));
+    if let Some(c) = row.storm_cost {
+        let n = row.base.n.max(1) as f64;
+        notes.push(format!(
+            "the storm, first join to complete lists, per member: {:.0} datagrams and {:.0} stream \
+             frames sent ({:.1} push-pulls handled), {:.1} KB sent",
+            c.datagrams as f64 / n,
+            c.frames as f64 / n,
+            c.push_pulls as f64 / n,
+            c.bytes as f64 / n / 1000.0
+        ));
+    }
     if row.ids_confirmed == Some(false) {
         notes.push("the counts said complete but some list did not hold exactly the N ids".into());
     }

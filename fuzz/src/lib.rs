@@ -113,10 +113,7 @@ pub fn sample_messages() -> Vec<Message> {
     use pekonode::proto::{MemberState, MetaVersion, Metadata, Rumor, Status};
     let p = |i: usize| peers()[i].0;
     let v6: MemberId = "[::1]:7950".parse().unwrap();
-    let attrs = Attributes {
-        name: "peer0".into(),
-        private_data: "d".into(),
-    };
+    let attrs = pekonode::proto::PackedAttributes::from_parts("peer0", "d");
     let version = MetaVersion {
         hlc: WALL_MS << 16,
         origin: p(1),

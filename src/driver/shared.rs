@@ -195,7 +195,7 @@ pub(super) fn unbound_for_tests() -> Arc<Shared> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{Arrival, Attributes, Message, Rumor};
+    use crate::proto::{Arrival, Message, Rumor};
     use std::net::SocketAddr;
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     use std::time::Duration;
@@ -254,10 +254,7 @@ mod tests {
                     if inc > STEPS {
                         return;
                     }
-                    let attrs = Attributes {
-                        name: inc.to_string(),
-                        private_data: String::new(),
-                    };
+                    let attrs = crate::proto::PackedAttributes::from_parts(&inc.to_string(), "");
                     let msg = Message::Gossip {
                         from: other,
                         rumors: vec![Rumor::Alive {

@@ -111,8 +111,8 @@ impl Core {
         }
         let (_, longest) = t.suspicion_bounds(self.members.len() + 1);
         for id in &self.watch {
-            if let Some(m) = self.members.get_mut(id) {
-                if is_suspect(m) {
+            if let Some(mut m) = self.members.get_mut(id) {
+                if is_suspect(&m) {
                     let cap = m.since + 2 * longest;
                     m.deadline = defer(m.deadline, cap.max(m.deadline));
                 }

@@ -3,7 +3,7 @@
 //! dispatched here to the part of the core that applies them.
 
 use super::rumors::retransmit_limit;
-use super::state::{direct_peers, live_peers, Via};
+use super::state::Via;
 use super::types::{Arrival, MemberId, Message, Millis, Route, Rumor, Status};
 use super::Core;
 
@@ -53,8 +53,7 @@ impl Core {
         if self.rumors.is_empty() {
             return;
         }
-        let mut targets: Vec<MemberId> =
-            self.rng.sample(live_peers(&self.members), self.cfg.amount);
+        let mut targets: Vec<MemberId> = self.rng.sample(self.members.live(), self.cfg.amount);
         // At least one target is a member that has spoken to us itself: members known only from
         // others (a forged table's, say) may outnumber the real ones, but cannot take every
         // round's news away from them.
@@ -63,8 +62,7 @@ impl Core {
                 .iter()
                 .any(|t| self.members.get(t).is_some_and(|m| m.direct))
         {
-            let direct: Vec<MemberId> = direct_peers(&self.members).collect();
-            if let Some(d) = self.rng.choose(&direct) {
+            if let Some(d) = self.rng.choose(self.members.direct()) {
                 let last = targets.len() - 1;
                 targets[last] = d;
             }

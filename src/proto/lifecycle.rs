@@ -54,14 +54,14 @@ impl Core {
         self.next_incarnation();
         self.announce_self();
         let suspicion = self.cfg.timing.suspicion_for(self.members.len() + 1, 0);
-        for m in self.members.values_mut() {
+        self.members.for_each_mut(|_, m| {
             if m.status == Status::Suspect {
                 m.deadline = now + suspicion;
             }
             if m.unheard {
                 m.deadline = m.deadline.max(now + suspicion);
             }
-        }
+        });
         self.reset_timers(now);
         self.timers.gossip = now;
         self.timers.push_pull = now;

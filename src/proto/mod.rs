@@ -7,6 +7,7 @@
 //! `next_wake`; each concern is a file of its own (`impl Core` blocks):
 //!
 //! - `state.rs`      the member table, incarnations, alive/dead/left, tombstones
+//! - `table.rs`      the table's storage and the indexes kept beside it (live peers, ring, digest)
 //! - `introductions.rs` the budget for members introduced by third parties
 //! - `suspicion.rs`  suspicion, accusers and the shrinking suspicion timeout
 //! - `probe.rs`      direct and indirect probes, relays, nacks, the probe ring
@@ -32,6 +33,7 @@ pub(crate) mod random;
 mod rumors;
 mod state;
 mod suspicion;
+mod table;
 mod timing;
 pub mod types;
 
@@ -50,8 +52,8 @@ use hlc::Hlc;
 use probe::{Probe, Relay};
 use random::Rng;
 use rumors::RumorQueue;
-use state::Member;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use table::Table;
 
 /// Bound on undelivered events; beyond it the oldest is dropped and counted.
 const EVENTS_MAX: usize = 4096;
@@ -146,7 +148,7 @@ pub struct Core {
     cfg: CoreConfig,
     incarnation: Incarnation,
     /// Ordered maps: iteration order feeds random choices, and a run must replay from its seed.
-    members: BTreeMap<MemberId, Member>,
+    members: Table,
     /// Members with a pending deadline (suspects, unconfirmed placeholders), so ticks need not
     /// scan the whole table.
     watch: BTreeSet<MemberId>,
@@ -199,7 +201,7 @@ impl Core {
         Core {
             cfg,
             incarnation: 0,
-            members: BTreeMap::new(),
+            members: Table::default(),
             watch: BTreeSet::new(),
             rumors,
             meta: None,
@@ -449,6 +451,8 @@ impl Core {
         }
         self.expire_relays(now);
         self.timers.tick_due = Some(self.next_wake().max(now));
+        #[cfg(test)]
+        self.members.check();
     }
 
     // ---- outputs -----------------------------------------------------------------------------

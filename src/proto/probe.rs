@@ -390,18 +390,6 @@ impl Core {
     }
 
     fn ring_successor(&self) -> Option<MemberId> {
-        let mine = member_hash(&self.cfg.me, None);
-        let mut first: Option<(u64, MemberId)> = None;
-        let mut next: Option<(u64, MemberId)> = None;
-        for id in live_peers(&self.members) {
-            let h = member_hash(&id, None);
-            if first.is_none_or(|(f, _)| h < f) {
-                first = Some((h, id));
-            }
-            if h > mine && next.is_none_or(|(n, _)| h < n) {
-                next = Some((h, id));
-            }
-        }
-        next.or(first).map(|(_, id)| id)
+        self.members.ring_after(member_hash(&self.cfg.me, None))
     }
 }

@@ -7,10 +7,10 @@
 //! push-pull a differing digest starts, a metadata fetch — goes back on it (`Route::Reply`).
 //! Nothing here answers a datagram, whose `from` anyone can forge.
 
-use super::state::{direct_peers, live_peers, member_hash, Via, MEMBERS_MAX};
+use super::state::{member_hash, Via, MEMBERS_MAX};
 use super::types::{
     Arrival, Event, Incarnation, MemberId, MemberState, Message, MetaVersion, Metadata, Millis,
-    Route, Status,
+    PackedAttributes, Route, Status,
 };
 use super::Core;
 use std::collections::HashMap;
@@ -23,13 +23,7 @@ impl Core {
     /// Order-independent hash of the listed members (and their incarnations), self included.
     /// Equal digests mean a full exchange would change nothing in either table.
     pub fn digest(&self) -> u64 {
-        let entry = |id: &MemberId, inc| member_hash(id, Some(inc));
-        self.members
-            .iter()
-            .filter(|(_, m)| m.status.is_listed() && !m.placeholder)
-            .fold(entry(&self.cfg.me, self.incarnation), |acc, (id, m)| {
-                acc ^ entry(id, m.incarnation)
-            })
+        self.members.digest() ^ member_hash(&self.cfg.me, Some(self.incarnation))
     }
 
     /// The anti-entropy period with +-50% jitter, so members that joined together do not all
@@ -71,11 +65,11 @@ impl Core {
     /// believed failed, and old tombstones forgotten.
     pub(super) fn anti_entropy_round(&mut self, now: Millis) {
         // A member that has spoken to us itself, when there is one (see `Member::direct`).
-        let mut candidates: Vec<MemberId> = direct_peers(&self.members).collect();
-        if candidates.is_empty() {
-            candidates = live_peers(&self.members).collect();
-        }
-        if let Some(to) = self.rng.choose(&candidates) {
+        let candidates = match self.members.direct() {
+            [] => self.members.live(),
+            direct => direct,
+        };
+        if let Some(to) = self.rng.choose(candidates) {
             let digest = self.digest();
             let meta_version = self.meta_version();
             self.send(
@@ -250,7 +244,7 @@ impl Core {
         let mut budget = enc.table_budget();
         let mut v = Vec::with_capacity((self.members.len() + 1).min(MEMBERS_MAX));
         let mut add = |s: MemberState| {
-            let len = enc.member_state_max_len(s.attrs.name.len(), s.attrs.private_data.len());
+            let len = enc.member_state_max_len(s.attrs.name().len(), s.attrs.private_data().len());
             if len > budget || v.len() >= MEMBERS_MAX {
                 return false;
             }
@@ -262,7 +256,7 @@ impl Core {
             id: self.cfg.me,
             incarnation: self.incarnation,
             status: Status::Alive,
-            attrs: self.cfg.attrs.clone(),
+            attrs: PackedAttributes::pack(&self.cfg.attrs),
         });
         for direct in [true, false] {
             for (id, m) in &self.members {
@@ -276,7 +270,7 @@ impl Core {
                     id: *id,
                     incarnation: m.incarnation,
                     status: m.status,
-                    attrs: m.attrs.unpack(),
+                    attrs: m.attrs.clone(),
                 };
                 if !add(s) {
                     break;

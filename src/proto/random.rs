@@ -67,22 +67,21 @@ impl Rng {
         chosen
     }
 
-    /// `k` items of an iterator, every set of `k` equally likely (reservoir sampling, Algorithm
-    /// R): the first `k` in order, then the i-th item (from 0) replaces slot `below(i + 1)` when
-    /// that is below `k`. The order within the result is not shuffled.
-    pub fn sample<I: Iterator>(&mut self, items: I, k: usize) -> Vec<I::Item> {
-        let mut out = Vec::with_capacity(k);
-        for (i, item) in items.enumerate() {
-            if i < k {
-                out.push(item);
-            } else {
-                let j = self.below(i as u64 + 1) as usize;
-                if j < k {
-                    out[j] = item;
-                }
-            }
+    /// `k` items of a slice, every set of `k` equally likely, in the slice's order. Only `k`
+    /// random numbers are drawn (Floyd's algorithm picks `k` distinct indices), not one per
+    /// item: gossip samples the whole table every round.
+    pub fn sample<T: Copy>(&mut self, items: &[T], k: usize) -> Vec<T> {
+        let n = items.len();
+        if k >= n {
+            return items.to_vec();
         }
-        out
+        let mut picked: Vec<usize> = Vec::with_capacity(k);
+        for j in n - k..n {
+            let t = self.below(j as u64 + 1) as usize;
+            picked.push(if picked.contains(&t) { j } else { t });
+        }
+        picked.sort_unstable();
+        picked.into_iter().map(|i| items[i]).collect()
     }
 
     /// Fisher–Yates from the last element down: element `i` swaps with `below(i + 1)`.
@@ -142,7 +141,7 @@ mod tests {
         );
         let mut hits = [0u32; 10];
         for _ in 0..30_000 {
-            for x in r.sample(0..10usize, 3) {
+            for x in r.sample(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9usize], 3) {
                 hits[x] += 1;
             }
         }
@@ -160,6 +159,7 @@ mod tests {
         assert!((4_500..5_500).contains(&heads), "{heads}");
         assert_eq!(r.choose::<u8>(&[]), None);
         assert_eq!(r.choose_from(std::iter::empty::<u8>()), None);
-        assert!(r.sample(0..2usize, 5).len() == 2);
+        assert!(r.sample(&[0, 1usize], 5).len() == 2);
+        assert!(r.sample(&[0, 1usize], 0).is_empty());
     }
 }

@@ -182,7 +182,7 @@ impl RumorQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::types::{Attributes, Rumor};
+    use crate::proto::types::Rumor;
     // Test-only: the real encoding, so the budgets below are in real bytes.
     use crate::wire::RUMOR_ENCODING;
 
@@ -190,7 +190,7 @@ mod tests {
         Rumor::Alive {
             id: format!("127.0.0.1:{port}").parse().unwrap(),
             incarnation: inc,
-            attrs: Attributes::default(),
+            attrs: crate::proto::PackedAttributes::default(),
         }
     }
 

@@ -3,12 +3,12 @@
 //! about a member — alive, dead, left — only when it is newer.
 
 use super::suspicion::Accusers;
+use super::table::Table;
 use super::types::{
     Attributes, Event, Incarnation, IncarnationOrder, MemberId, Millis, PackedAttributes, Route,
     Rumor, Status, ATTR_MAX,
 };
 use super::{Core, RunState};
-use std::collections::BTreeMap;
 
 /// Bound on the membership table (live members and tombstones); news of further members is
 /// dropped and counted.
@@ -72,11 +72,16 @@ pub(super) struct Member {
 
 impl Member {
     /// A member confirmed alive at `incarnation`.
-    fn alive(incarnation: Incarnation, attrs: &Attributes, now: Millis, quiet: bool) -> Member {
+    pub(super) fn alive(
+        incarnation: Incarnation,
+        attrs: PackedAttributes,
+        now: Millis,
+        quiet: bool,
+    ) -> Member {
         Member {
             incarnation,
             status: Status::Alive,
-            attrs: PackedAttributes::pack(attrs),
+            attrs,
             since: now,
             placeholder: false,
             unheard: false,
@@ -89,30 +94,15 @@ impl Member {
 
     /// Listed, and not a `peko_set` guess still unheard: a member probes, gossip and
     /// anti-entropy may go to.
-    fn is_live_peer(&self) -> bool {
+    pub(super) fn is_live_peer(&self) -> bool {
         self.status.is_listed() && !self.unheard
     }
 }
 
-/// Live peers that have sent us a message themselves (`Member::direct`), in address order.
-pub(super) fn direct_peers(
-    members: &BTreeMap<MemberId, Member>,
-) -> impl Iterator<Item = MemberId> + '_ {
-    members
-        .iter()
-        .filter(|(_, m)| m.is_live_peer() && m.direct)
-        .map(|(id, _)| *id)
-}
-
 /// The members gossip, probes and anti-entropy may go to (`Member::is_live_peer`), in address
-/// order. A free function over the map so a caller can borrow the RNG beside it.
-pub(super) fn live_peers(
-    members: &BTreeMap<MemberId, Member>,
-) -> impl Iterator<Item = MemberId> + '_ {
-    members
-        .iter()
-        .filter(|(_, m)| m.is_live_peer())
-        .map(|(id, _)| *id)
+/// order. A free function over the table so a caller can borrow the RNG beside it.
+pub(super) fn live_peers(members: &Table) -> impl Iterator<Item = MemberId> + Clone + '_ {
+    members.live().iter().copied()
 }
 
 /// A stable 64-bit hash of a member id (FNV-1a, then a final mix), the same on every build and
@@ -185,7 +175,7 @@ impl Core {
             }
         }
         let incarnation = self.members.get(&id).map_or(0, |m| m.incarnation);
-        let mut guess = Member::alive(incarnation, &attrs, now, false);
+        let mut guess = Member::alive(incarnation, PackedAttributes::pack(&attrs), now, false);
         guess.placeholder = true;
         guess.unheard = true;
         guess.deadline = now + self.cfg.timing.timeout;
@@ -204,7 +194,7 @@ impl Core {
     pub fn join_converged(&mut self, now: Millis, members: &[(MemberId, Attributes)]) {
         for (id, attrs) in members {
             if *id != self.cfg.me {
-                let mut m = Member::alive(0, attrs, now, false);
+                let mut m = Member::alive(0, PackedAttributes::pack(attrs), now, false);
                 m.direct = true;
                 self.members.insert(*id, m);
             }
@@ -217,7 +207,7 @@ impl Core {
         self.rumors.push(Rumor::Alive {
             id: self.cfg.me,
             incarnation: self.incarnation,
-            attrs: self.cfg.attrs.clone(),
+            attrs: PackedAttributes::pack(&self.cfg.attrs),
         });
     }
 
@@ -262,8 +252,9 @@ impl Core {
 
     /// News that the local member is alive at `incarnation` with `attrs`: a claim ahead of ours
     /// (our earlier life before a restart, or a forgery) or one with other attributes is refuted.
-    fn alive_about_self(&mut self, incarnation: Incarnation, attrs: &Attributes) {
-        let ours = *attrs == self.cfg.attrs;
+    fn alive_about_self(&mut self, incarnation: Incarnation, attrs: &PackedAttributes) {
+        let ours = attrs.name() == self.cfg.attrs.name
+            && attrs.private_data() == self.cfg.attrs.private_data;
         match IncarnationOrder::of(incarnation, self.incarnation) {
             IncarnationOrder::Newer | IncarnationOrder::TooFarAhead => self.refute(incarnation),
             IncarnationOrder::Same if !ours => self.refute(incarnation),
@@ -310,7 +301,7 @@ impl Core {
                 || Rumor::Alive {
                     id,
                     incarnation: self.incarnation,
-                    attrs: self.cfg.attrs.clone(),
+                    attrs: PackedAttributes::pack(&self.cfg.attrs),
                 },
             );
         }
@@ -319,7 +310,7 @@ impl Core {
         (m.status == Status::Alive && !m.placeholder && newer).then(|| Rumor::Alive {
             id,
             incarnation: m.incarnation,
-            attrs: m.attrs.unpack(),
+            attrs: m.attrs.clone(),
         })
     }
 
@@ -346,7 +337,7 @@ impl Core {
     /// no longer dropped at its deadline). It proves nothing more: by datagram, anyone can name
     /// any sender (`verified` is for proof).
     pub(super) fn heard_from(&mut self, id: MemberId) {
-        if let Some(m) = self.members.get_mut(&id) {
+        if let Some(mut m) = self.members.get_mut(&id) {
             if std::mem::take(&mut m.unheard) && m.status != Status::Suspect {
                 self.watch.remove(&id);
             }
@@ -358,7 +349,7 @@ impl Core {
     /// metadata announcement by datagram is fetched only from one.
     pub(super) fn verified(&mut self, id: MemberId) {
         self.heard_from(id);
-        if let Some(m) = self.members.get_mut(&id) {
+        if let Some(mut m) = self.members.get_mut(&id) {
             m.direct = true;
         }
     }
@@ -375,7 +366,7 @@ impl Core {
         now: Millis,
         id: MemberId,
         incarnation: Incarnation,
-        attrs: Attributes,
+        attrs: PackedAttributes,
         via: Via,
     ) {
         if id == self.cfg.me {
@@ -389,7 +380,7 @@ impl Core {
                 return;
             }
         }
-        if attrs.name.len() > ATTR_MAX || attrs.private_data.len() > ATTR_MAX {
+        if attrs.name().len() > ATTR_MAX || attrs.private_data().len() > ATTR_MAX {
             return;
         }
         if self.members.len() >= MEMBERS_MAX && !self.members.contains_key(&id) {
@@ -421,59 +412,60 @@ impl Core {
             return;
         }
         // What to tell the host, and whether to pass the news on as a rumor.
-        let (event, spread) = match self.members.get_mut(&id) {
-            None => {
-                let m = Member::alive(incarnation, &attrs, now, quiet);
-                self.members.insert(id, m);
-                // Listed without a rumor: exchanges carry it on. Heard by rumor: with
-                // probability fan-out / N, one early exchange checks that we miss nothing else
-                // (a rumor that died out before it reached everyone would otherwise wait for a
-                // periodic round); about `amount` members do it per join, not all N.
-                if !spread_new && !quiet {
-                    self.sync_soon = SYNC_SOON_ROUNDS;
-                } else if via == Via::Rumor {
-                    let n = self.members.len().max(1);
-                    if self.rng.below(n as u64) < self.cfg.amount as u64 {
-                        self.sync_soon = self.sync_soon.max(1);
-                    }
+        let room = via == Via::Itself || self.rumor_room();
+        let held = self.members.contains_key(&id);
+        let (event, spread) = if !held {
+            let m = Member::alive(incarnation, attrs.clone(), now, quiet);
+            self.members.insert(id, m);
+            // Listed without a rumor: exchanges carry it on. Heard by rumor: with
+            // probability fan-out / N, one early exchange checks that we miss nothing else
+            // (a rumor that died out before it reached everyone would otherwise wait for a
+            // periodic round); about `amount` members do it per join, not all N.
+            if !spread_new && !quiet {
+                self.sync_soon = SYNC_SOON_ROUNDS;
+            } else if via == Via::Rumor {
+                let n = self.members.len().max(1);
+                if self.rng.below(n as u64) < self.cfg.amount as u64 {
+                    self.sync_soon = self.sync_soon.max(1);
                 }
-                (Some(Event::Joined(id, attrs.clone())), spread_new)
             }
-            Some(m) => {
-                if order == Some(IncarnationOrder::Same) && !m.placeholder {
-                    // A rumor still spreading about a member we listed quietly: take our part
-                    // in it, as if it had been news to us, so it reaches every member; past the
-                    // rumor backlog anti-entropy carries it instead (as for a member new to us).
-                    let rumor = matches!(via, Via::Rumor | Via::Itself);
-                    if !(m.quiet && rumor && incarnation == m.incarnation) {
-                        return;
-                    }
-                    m.quiet = false;
-                    let room = via == Via::Itself || self.rumor_room();
-                    if !room {
-                        self.sync_soon = SYNC_SOON_ROUNDS;
-                    }
-                    (None, room)
-                } else {
-                    // Known to us but news for the cluster (a refutation, new attributes, a
-                    // placeholder confirmed): spread even from a join reply.
-                    m.quiet = false;
-                    let event = if m.placeholder || !m.status.is_listed() {
-                        Some(Event::Joined(id, attrs.clone()))
-                    } else if m.attrs != PackedAttributes::pack(&attrs) {
-                        Some(Event::Updated(id, attrs.clone()))
-                    } else {
-                        None
-                    };
-                    m.incarnation = incarnation;
-                    m.status = Status::Alive;
-                    m.attrs = PackedAttributes::pack(&attrs);
-                    m.since = now;
-                    m.placeholder = false;
-                    m.unheard = false;
-                    self.watch.remove(&id);
-                    (event, true)
+            (Some(Event::Joined(id, attrs.unpack())), spread_new)
+        } else {
+            let Some(mut m) = self.members.get_mut(&id) else {
+                return;
+            };
+            if order == Some(IncarnationOrder::Same) && !m.placeholder {
+                // A rumor still spreading about a member we listed quietly: take our part
+                // in it, as if it had been news to us, so it reaches every member; past the
+                // rumor backlog anti-entropy carries it instead (as for a member new to us).
+                let rumor = matches!(via, Via::Rumor | Via::Itself);
+                if !(m.quiet && rumor && incarnation == m.incarnation) {
+                    return;
                 }
+                m.quiet = false;
+                if !room {
+                    self.sync_soon = SYNC_SOON_ROUNDS;
+                }
+                (None, room)
+            } else {
+                // Known to us but news for the cluster (a refutation, new attributes, a
+                // placeholder confirmed): spread even from a join reply.
+                m.quiet = false;
+                let event = if m.placeholder || !m.status.is_listed() {
+                    Some(Event::Joined(id, attrs.unpack()))
+                } else if m.attrs != attrs {
+                    Some(Event::Updated(id, attrs.unpack()))
+                } else {
+                    None
+                };
+                m.incarnation = incarnation;
+                m.status = Status::Alive;
+                m.attrs = attrs.clone();
+                m.since = now;
+                m.placeholder = false;
+                m.unheard = false;
+                self.watch.remove(&id);
+                (event, true)
             }
         };
         if let Some(event) = event {
@@ -514,7 +506,7 @@ impl Core {
         ) {
             return;
         }
-        let Some(m) = self.members.get_mut(&id) else {
+        let Some(mut m) = self.members.get_mut(&id) else {
             return;
         };
         m.status = status;
@@ -522,6 +514,7 @@ impl Core {
         m.since = now;
         m.placeholder = false;
         m.unheard = false;
+        drop(m);
         self.watch.remove(&id);
         let (event, rumor) = if status == Status::Left {
             (Event::Left(id), Rumor::Left { id, incarnation })
@@ -559,7 +552,7 @@ impl Core {
                 // us (a join storm), so it gets longer, and more spaced retries
                 // (`retry_seeds`), before we call it failed.
                 let deadline = (now + self.cfg.timing.timeout).min(m.since + patience);
-                if let Some(m) = self.members.get_mut(&id) {
+                if let Some(mut m) = self.members.get_mut(&id) {
                     m.deadline = deadline;
                 }
             } else if m.unheard && now >= m.deadline {
@@ -578,6 +571,9 @@ impl Core {
 
     pub(super) fn collect_tombstones(&mut self, now: Millis) {
         let ttl = self.cfg.timing.tombstone;
+        if self.members.tombstones() == 0 {
+            return;
+        }
         self.members
             .retain(|_, m| m.status.is_listed() || now < m.since + ttl);
     }

@@ -98,7 +98,7 @@ impl Core {
         ) {
             return;
         }
-        let Some(m) = self.members.get_mut(&id) else {
+        let Some(mut m) = self.members.get_mut(&id) else {
             return;
         };
         if m.status == Status::Suspect && incarnation == m.incarnation {

@@ -16,10 +16,10 @@ pub fn addr(id: &p::MemberId) -> s::Addr {
     }
 }
 
-fn attrs(a: &p::Attributes) -> s::Attrs<'_> {
+fn attrs(a: &p::PackedAttributes) -> s::Attrs<'_> {
     s::Attrs {
-        name: &a.name,
-        private_data: &a.private_data,
+        name: a.name(),
+        private_data: a.private_data(),
     }
 }
 
@@ -178,14 +178,11 @@ fn member_id(a: s::Addr) -> p::MemberId {
     }
 }
 
-fn from_attrs(a: s::Attrs) -> Result<p::Attributes, DecodeError> {
+fn from_attrs(a: s::Attrs) -> Result<p::PackedAttributes, DecodeError> {
     if a.name.len() > ATTR_MAX || a.private_data.len() > ATTR_MAX {
         return Err(DecodeError::Malformed);
     }
-    Ok(p::Attributes {
-        name: a.name.to_owned(),
-        private_data: a.private_data.to_owned(),
-    })
+    Ok(p::PackedAttributes::from_parts(a.name, a.private_data))
 }
 
 fn from_status(st: s::Status) -> p::Status {

@@ -141,10 +141,10 @@ fn a_refuted_accusation_is_answered_with_the_refutation_within_its_weight() {
     let refutation = Rumor::Alive {
         id: member,
         incarnation: 1,
-        attrs: Attributes {
+        attrs: crate::proto::PackedAttributes::pack(&Attributes {
             name: "m1".into(),
             private_data: String::new(),
-        },
+        }),
     };
     let gossip = Message::Gossip {
         from: member,
@@ -225,7 +225,7 @@ fn a_datagram_meta_announce_opens_no_connection_to_an_unverified_sender() {
             rumors: vec![Rumor::Alive {
                 id: heard_of,
                 incarnation: 1,
-                attrs: Attributes::default(),
+                attrs: crate::proto::PackedAttributes::default(),
             }],
         },
     );
@@ -281,7 +281,7 @@ fn a_relayed_probe_and_its_answer_share_the_requests_weight() {
         .map(|i| Rumor::Alive {
             id: MemberId::from(([192, 0, 2, i], 7946)),
             incarnation: 1,
-            attrs: Attributes::default(),
+            attrs: crate::proto::PackedAttributes::default(),
         })
         .collect();
     core.handle(
@@ -411,7 +411,7 @@ fn a_verification_ping_to_an_address_a_rumor_named_carries_no_rumors() {
             rumors: vec![Rumor::Alive {
                 id: victim,
                 incarnation: 1,
-                attrs: Attributes::default(),
+                attrs: crate::proto::PackedAttributes::default(),
             }],
         },
     );
@@ -425,10 +425,10 @@ fn a_verification_ping_to_an_address_a_rumor_named_carries_no_rumors() {
             .map(|j| Rumor::Alive {
                 id: crate::sim::member_id(j),
                 incarnation: round,
-                attrs: Attributes {
+                attrs: crate::proto::PackedAttributes::pack(&Attributes {
                     name: format!("m{j}"),
                     private_data: String::new(),
-                },
+                }),
             })
             .collect();
         core.handle(

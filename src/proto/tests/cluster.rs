@@ -205,10 +205,10 @@ fn applying_a_rumor_twice_or_an_old_one_changes_nothing() {
         rumors: vec![Rumor::Alive {
             id,
             incarnation: inc,
-            attrs: Attributes {
+            attrs: crate::proto::PackedAttributes::pack(&Attributes {
                 name: "impostor".into(),
                 private_data: String::new(),
-            },
+            }),
         }],
     };
     s.cores[0].handle(s.now, DATAGRAM, alive.clone());
@@ -384,10 +384,10 @@ fn a_member_refutes_a_claim_at_any_incarnation() {
             Rumor::Alive {
                 id: me,
                 incarnation: claimed,
-                attrs: Attributes {
+                attrs: crate::proto::PackedAttributes::pack(&Attributes {
                     name: "impostor".into(),
                     private_data: String::new(),
-                },
+                }),
             },
         ] {
             core.handle(
@@ -466,7 +466,7 @@ fn a_rumor_before_any_exchange_does_not_end_a_joiners_patience_with_its_seeds() 
     let rumor = Rumor::Alive {
         id: gossiper,
         incarnation: 1,
-        attrs: Attributes::default(),
+        attrs: crate::proto::PackedAttributes::default(),
     };
     s.cores[0].handle(
         now,

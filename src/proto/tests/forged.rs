@@ -184,7 +184,7 @@ fn datagrams_that_introduce_their_own_sender_are_limited_and_prove_nothing() {
             rumors: vec![Rumor::Alive {
                 id: x,
                 incarnation: 1,
-                attrs: Attributes::default(),
+                attrs: crate::proto::PackedAttributes::default(),
             }],
         };
         core.handle(
@@ -252,7 +252,7 @@ fn only_an_ack_to_our_own_probe_from_its_target_verifies_it() {
     let now = s.now;
     let other = s.ids[2];
     let core = &mut s.cores[0];
-    core.members.values_mut().for_each(|m| m.direct = false);
+    core.members.for_each_mut(|_, m| m.direct = false);
     core.tick(now + 1_000);
     let out = core.drain_outgoing();
     let (target, seq) = out
@@ -307,7 +307,7 @@ fn a_join_reply_counts_only_on_a_connection_we_opened() {
                 id: MemberId::from(([10, 1, (i >> 8) as u8, i as u8], 9000)),
                 incarnation: 1,
                 status: Status::Alive,
-                attrs: Attributes::default(),
+                attrs: crate::proto::PackedAttributes::default(),
             })
             .collect()
     };

@@ -16,11 +16,8 @@ fn g_id4(p: u16) -> std::net::SocketAddr {
 fn g_id6() -> std::net::SocketAddr {
     "[2001:db8::7]:7946".parse().unwrap()
 }
-fn g_attrs() -> Attributes {
-    Attributes {
-        name: "web-1".into(),
-        private_data: "zone=a".into(),
-    }
+fn g_attrs() -> crate::proto::PackedAttributes {
+    crate::proto::PackedAttributes::from_parts("web-1", "zone=a")
 }
 fn g_version() -> MetaVersion {
     MetaVersion {
@@ -110,19 +107,19 @@ pub(super) fn golden_messages() -> Vec<(&'static str, Message)> {
                         id: g_id6(),
                         incarnation: 9,
                         status: Status::Suspect,
-                        attrs: Attributes::default(),
+                        attrs: crate::proto::PackedAttributes::default(),
                     },
                     MemberState {
                         id: g_id4(1),
                         incarnation: 0,
                         status: Status::Dead,
-                        attrs: Attributes::default(),
+                        attrs: crate::proto::PackedAttributes::default(),
                     },
                     MemberState {
                         id: g_id4(2),
                         incarnation: 1,
                         status: Status::Left,
-                        attrs: Attributes::default(),
+                        attrs: crate::proto::PackedAttributes::default(),
                     },
                 ],
                 meta_version: Some(g_version()),

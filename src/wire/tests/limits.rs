@@ -68,7 +68,7 @@ fn counts_and_lengths_are_bounded_per_transport() {
                 id: id(p),
                 incarnation: 0,
                 status: Status::Alive,
-                attrs: Attributes::default(),
+                attrs: crate::proto::PackedAttributes::default(),
             })
             .collect(),
         meta_version: None,
@@ -90,10 +90,10 @@ fn counts_and_lengths_are_bounded_per_transport() {
         gossip(vec![Rumor::Alive {
             id: id(2),
             incarnation: 1,
-            attrs: Attributes {
+            attrs: crate::proto::PackedAttributes::pack(&Attributes {
                 name,
                 private_data: String::new(),
-            },
+            }),
         }])
     };
     let f = encode(&alive("n".repeat(ATTR_MAX)), &none);

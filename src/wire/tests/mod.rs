@@ -32,10 +32,10 @@ fn sample() -> Message {
             Rumor::Alive {
                 id: id(3),
                 incarnation: 4,
-                attrs: Attributes {
+                attrs: crate::proto::PackedAttributes::pack(&Attributes {
                     name: "n".into(),
                     private_data: "d".into(),
-                },
+                }),
             },
             Rumor::Meta(Metadata {
                 version: MetaVersion {
@@ -53,10 +53,10 @@ fn queued_rumor_form_round_trips_and_rejects_extra_bytes() {
     let r = Rumor::Alive {
         id: id(9),
         incarnation: 3,
-        attrs: Attributes {
+        attrs: crate::proto::PackedAttributes::pack(&Attributes {
             name: "web-1".into(),
             private_data: "zone=a".into(),
-        },
+        }),
     };
     let bytes = RUMOR_ENCODING.encode(&r);
     assert_eq!(RUMOR_ENCODING.decode(&bytes), Some(r));
