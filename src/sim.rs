@@ -109,6 +109,9 @@ pub struct Sim {
     /// How many members list each member, kept from the cores' events. Exact for clusters
     /// started with `start_converged` (a `peko_set` guess is listed without an event).
     pub listers: Vec<i64>,
+    /// Until when each member's connections fail (a busy member whose connects time out):
+    /// exchanges from or to it are lost; its datagrams still go through.
+    pub stream_outage: Vec<Millis>,
 }
 
 /// The wall clock of every simulated member at virtual time 0 (2026-01-01 00:00 UTC): the
@@ -160,6 +163,7 @@ impl Sim {
             answers_oversized: 0,
             removals: Vec::new(),
             listers: vec![0; n],
+            stream_outage: vec![0; n],
         }
     }
 
@@ -304,6 +308,9 @@ impl Sim {
                 },
             };
             if self.cfg.loss > 0.0 && self.rng.chance(self.cfg.loss) {
+                continue;
+            }
+            if !datagram && self.now < self.stream_outage[from].max(self.stream_outage[to]) {
                 continue;
             }
             let jitter = if self.cfg.jitter > 0 {

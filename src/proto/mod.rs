@@ -187,6 +187,8 @@ pub struct Core {
     /// backlog): this many more anti-entropy rounds come early (`Timing::sync_soon`), so
     /// exchanges spread them.
     sync_soon: u32,
+    /// Check rounds still to come after the last early one (`Core::anti_entropy_tick`).
+    tail_checks: u32,
     /// Seed retries since the last `peko_set` (`retry_seeds` backs off with them).
     seed_retries: u32,
     /// A push-pull has brought us a member's table: we have joined (`JOIN_PATIENCE`).
@@ -231,6 +233,7 @@ impl Core {
             announces_ignored: 0,
             wall: (0, cfg_wall),
             sync_soon: 0,
+            tail_checks: 0,
             seed_retries: 0,
             exchanged: false,
         }

@@ -15,9 +15,12 @@ use super::types::{
 use super::Core;
 use std::collections::HashMap;
 
-/// After the last early anti-entropy round (`Core::sync_soon`), one more comes this many
-/// early-round periods later.
+/// After the last early anti-entropy round (`Core::sync_soon`), check rounds come this many
+/// early-round periods later, then twice, four and eight times as long after the one before
+/// (`TAIL_CHECKS` in all; 2, 6, 14 and 30 s after it at a 200 ms cycle), unless the periodic
+/// round comes first.
 const FINAL_CHECK_AFTER: Millis = 5;
+const TAIL_CHECKS: u32 = 4;
 
 impl Core {
     /// Order-independent hash of the listed members (and their incarnations), self included.
@@ -34,9 +37,12 @@ impl Core {
     }
 
     /// The anti-entropy timer: early rounds while `sync_soon` asks for them, and after the last
-    /// of them one more `FINAL_CHECK_AFTER` early periods later (news still spreading when they
-    /// ended, such as a join storm's last joiners, would otherwise wait for a periodic round,
-    /// tens of seconds at a thousand members); otherwise the periodic round.
+    /// of them check rounds at growing gaps (`FINAL_CHECK_AFTER`, `TAIL_CHECKS`); otherwise
+    /// the periodic round. News still spreading when the early rounds ended (a join storm's last
+    /// joiners), or an early round whose exchange failed (a busy peer's connection timed out),
+    /// would otherwise wait for a periodic round, tens of seconds at a thousand members. A check
+    /// that brings news starts early rounds again; one that finds our digest equal to the
+    /// peer's costs one small frame each way.
     pub(super) fn anti_entropy_tick(&mut self, now: Millis) {
         let t = self.cfg.timing;
         if self.sync_soon > 0 && self.timers.push_pull > now + t.sync_soon * 3 / 2 {
@@ -45,12 +51,15 @@ impl Core {
         if now < self.timers.push_pull {
             return;
         }
-        let last_early = self.sync_soon == 1;
+        if self.sync_soon == 1 {
+            self.tail_checks = TAIL_CHECKS;
+        }
         self.sync_soon = self.sync_soon.saturating_sub(1);
         self.timers.push_pull = now + self.push_pull_delay();
-        if last_early {
-            let check = now + FINAL_CHECK_AFTER * t.sync_soon;
-            self.timers.push_pull = self.timers.push_pull.min(check);
+        if self.sync_soon == 0 && self.tail_checks > 0 {
+            let gap = (FINAL_CHECK_AFTER * t.sync_soon) << (TAIL_CHECKS - self.tail_checks);
+            self.tail_checks -= 1;
+            self.timers.push_pull = self.timers.push_pull.min(now + gap);
         }
         self.anti_entropy_round(now);
     }

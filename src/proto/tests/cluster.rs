@@ -485,3 +485,28 @@ fn a_rumor_before_any_exchange_does_not_end_a_joiners_patience_with_its_seeds() 
         "the silent seed was dropped at the timeout, before any exchange"
     );
 }
+
+/// A member whose early anti-entropy rounds failed (its connections timed out, as a busy
+/// member's do in a join storm) and that still misses a member finds it at one of the check
+/// rounds that follow, not at the periodic round (tens of seconds at a thousand members; a
+/// minute here, where no other member runs a round).
+#[test]
+fn a_member_whose_early_rounds_failed_catches_up_at_a_check_round() {
+    let mut s = sim(30, 12);
+    s.start_converged();
+    s.run_for(1_000);
+    let (z, y) = (5, 9);
+    let now = s.now;
+    for c in s.cores.iter_mut() {
+        c.cfg.timing.push_pull = 60_000;
+        c.timers.push_pull = now + 60_000;
+    }
+    s.cores[z].members.remove(&s_id(y));
+    s.cores[z].sync_soon = 1;
+    s.stream_outage[z] = now + 3_000;
+    let t = s.run_until(20_000, |s| s.lists(z, y));
+    assert!(
+        t.is_some(),
+        "member {z} did not list member {y} again within 20 s of its failed early round"
+    );
+}
