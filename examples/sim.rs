@@ -6,6 +6,7 @@
 //!     cargo run --release --example sim -- scale         [--n 10000]
 //!     cargo run --release --example sim -- rejoin        [--n 1000] [--seeds 3]
 //!     cargo run --release --example sim -- storm         [--n 1000] [--seeds 3] [--every MS]
+//!                                                        [--join-first] [--trace]
 //!     (all take --cycle MS --timeout MS --amount F --json FILE)
 //!
 //! Every run is reproducible from its seed. `--json` writes one object per table line (a figure
@@ -26,11 +27,15 @@ struct Args {
     amount: usize,
     /// `storm`: milliseconds between two members' joins.
     every: Millis,
+    /// `storm`: each member joins before it is told its seeds (`peko_join`, then `peko_set`).
+    join_first: bool,
+    /// `storm`: print completeness, queued rumors and traffic every 500 ms until complete.
+    trace: bool,
     json: Option<String>,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: sim dissemination|detection|partition|pause|scale|rejoin|storm [--n N[,N..]] [--seeds K] [--loss P[,P..]] [--cycle MS] [--timeout MS] [--amount F] [--json FILE]");
+    eprintln!("usage: sim dissemination|detection|partition|pause|scale|rejoin|storm [--n N[,N..]] [--seeds K] [--loss P[,P..]] [--cycle MS] [--timeout MS] [--amount F] [--every MS] [--join-first] [--trace] [--json FILE]");
     std::process::exit(2)
 }
 
@@ -46,9 +51,22 @@ fn parse() -> Args {
         timeout: 5000,
         amount: 3,
         every: 2,
+        join_first: false,
+        trace: false,
         json: None,
     };
     while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--join-first" => {
+                a.join_first = true;
+                continue;
+            }
+            "--trace" => {
+                a.trace = true;
+                continue;
+            }
+            _ => {}
+        }
         let v = it.next().unwrap_or_else(|| usage());
         match flag.as_str() {
             "--n" => {
@@ -441,7 +459,11 @@ fn storm(a: &Args) -> Vec<StormRow> {
             for i in 0..n {
                 sim.run_for(a.every);
                 let seeds: Vec<usize> = (0..3.min(i)).collect();
-                sim.join_one(i, &seeds);
+                if a.join_first {
+                    sim.join_then_set(i, &seeds);
+                } else {
+                    sim.join_one(i, &seeds);
+                }
             }
             let mut complete = None;
             let t0 = sim.now;
@@ -456,6 +478,18 @@ fn storm(a: &Args) -> Vec<StormRow> {
                 if sim.converged() {
                     complete = Some(sim.now - t0);
                     break;
+                }
+                if a.trace && (sim.now - t0) % 500 == 0 {
+                    let listed: Vec<usize> = sim.cores.iter().map(|c| c.listed_count()).collect();
+                    let full = listed.iter().filter(|&&l| l == n).count();
+                    let missing: usize = listed.iter().map(|&l| n - l.min(n)).sum();
+                    let queued: usize = sim.cores.iter().map(|c| c.pending_rumors()).sum();
+                    eprintln!(
+                        "t={:>6} complete={full:>4} missing={missing:>7} queued={queued:>6} dgrams/member={:.0} streamKiB/member={:.1}",
+                        sim.now - t0,
+                        sim.datagrams as f64 / n as f64,
+                        sim.stream_bytes as f64 / 1024.0 / n as f64
+                    );
                 }
                 sim.run_for(100);
             }

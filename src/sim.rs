@@ -204,17 +204,37 @@ impl Sim {
         self.flush(i);
     }
 
+    /// Member `i` joins, then learns of `seeds`, at the current time (the order a program that
+    /// calls `peko_join` before `peko_set` uses).
+    pub fn join_then_set(&mut self, i: usize, seeds: &[usize]) {
+        self.cores[i].join(self.now);
+        for &s in seeds {
+            if s != i {
+                let id = self.ids[s];
+                self.cores[i].set_peer(self.now, id, Attributes::default());
+            }
+        }
+        self.flush(i);
+    }
+
     /// Starts every member as if the cluster had long converged: each knows all the others.
     pub fn start_converged(&mut self) {
-        let all: Vec<(MemberId, Attributes)> = (0..self.ids.len())
-            .map(|i| (self.ids[i], attrs(i)))
-            .collect();
-        for i in 0..self.cores.len() {
+        let all: Vec<usize> = (0..self.ids.len()).collect();
+        self.start_converged_among(&all);
+    }
+
+    /// Starts `members` as if they had long formed a cluster of their own: each knows all the
+    /// others of them. The rest have not joined.
+    pub fn start_converged_among(&mut self, members: &[usize]) {
+        let all: Vec<(MemberId, Attributes)> =
+            members.iter().map(|&i| (self.ids[i], attrs(i))).collect();
+        for &i in members {
             self.cores[i].join_converged(self.now, &all);
             self.flush(i);
         }
-        let n = self.ids.len() as i64;
-        self.listers.iter_mut().for_each(|l| *l = n - 1);
+        for &i in members {
+            self.listers[i] = members.len() as i64 - 1;
+        }
     }
 
     pub fn index_of(&self, id: &MemberId) -> Option<usize> {

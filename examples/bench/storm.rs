@@ -78,6 +78,9 @@ fn start_all(row: &mut Row, slots: &[OnceLock<Node>], cfg: &Config) -> Vec<Socke
             // Subscribe before joining: the queue of a member nobody reads keeps only 64 events,
             // fewer than a seed gets before the watcher's first sweep.
             node.event_fd();
+            for seed in ids.iter().take(SEEDS) {
+                node.set(*seed, Attributes::default())?;
+            }
             node.join().map(|_| node)
         });
         let node = match node {
@@ -88,9 +91,6 @@ fn start_all(row: &mut Row, slots: &[OnceLock<Node>], cfg: &Config) -> Vec<Socke
                 break;
             }
         };
-        for seed in ids.iter().take(SEEDS) {
-            node.set(*seed, Attributes::default()).expect("set a seed");
-        }
         ids.push(node.local_id());
         let _ = slot.set(node);
     }

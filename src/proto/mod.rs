@@ -189,6 +189,8 @@ pub struct Core {
     sync_soon: u32,
     /// Check rounds still to come after the last early one (`Core::anti_entropy_tick`).
     tail_checks: u32,
+    /// Anti-entropy rounds so far (`anti_entropy_round` alternates its choice of peer).
+    rounds_ae: u32,
     /// Seed retries since the last `peko_set` (`retry_seeds` backs off with them).
     seed_retries: u32,
     /// A push-pull has brought us a member's table: we have joined (`JOIN_PATIENCE`).
@@ -234,6 +236,7 @@ impl Core {
             wall: (0, cfg_wall),
             sync_soon: 0,
             tail_checks: 0,
+            rounds_ae: 0,
             seed_retries: 0,
             exchanged: false,
         }

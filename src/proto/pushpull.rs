@@ -73,10 +73,14 @@ impl Core {
     /// The periodic part: a digest to one random member, a full exchange with one member
     /// believed failed, and old tombstones forgotten.
     pub(super) fn anti_entropy_round(&mut self, now: Millis) {
-        // A member that has spoken to us itself, when there is one (see `Member::direct`).
+        // Every other round a member that has spoken to us itself, when there is one (see
+        // `Member::direct`), so that members a forged table introduced get at most half the
+        // rounds; the others any live member. Not always a verified one: in a join storm the
+        // members most have verified are the seeds, and every member's rounds would go there.
+        self.rounds_ae = self.rounds_ae.wrapping_add(1);
         let candidates = match self.members.direct() {
-            [] => self.members.live(),
-            direct => direct,
+            direct if !direct.is_empty() && self.rounds_ae % 2 == 0 => direct,
+            _ => self.members.live(),
         };
         if let Some(to) = self.rng.choose(candidates) {
             let digest = self.digest();

@@ -417,11 +417,14 @@ impl Core {
         let (event, spread) = if !held {
             let m = Member::alive(incarnation, attrs.clone(), now, quiet);
             self.members.insert(id, m);
-            // Listed without a rumor: exchanges carry it on. Heard by rumor: with
-            // probability fan-out / N, one early exchange checks that we miss nothing else
-            // (a rumor that died out before it reached everyone would otherwise wait for a
-            // periodic round); about `amount` members do it per join, not all N.
-            if !spread_new && !quiet {
+            // Listed without a rumor: exchanges carry it on. That includes the reply to our
+            // own join: in a join storm the seed knew only part of the cluster when it
+            // answered, and a joiner that ran no early rounds of its own would wait for the
+            // periodic round for the rest (few members pick a joiner nobody has verified).
+            // Heard by rumor: with probability fan-out / N, one early exchange checks that we
+            // miss nothing else (a rumor that died out before it reached everyone would
+            // otherwise wait for a periodic round); about `amount` members do it per join.
+            if !spread_new {
                 self.sync_soon = SYNC_SOON_ROUNDS;
             } else if via == Via::Rumor {
                 let n = self.members.len().max(1);

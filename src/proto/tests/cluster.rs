@@ -510,3 +510,76 @@ fn a_member_whose_early_rounds_failed_catches_up_at_a_check_round() {
         "member {z} did not list member {y} again within 20 s of its failed early round"
     );
 }
+
+/// A joiner whose seed knew only part of the cluster when it answered (a join storm: the seed's
+/// table was still filling) runs early anti-entropy rounds of its own and finds the rest, rather
+/// than waiting for the periodic round (a minute here, where no other member runs one) or for
+/// another member to pick it.
+#[test]
+fn a_joiner_whose_seed_knew_part_of_the_cluster_finds_the_rest_early() {
+    let n = 31;
+    let joiner = n - 1;
+    let mut s = Sim::new(SimConfig {
+        members: n,
+        seed: 21,
+        ..SimConfig::default()
+    });
+    let old: Vec<usize> = (0..joiner).collect();
+    s.start_converged_among(&old);
+    s.run_for(1_000);
+    let now = s.now;
+    for c in s.cores.iter_mut() {
+        c.cfg.timing.push_pull = 60_000;
+        c.timers.push_pull = now + 60_000;
+    }
+    // The seed has not heard of half the cluster yet.
+    for i in 15..joiner {
+        s.cores[0].members.remove(&s_id(i));
+    }
+    s.join_one(joiner, &[0]);
+    let t = s.run_until(10_000, |s| (1..joiner).all(|i| s.lists(joiner, i)));
+    assert!(
+        t.is_some(),
+        "the joiner listed {} of the {} others 10 s after joining through a seed that knew half",
+        (0..joiner).filter(|&i| s.lists(joiner, i)).count(),
+        joiner
+    );
+}
+
+/// Anti-entropy rounds alternate between members that proved they exist and any live member.
+/// In a join storm the members a joiner has verified are its seeds: always choosing among
+/// those sent every member's rounds to the seeds. Half still go to verified members, so a
+/// forged table's members cannot take them all.
+#[test]
+fn anti_entropy_rounds_go_to_verified_members_only_every_other_time() {
+    let mut s = sim(31, 4);
+    s.start_converged();
+    let seed = s_id(1);
+    let core = &mut s.cores[0];
+    core.members.for_each_mut(|id, m| m.direct = *id == seed);
+    core.drain_outgoing();
+    let now = s.now;
+    let mut to_seed = 0;
+    let mut others = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        core.anti_entropy_round(now);
+        for o in core.drain_outgoing() {
+            if let Message::Digest { .. } = o.msg {
+                if o.to == seed {
+                    to_seed += 1;
+                } else {
+                    others.insert(o.to);
+                }
+            }
+        }
+    }
+    assert!(
+        (100..=120).contains(&to_seed),
+        "{to_seed} of 200 rounds went to the one verified member"
+    );
+    assert!(
+        others.len() >= 20,
+        "the other rounds went to {} members",
+        others.len()
+    );
+}
