@@ -62,7 +62,7 @@ impl Core {
                 .iter()
                 .any(|t| self.members.get(t).is_some_and(|m| m.direct))
         {
-            if let Some(d) = self.rng.choose(self.members.direct()) {
+            if let Some(d) = self.members.choose_direct(&mut self.rng) {
                 let last = targets.len() - 1;
                 targets[last] = d;
             }

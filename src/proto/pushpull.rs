@@ -78,11 +78,11 @@ impl Core {
         // rounds; the others any live member. Not always a verified one: in a join storm the
         // members most have verified are the seeds, and every member's rounds would go there.
         self.rounds_ae = self.rounds_ae.wrapping_add(1);
-        let candidates = match self.members.direct() {
-            direct if !direct.is_empty() && self.rounds_ae % 2 == 0 => direct,
-            _ => self.members.live(),
+        let to = match self.members.direct_count() {
+            n if n > 0 && self.rounds_ae % 2 == 0 => self.members.choose_direct(&mut self.rng),
+            _ => self.rng.choose(self.members.live()),
         };
-        if let Some(to) = self.rng.choose(candidates) {
+        if let Some(to) = to {
             let digest = self.digest();
             let meta_version = self.meta_version();
             self.send(

@@ -3,16 +3,22 @@
 //! costs ~0.2 ms (the entries are spread over memory), and a gossip round, a probe and an
 //! anti-entropy round each made one, several times a second in every member of a process.
 //!
-//! - `live`: the live peers (`Member::is_live_peer`) in address order, for sampling by index;
-//! - `direct`: those of them that proved they exist (`Member::direct`);
-//! - `ring`: the live peers ordered by `member_hash`, for the probe ring's successor;
+//! - `ring`: the live peers (`Member::is_live_peer`) ordered by `member_hash`: the probe ring's
+//!   successor, and uniform sampling by index (any order samples uniformly);
+//! - `ring_direct`: beside each of them, whether it proved it exists (`Member::direct`), and
+//!   how many did;
 //! - `digest`: the XOR of `member_hash(id, incarnation)` over listed, confirmed members;
 //! - `tombstones`: how many entries are not listed (dead or left), so that forgetting old ones
 //!   costs nothing when there are none.
 //!
-//! Every change goes through `insert`, `remove`, `retain` or the guard `get_mut` returns, which
-//! compares what the entry contributed before and after and updates the indexes on drop.
+//! One id and one flag per live peer: 33 bytes a member, 33 MB for the N^2 entries of a
+//! thousand-member process (`bench --storm`).
+//!
+//! Every change goes through `insert`, `remove`, `retain`, `for_each_mut` or the guard `get_mut`
+//! returns, which compares what the entry contributed before and after and updates the indexes
+//! on drop.
 
+use super::random::Rng;
 use super::state::{member_hash, Member};
 use super::types::MemberId;
 use std::collections::BTreeMap;
@@ -46,21 +52,17 @@ impl Marks {
 
 #[derive(Default, Debug, PartialEq, Eq)]
 struct Index {
-    live: Vec<MemberId>,
-    direct: Vec<MemberId>,
-    ring: Vec<(u64, MemberId)>,
+    ring: Vec<MemberId>,
+    ring_direct: Vec<bool>,
+    direct: usize,
     digest: u64,
     tombstones: usize,
 }
 
-fn set_sorted<T: Ord>(v: &mut Vec<T>, item: T, present: bool) {
-    match (v.binary_search(&item), present) {
-        (Err(at), true) => v.insert(at, item),
-        (Ok(at), false) => {
-            v.remove(at);
-        }
-        _ => {}
-    }
+/// Where `id` is, or would go, on the ring: ordered by `member_hash`, ties by id.
+fn ring_position(ring: &[MemberId], id: &MemberId) -> Result<usize, usize> {
+    let key = (member_hash(id, None), *id);
+    ring.binary_search_by(|x| (member_hash(x, None), *x).cmp(&key))
 }
 
 impl Index {
@@ -68,12 +70,20 @@ impl Index {
         if before == after {
             return;
         }
-        if before.live != after.live {
-            set_sorted(&mut self.live, *id, after.live);
-            set_sorted(&mut self.ring, (member_hash(id, None), *id), after.live);
-        }
-        if before.direct != after.direct {
-            set_sorted(&mut self.direct, *id, after.direct);
+        if before.live != after.live || before.direct != after.direct {
+            match (ring_position(&self.ring, id), after.live) {
+                (Err(at), true) => {
+                    self.ring.insert(at, *id);
+                    self.ring_direct.insert(at, after.direct);
+                }
+                (Ok(at), true) => self.ring_direct[at] = after.direct,
+                (Ok(at), false) => {
+                    self.ring.remove(at);
+                    self.ring_direct.remove(at);
+                }
+                (Err(_), false) => {}
+            }
+            self.direct = self.direct + after.direct as usize - before.direct as usize;
         }
         self.digest ^= before.digest ^ after.digest;
         self.tombstones = self.tombstones + after.tombstone as usize - before.tombstone as usize;
@@ -184,22 +194,39 @@ impl Table {
         }
     }
 
-    /// The live peers, in address order.
+    /// The live peers, in ring order (`member_hash`).
     pub fn live(&self) -> &[MemberId] {
-        &self.index.live
+        &self.index.ring
     }
 
-    /// The live peers that proved they exist (`Member::direct`), in address order.
-    pub fn direct(&self) -> &[MemberId] {
-        &self.index.direct
+    /// How many live peers proved they exist (`Member::direct`).
+    pub fn direct_count(&self) -> usize {
+        self.index.direct
     }
 
-    /// The live peer after `hash` on the ring ordered by `member_hash(id, None)`, wrapping to
-    /// the first; `None` when there are no live peers.
+    /// A live peer that proved it exists, uniformly; `None` when there is none.
+    pub fn choose_direct(&self, rng: &mut Rng) -> Option<MemberId> {
+        if self.index.direct == 0 {
+            return None;
+        }
+        let k = rng.below(self.index.direct as u64) as usize;
+        let at = self
+            .index
+            .ring_direct
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| **d)
+            .nth(k)
+            .map(|(i, _)| i)?;
+        Some(self.index.ring[at])
+    }
+
+    /// The live peer after `hash` on the ring, wrapping to the first; `None` when there are no
+    /// live peers.
     pub fn ring_after(&self, hash: u64) -> Option<MemberId> {
         let ring = &self.index.ring;
-        let at = ring.partition_point(|(h, _)| *h <= hash);
-        ring.get(at).or(ring.first()).map(|(_, id)| *id)
+        let at = ring.partition_point(|id| member_hash(id, None) <= hash);
+        ring.get(at).or(ring.first()).copied()
     }
 
     /// XOR of `member_hash(id, Some(incarnation))` over the listed members that are not
@@ -308,5 +335,36 @@ mod tests {
             assert_eq!(t.ring_after(*h), Some(ring[(i + 1) % ring.len()].1));
         }
         assert_eq!(t.ring_after(u64::MAX), Some(ring[0].1));
+    }
+
+    /// `choose_direct` picks only verified live peers, each of them.
+    #[test]
+    fn choose_direct_picks_every_verified_live_peer_and_no_other() {
+        let mut t = Table::default();
+        let mut rng = Rng::seed(3);
+        assert_eq!(t.choose_direct(&mut rng), None);
+        let ids: Vec<MemberId> = (1..30u16)
+            .map(|p| format!("127.0.0.1:{p}").parse().unwrap())
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            let mut m = Member::alive(0, PackedAttributes::default(), 0, false);
+            m.direct = i % 3 == 0;
+            if i % 5 == 0 {
+                m.status = Status::Dead;
+            }
+            t.insert(*id, m);
+        }
+        let want: std::collections::BTreeSet<MemberId> = ids
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 == 0 && i % 5 != 0)
+            .map(|(_, id)| *id)
+            .collect();
+        assert_eq!(t.direct_count(), want.len());
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..1_000 {
+            seen.insert(t.choose_direct(&mut rng).unwrap());
+        }
+        assert_eq!(seen, want);
     }
 }
