@@ -29,8 +29,20 @@ impl Core {
         self.state = RunState::Running;
         self.announce_self();
         self.reset_timers(now);
-        let seeds: Vec<MemberId> = self.members.keys().copied().collect();
+        self.push_to_a_seed();
+    }
+
+    /// The join's push-pull, to one of the seeds given so far and not heard from, chosen at
+    /// random.
+    pub(super) fn push_to_a_seed(&mut self) {
+        let seeds: Vec<MemberId> = self
+            .watch
+            .iter()
+            .filter(|id| self.members.get(id).is_some_and(|m| m.unheard))
+            .copied()
+            .collect();
         if let Some(id) = self.rng.choose(&seeds) {
+            self.join_pushed = true;
             self.send_push_pull(id, Route::Request);
         }
     }
@@ -116,6 +128,7 @@ impl Core {
         self.timers.probe = now + self.rng.below(t.probe_interval);
         self.timers.push_pull = now + self.push_pull_delay();
         self.timers.seed_retry = now + t.probe_interval;
+        self.timers.join_push = None;
         self.timers.tick_due = None;
         self.probe = None;
     }

@@ -42,7 +42,7 @@ pub use introductions::{INTRODUCTIONS_PER_MESSAGE, INTRODUCTIONS_PER_PERIOD};
 pub use metadata::PublishRefused;
 pub use probe::{INDIRECT_CHECKS, RELAYS_MAX};
 pub use rumors::{retransmit_limit, RumorEncoding, QUEUE_MAX, RETRANSMIT_MULT};
-pub use state::{JOIN_PATIENCE, MEMBERS_MAX};
+pub use state::{JOIN_PATIENCE, JOIN_PUSH_SETTLE, MEMBERS_MAX};
 pub use suspicion::SUSPICION_CONFIRMATIONS;
 pub use timing::Timing;
 pub use types::*;
@@ -139,6 +139,9 @@ struct Timers {
     probe: Millis,
     push_pull: Millis,
     seed_retry: Millis,
+    /// Seeds were given after `join` and none has been asked yet: one of them, chosen at
+    /// random, gets the join's push-pull at this time (`Core::set_peer`).
+    join_push: Option<Millis>,
     /// When the last tick asked to run next (`next_wake` then); None before the first tick
     /// after a join or start. A tick much later than this means we are starved.
     tick_due: Option<Millis>,
@@ -195,6 +198,8 @@ pub struct Core {
     seed_retries: u32,
     /// A push-pull has brought us a member's table: we have joined (`JOIN_PATIENCE`).
     exchanged: bool,
+    /// Since `join`, a push-pull went to one of the seeds (`join`, or `timers.join_push`).
+    join_pushed: bool,
 }
 
 impl Core {
@@ -239,6 +244,7 @@ impl Core {
             rounds_ae: 0,
             seed_retries: 0,
             exchanged: false,
+            join_pushed: false,
         }
     }
 
@@ -312,6 +318,9 @@ impl Core {
         }
         if !self.watch.is_empty() {
             wake = wake.min(t.seed_retry);
+        }
+        if let Some(at) = t.join_push {
+            wake = wake.min(at);
         }
         if let Some(r) = self.relays.values().map(|r| r.deadline).min() {
             wake = wake.min(r);
@@ -452,6 +461,10 @@ impl Core {
             self.gossip_round();
         }
         self.anti_entropy_tick(now);
+        if self.timers.join_push.is_some_and(|at| now >= at) {
+            self.timers.join_push = None;
+            self.push_to_a_seed();
+        }
         if !self.watch.is_empty() && now >= self.timers.seed_retry {
             self.retry_seeds(now);
         }

@@ -27,6 +27,10 @@ pub const JOIN_PATIENCE: Millis = 3;
 /// bringing news.
 pub const SYNC_SOON_ROUNDS: u32 = 3;
 
+/// A member that joined before it was given its seeds asks one of them this long after the
+/// first is given (`Core::set_peer`): long enough for a caller's back-to-back `peko_set` calls.
+pub const JOIN_PUSH_SETTLE: Millis = 2;
+
 /// How news about a member reached us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Via {
@@ -183,8 +187,17 @@ impl Core {
         self.watch.insert(id);
         self.seed_retries = 0;
         self.timers.seed_retry = now + self.cfg.timing.probe_interval;
-        if self.state == RunState::Running {
+        if self.state != RunState::Running {
+            return;
+        }
+        if self.exchanged {
             self.send_push_pull(id, Route::Request);
+        } else if !self.join_pushed && self.timers.join_push.is_none() {
+            // Joined before its seeds were given (`peko_join`, then `peko_set` for each): like
+            // `join`, ask one seed, chosen at random once the caller's next few `set`s are in,
+            // rather than each as it comes (with 3 seeds a join storm would have them send 3N
+            // tables where N do). The others are asked at the seed retry.
+            self.timers.join_push = Some(now + JOIN_PUSH_SETTLE);
         }
     }
 

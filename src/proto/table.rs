@@ -151,10 +151,6 @@ impl Table {
         self.map.iter()
     }
 
-    pub fn keys(&self) -> std::collections::btree_map::Keys<'_, MemberId, Member> {
-        self.map.keys()
-    }
-
     pub fn values(&self) -> std::collections::btree_map::Values<'_, MemberId, Member> {
         self.map.values()
     }

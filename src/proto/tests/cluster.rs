@@ -583,3 +583,50 @@ fn anti_entropy_rounds_go_to_verified_members_only_every_other_time() {
         others.len()
     );
 }
+
+/// A member that joins before it is given its seeds (`peko_join`, then `peko_set` for each)
+/// asks one of them, chosen at random once the back-to-back calls are in, as `join` does when
+/// the seeds come first: not each seed as it is given (a join storm would have the seeds send
+/// three tables per joiner).
+#[test]
+fn seeds_given_after_join_get_one_push_pull_between_them() {
+    let mut chosen = std::collections::BTreeSet::new();
+    for seed in 0..12 {
+        let mut s = Sim::new(SimConfig {
+            members: 4,
+            seed,
+            ..SimConfig::default()
+        });
+        s.start_converged_among(&[0, 1, 2]);
+        let now = s.now;
+        let joiner = &mut s.cores[3];
+        joiner.join(now);
+        for i in 0..3 {
+            joiner.set_peer(now, s_id(i), Attributes::default());
+        }
+        let pushes = |out: Vec<Outgoing>| -> Vec<MemberId> {
+            out.into_iter()
+                .filter(|o| matches!(o.msg, Message::PushPull { .. }))
+                .map(|o| o.to)
+                .collect()
+        };
+        assert_eq!(
+            pushes(joiner.drain_outgoing()),
+            vec![],
+            "a push as a seed was given"
+        );
+        joiner.tick(now + JOIN_PUSH_SETTLE);
+        let sent = pushes(joiner.drain_outgoing());
+        assert_eq!(
+            sent.len(),
+            1,
+            "seed {seed}: pushes after the settle time: {sent:?}"
+        );
+        chosen.insert(sent[0]);
+    }
+    assert_eq!(
+        chosen.len(),
+        3,
+        "the first seed given is not always the one asked"
+    );
+}
