@@ -205,13 +205,17 @@ impl Core {
     /// `members` already known and alive, and nothing to announce.
     #[cfg(any(test, feature = "sim"))]
     pub fn join_converged(&mut self, now: Millis, members: &[(MemberId, Attributes)]) {
-        for (id, attrs) in members {
-            if *id != self.cfg.me {
-                let mut m = Member::alive(0, PackedAttributes::pack(attrs), now, false);
-                m.direct = true;
-                self.members.insert(*id, m);
-            }
-        }
+        let me = self.cfg.me;
+        self.members.insert_many(
+            members
+                .iter()
+                .filter(|(id, _)| *id != me)
+                .map(|(id, attrs)| {
+                    let mut m = Member::alive(0, PackedAttributes::pack(attrs), now, false);
+                    m.direct = true;
+                    (*id, m)
+                }),
+        );
         self.state = RunState::Running;
         self.reset_timers(now);
     }
