@@ -35,12 +35,7 @@ impl Core {
     /// The join's push-pull, to one of the seeds given so far and not heard from, chosen at
     /// random.
     pub(super) fn push_to_a_seed(&mut self) {
-        let seeds: Vec<MemberId> = self
-            .watch
-            .iter()
-            .filter(|id| self.members.get(id).is_some_and(|m| m.unheard))
-            .copied()
-            .collect();
+        let seeds = self.unheard_seeds();
         if let Some(id) = self.rng.choose(&seeds) {
             self.join_pushed = true;
             self.send_push_pull(id, Route::Request);

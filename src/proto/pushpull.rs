@@ -117,15 +117,18 @@ impl Core {
         let wait = (t.probe_interval << self.seed_retries.min(8)).min(t.push_pull);
         self.seed_retries = self.seed_retries.saturating_add(1);
         self.timers.seed_retry = now + wait;
-        let unheard: Vec<MemberId> = self
-            .watch
+        for id in self.unheard_seeds() {
+            self.send_push_pull(id, Route::Request);
+        }
+    }
+
+    /// The `peko_set` members not heard from yet.
+    pub(super) fn unheard_seeds(&self) -> Vec<MemberId> {
+        self.watch
             .iter()
             .filter(|id| self.members.get(id).is_some_and(|m| m.unheard))
             .copied()
-            .collect();
-        for id in unheard {
-            self.send_push_pull(id, Route::Request);
-        }
+            .collect()
     }
 
     /// Starts an exchange with `to` on a connection we open (`Route::Request`), or answers a
