@@ -67,6 +67,7 @@ fn ring_position(ring: &[MemberId], id: &MemberId) -> Result<usize, usize> {
 
 impl Index {
     /// The indexes of `map`, built from scratch, with no spare capacity.
+    #[cfg(any(test, feature = "sim"))]
     fn build(map: &BTreeMap<MemberId, Member>) -> Index {
         let mut index = Index::default();
         let mut ring: Vec<(u64, MemberId, bool)> = Vec::new();
