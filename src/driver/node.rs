@@ -104,6 +104,8 @@ impl Node {
         self.open("set")?;
         self.shared
             .with_core(|core, now| core.set_peer(now, peer, attrs));
+        // After `join` the core may have armed a timer for its first push (`set_peer`).
+        self.shared.wake.notify_one();
         Ok(())
     }
 

@@ -63,8 +63,10 @@ impl Core {
                 .any(|t| self.members.get(t).is_some_and(|m| m.direct))
         {
             if let Some(d) = self.members.choose_direct(&mut self.rng) {
-                let last = targets.len() - 1;
-                targets[last] = d;
+                // A random slot: the sample comes in ring order, and always replacing the last
+                // would never leave the member latest in the ring a target.
+                let slot = self.rng.below(targets.len() as u64) as usize;
+                targets[slot] = d;
             }
         }
         for to in targets {

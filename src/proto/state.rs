@@ -103,8 +103,8 @@ impl Member {
     }
 }
 
-/// The members gossip, probes and anti-entropy may go to (`Member::is_live_peer`), in address
-/// order. A free function over the table so a caller can borrow the RNG beside it.
+/// The members gossip, probes and anti-entropy may go to (`Member::is_live_peer`), in ring
+/// order (`member_hash`). A free function over the table so a caller can borrow the RNG beside it.
 pub(super) fn live_peers(members: &Table) -> impl Iterator<Item = MemberId> + Clone + '_ {
     members.live().iter().copied()
 }

@@ -630,3 +630,47 @@ fn seeds_given_after_join_get_one_push_pull_between_them() {
         "the first seed given is not always the one asked"
     );
 }
+
+/// When no sampled gossip target has proved it exists, one of them gives way to a member that
+/// has; which one is random. The sample comes in ring order, and always replacing the last
+/// left the member latest on the ring a target about ten times less often than the others.
+#[test]
+fn a_gossip_target_given_up_for_a_verified_member_is_chosen_at_random() {
+    let mut s = sim(31, 6);
+    s.start_converged();
+    let verified = s_id(1);
+    let core = &mut s.cores[0];
+    core.members
+        .for_each_mut(|id, m| m.direct = *id == verified);
+    core.drain_outgoing();
+    let mut hits: std::collections::BTreeMap<MemberId, u32> = Default::default();
+    for inc in 1..=3_000u32 {
+        core.rumors.push(Rumor::Alive {
+            id: s_id(5),
+            incarnation: inc,
+            attrs: PackedAttributes::default(),
+        });
+        core.gossip_round();
+        for o in core.drain_outgoing() {
+            *hits.entry(o.to).or_default() += 1;
+        }
+    }
+    let last = *core
+        .members
+        .live()
+        .iter()
+        .rev()
+        .find(|id| **id != verified)
+        .unwrap();
+    let others: Vec<u32> = hits
+        .iter()
+        .filter(|(id, _)| **id != verified && **id != last)
+        .map(|(_, n)| *n)
+        .collect();
+    let mean = others.iter().sum::<u32>() as f64 / others.len() as f64;
+    assert!(
+        hits.get(&last).copied().unwrap_or(0) as f64 >= mean / 2.0,
+        "the member latest on the ring was a target {:?} times, the others {mean:.0} on average",
+        hits.get(&last)
+    );
+}
