@@ -5,6 +5,8 @@
 //!   stream-only requests, fetches only from verified members (issue 10, finding 4)
 //! - `forged.rs`   forged news: implausible incarnations and clocks, refused publishes,
 //!   introduction limits, what verifies a member (issue 10, findings 1, 2, 5)
+//! - `joins.rs`    joining and anti-entropy at scale: seeds, join replies, early and check
+//!   rounds, the peers rounds and gossip go to (issue 11)
 //! - `overload.rs` a member that runs late itself accuses no one (issue 11)
 
 use super::*;
@@ -36,6 +38,7 @@ fn removed_anywhere(s: &Sim) -> bool {
 mod answers;
 mod cluster;
 mod forged;
+mod joins;
 mod overload;
 
 /// A converged three-member core with news queued (a 1000-byte attribute change rides on every
