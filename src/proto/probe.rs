@@ -353,10 +353,8 @@ impl Core {
     /// verifies it; no answer means nothing (detection is the ring's), and the next one replaces
     /// it.
     fn verify_one(&mut self, probed: MemberId) {
-        let unverified = live_peers(&self.members)
-            .filter(|id| *id != probed && !self.members.get(id).is_some_and(|m| m.direct));
         // Once every member is verified there is nothing to learn: no ping.
-        if let Some(target) = self.rng.choose_from(unverified) {
+        if let Some(target) = self.members.choose_unverified(&mut self.rng, &probed) {
             self.verify(target);
         }
     }

@@ -391,16 +391,17 @@ impl Core {
             return;
         }
         // What we hold already, the common case of a merge or a rumor still spreading: one
-        // lookup, nothing else (the checks below would find the same).
-        if let Some(m) = self.members.get(&id) {
-            if !m.placeholder && !m.quiet && m.incarnation == incarnation {
-                return;
-            }
-        }
+        // lookup, nothing else (the checks below would find the same). Whether we hold it at
+        // all is kept from the same lookup: nothing below adds or removes members before the
+        // entry is written.
+        let held = match self.members.get(&id) {
+            Some(m) if !m.placeholder && !m.quiet && m.incarnation == incarnation => return,
+            found => found.is_some(),
+        };
         if attrs.name().len() > ATTR_MAX || attrs.private_data().len() > ATTR_MAX {
             return;
         }
-        if self.members.len() >= MEMBERS_MAX && !self.members.contains_key(&id) {
+        if self.members.len() >= MEMBERS_MAX && !held {
             self.members_refused += 1;
             return;
         }
@@ -414,7 +415,7 @@ impl Core {
             Via::Itself => true,
         };
         let quiet = via == Via::JoinReply;
-        if !self.members.contains_key(&id)
+        if !held
             && !matches!(via, Via::Itself | Via::JoinReply)
             && !self.introductions.take(now, self.cfg.timing.push_pull)
         {
@@ -430,7 +431,6 @@ impl Core {
         }
         // What to tell the host, and whether to pass the news on as a rumor.
         let room = via == Via::Itself || self.rumor_room();
-        let held = self.members.contains_key(&id);
         let (event, spread) = if !held {
             let m = Member::alive(incarnation, attrs.clone(), now, quiet);
             self.members.insert(id, m);

@@ -159,10 +159,6 @@ impl Table {
         })
     }
 
-    pub fn contains_key(&self, id: &MemberId) -> bool {
-        self.map.contains_key(id)
-    }
-
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -230,19 +226,37 @@ impl Table {
 
     /// A live peer that proved it exists, uniformly; `None` when there is none.
     pub fn choose_direct(&self, rng: &mut Rng) -> Option<MemberId> {
-        if self.index.direct == 0 {
+        self.choose_where(rng, true, None)
+    }
+
+    /// A live peer other than `except` that has not proved it exists, uniformly; `None` when
+    /// there is none.
+    pub fn choose_unverified(&self, rng: &mut Rng, except: &MemberId) -> Option<MemberId> {
+        self.choose_where(rng, false, Some(except))
+    }
+
+    /// A live peer whose verified flag is `direct`, other than `except`, uniformly: one random
+    /// number, and no lookup in the table.
+    fn choose_where(
+        &self,
+        rng: &mut Rng,
+        direct: bool,
+        except: Option<&MemberId>,
+    ) -> Option<MemberId> {
+        let ring = &self.index.ring;
+        let matching = || {
+            (0..ring.len())
+                .filter(move |&i| self.index.ring_direct[i] == direct && Some(&ring[i]) != except)
+        };
+        let count = match (direct, except) {
+            (true, None) => self.index.direct,
+            _ => matching().count(),
+        };
+        if count == 0 {
             return None;
         }
-        let k = rng.below(self.index.direct as u64) as usize;
-        let at = self
-            .index
-            .ring_direct
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| **d)
-            .nth(k)
-            .map(|(i, _)| i)?;
-        Some(self.index.ring[at])
+        let k = rng.below(count as u64) as usize;
+        matching().nth(k).map(|i| ring[i])
     }
 
     /// The live peer after `hash` on the ring, wrapping to the first; `None` when there are no
@@ -366,7 +380,8 @@ mod tests {
         assert_eq!(t.ring_after(u64::MAX), Some(ring[0].1));
     }
 
-    /// `choose_direct` picks only verified live peers, each of them.
+    /// `choose_direct` picks only verified live peers, each of them; `choose_unverified` the
+    /// other live peers but the one it is told to leave out.
     #[test]
     fn choose_direct_picks_every_verified_live_peer_and_no_other() {
         let mut t = Table::default();
@@ -393,6 +408,18 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..1_000 {
             seen.insert(t.choose_direct(&mut rng).unwrap());
+        }
+        assert_eq!(seen, want);
+        let except = ids[1];
+        let want: std::collections::BTreeSet<MemberId> = ids
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 != 0 && i % 5 != 0 && *i != 1)
+            .map(|(_, id)| *id)
+            .collect();
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..1_000 {
+            seen.insert(t.choose_unverified(&mut rng, &except).unwrap());
         }
         assert_eq!(seen, want);
     }
