@@ -150,20 +150,12 @@ impl Core {
     }
 
     pub fn listed_count(&self) -> usize {
-        1 + self
-            .members
-            .values()
-            .filter(|m| m.status.is_listed())
-            .count()
+        1 + self.members.len() - self.members.tombstones()
     }
 
     /// Members alive and suspected (the local member counts as alive).
     pub fn counts(&self) -> (usize, usize) {
-        let suspect = self
-            .members
-            .values()
-            .filter(|m| m.status == Status::Suspect)
-            .count();
+        let suspect = self.members.suspects();
         (self.listed_count() - suspect, suspect)
     }
 

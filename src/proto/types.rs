@@ -310,7 +310,7 @@ impl Rumor {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub enum RumorKey {
     Member(MemberId),
     Metadata,
