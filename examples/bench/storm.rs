@@ -10,7 +10,7 @@ mod watch;
 
 use crate::args::Plan;
 use crate::cluster::{close_into, listing, wait_for};
-use crate::procfs::{rss_now_mib, udp_errors, udp_errors_between};
+use crate::procfs::{cpu_seconds, rss_now_mib, udp_errors, udp_errors_between};
 use crate::report::secs;
 use crate::row::Row;
 use crate::run::{measure_window, publish_to_all, settle, wait_unlisted};
@@ -62,6 +62,9 @@ pub struct StormCost {
     pub frames: u64,
     pub push_pulls: u64,
     pub bytes: u64,
+    /// Process CPU (user + system, every thread, the bench's own polling included) from the
+    /// first join until the lists were complete.
+    pub cpu_s: f64,
 }
 
 /// Creates, joins and tells each member about the seeds, one after the other, into `slots`;
@@ -142,6 +145,7 @@ fn measure(
 ) {
     let n = slots.len();
     let udp_err0 = udp_errors();
+    let cpu0 = cpu_seconds();
 
     // 1. Create and join, back to back.
     let ids = start_all(&mut row.base, slots, cfg);
@@ -173,7 +177,10 @@ fn measure(
         row.ids_confirmed = Some(nodes.iter().all(|node| listing(node, &all).1));
     }
     row.base.udp_errors_join = udp_errors_between(udp_err0, udp_errors());
-    row.storm_cost = Some(storm_cost(&nodes));
+    row.storm_cost = Some(StormCost {
+        cpu_s: cpu_seconds() - cpu0,
+        ..storm_cost(&nodes)
+    });
     eprintln!(
         "bench: N={n}: lists complete {} s after the last join; {} false FAILED so far",
         secs(row.base.lists),
@@ -225,6 +232,7 @@ fn storm_cost(nodes: &[&Node]) -> StormCost {
             frames: c.frames + s.frames_sent,
             push_pulls: c.push_pulls + s.push_pulls,
             bytes: c.bytes + s.datagram_bytes_sent + s.stream_bytes_sent,
+            cpu_s: 0.0,
         }
     })
 }
@@ -291,11 +299,14 @@ fn notes(row: &mut StormRow) {
         let n = row.base.n.max(1) as f64;
         notes.push(format!(
             "the storm, first join to complete lists, per member: {:.0} datagrams and {:.0} stream \
-             frames sent ({:.1} push-pulls handled), {:.1} KB sent",
+             frames sent ({:.1} push-pulls handled), {:.1} KB sent; process CPU {:.1} s ({:.1} ms \
+             per member)",
             c.datagrams as f64 / n,
             c.frames as f64 / n,
             c.push_pulls as f64 / n,
-            c.bytes as f64 / n / 1000.0
+            c.bytes as f64 / n / 1000.0,
+            c.cpu_s,
+            c.cpu_s * 1000.0 / n
         ));
     }
     if row.ids_confirmed == Some(false) {

@@ -268,3 +268,131 @@ fn a_gossip_target_given_up_for_a_verified_member_is_chosen_at_random() {
         hits.get(&last)
     );
 }
+
+/// A push-pull's entries from a member of a converged cluster of 40, changed here and there: the
+/// table's own incarnation, an older and a newer one, other statuses, a member named twice,
+/// members we do not hold, one we hold quietly or only as a `peko_set` guess, and ourselves.
+fn varied_push_pull(s: &mut Sim) -> Vec<MemberState> {
+    s.start_converged();
+    let now = s.now;
+    let core = &mut s.cores[0];
+    let quiet = s_id(5);
+    core.members.get_mut(&quiet).unwrap().quiet = true;
+    core.members.get_mut(&s_id(9)).unwrap().incarnation = 2;
+    let guess = "192.0.2.7:7946".parse().unwrap();
+    core.set_peer(now, guess, Attributes::default());
+    core.drain_outgoing();
+    let held = |id: MemberId| core.members[&id].incarnation;
+    let entry = |id: MemberId, incarnation, status| MemberState {
+        id,
+        incarnation,
+        status,
+        attrs: PackedAttributes::default(),
+    };
+    let mut states: Vec<MemberState> = (1..40)
+        .map(|i| entry(s_id(i), held(s_id(i)), Status::Alive))
+        .collect();
+    states[7].incarnation += 1;
+    states[8].incarnation = 1;
+    states[9].status = Status::Suspect;
+    states[10].status = Status::Left;
+    states.push(entry(s_id(12), held(s_id(12)), Status::Alive));
+    states.push(entry(s_id(13), held(s_id(13)) + 1, Status::Alive));
+    states.push(entry(guess, 0, Status::Alive));
+    states.push(entry("192.0.2.8:7946".parse().unwrap(), 1, Status::Alive));
+    states.push(entry(s_id(0), 0, Status::Alive));
+    states
+}
+
+/// What the walk beside the table marks as unchanged is exactly what a lookup per entry finds
+/// `apply_alive` would return at once for, members named twice left out.
+#[test]
+fn a_push_pull_entry_is_skipped_only_where_applying_it_would_change_nothing() {
+    let mut s = sim(40, 8);
+    let states = varied_push_pull(&mut s);
+    let core = &s.cores[0];
+    let unchanged = core.unchanged(&states, &crate::proto::pushpull::id_order(&states));
+    let want: Vec<bool> = states
+        .iter()
+        .map(|e| {
+            let named = states.iter().filter(|o| o.id == e.id).count();
+            e.status == Status::Alive
+                && named == 1
+                && core
+                    .members
+                    .get(&e.id)
+                    .is_some_and(|m| !m.placeholder && !m.quiet && m.incarnation == e.incarnation)
+        })
+        .collect();
+    assert_eq!(unchanged, want);
+    let marked = unchanged.iter().filter(|u| **u).count();
+    // Of the 39 members named once or twice: 5 (quiet), 8 (newer), 9 (older), 10 (suspect),
+    // 11 (left), 12 and 13 (named twice) are not marked.
+    assert_eq!(marked, 39 - 7, "the varied entries are the ones not marked");
+}
+
+/// The reply to a push-pull carries every member we hold differently from the pusher or that
+/// it did not name, and nothing it holds as we do.
+#[test]
+fn a_push_pull_reply_carries_only_what_the_pusher_lacks_or_holds_otherwise() {
+    let mut s = sim(40, 8);
+    let states = varied_push_pull(&mut s);
+    let from = s_id(1);
+    let now = s.now;
+    let core = &mut s.cores[0];
+    // What we hold before the merge changes it, and what the pusher said about each member.
+    let before: Vec<(MemberId, Incarnation, Status)> = core
+        .members
+        .iter()
+        .filter(|(_, m)| !m.placeholder)
+        .map(|(id, m)| (*id, m.incarnation, m.status))
+        .collect();
+    core.handle(
+        now,
+        Arrival::Stream {
+            conn: 3,
+            ours: false,
+        },
+        Message::PushPull {
+            from,
+            reply: false,
+            members: states.clone(),
+            meta_version: None,
+            meta: None,
+        },
+    );
+    let reply = core
+        .drain_outgoing()
+        .into_iter()
+        .find_map(|o| match o.msg {
+            Message::PushPull {
+                reply: true,
+                members,
+                ..
+            } => Some(members),
+            _ => None,
+        })
+        .expect("a reply");
+    let sent: std::collections::BTreeSet<MemberId> = reply.iter().map(|m| m.id).collect();
+    // The reply reflects the table after the merge; a member whose entry the merge left as the
+    // pusher said is not sent, every other one is.
+    for (id, _, _) in &before {
+        let m = &core.members[id];
+        let theirs = states
+            .iter()
+            .any(|e| e.id == *id && (e.incarnation, e.status) == (m.incarnation, m.status));
+        assert_eq!(
+            sent.contains(id),
+            !theirs,
+            "{id}: held at {} {:?}, the pusher said {:?}",
+            m.incarnation,
+            m.status,
+            states.iter().filter(|e| e.id == *id).collect::<Vec<_>>()
+        );
+    }
+    assert!(sent.contains(&core.cfg.me), "ourselves first");
+    assert!(
+        sent.len() < before.len(),
+        "most entries matched and were left out"
+    );
+}
