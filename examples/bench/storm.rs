@@ -63,7 +63,7 @@ pub struct StormCost {
     pub push_pulls: u64,
     pub bytes: u64,
     /// Process CPU (user + system, every thread, the bench's own polling included) from the
-    /// first join until the lists were complete.
+    /// first join until the bench saw the lists complete (it polls every 50 ms).
     pub cpu_s: f64,
 }
 
@@ -173,14 +173,14 @@ fn measure(
     .and(watch.complete.get().copied());
     watch.polling.store(false, Ordering::Relaxed);
     row.false_failed_storm = watch.false_failed();
-    if row.base.lists.is_some() {
-        row.ids_confirmed = Some(nodes.iter().all(|node| listing(node, &all).1));
-    }
-    row.base.udp_errors_join = udp_errors_between(udp_err0, udp_errors());
     row.storm_cost = Some(StormCost {
         cpu_s: cpu_seconds() - cpu0,
         ..storm_cost(&nodes)
     });
+    if row.base.lists.is_some() {
+        row.ids_confirmed = Some(nodes.iter().all(|node| listing(node, &all).1));
+    }
+    row.base.udp_errors_join = udp_errors_between(udp_err0, udp_errors());
     eprintln!(
         "bench: N={n}: lists complete {} s after the last join; {} false FAILED so far",
         secs(row.base.lists),

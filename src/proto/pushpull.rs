@@ -20,6 +20,9 @@ use super::Core;
 /// round comes first.
 const FINAL_CHECK_AFTER: Millis = 5;
 const TAIL_CHECKS: u32 = 4;
+/// `Core::unchanged` walks the table when a push-pull names at least one member in this many of
+/// those we hold, and looks each entry up otherwise.
+const LOOKUPS_PER_WALK: usize = 8;
 
 impl Core {
     /// Order-independent hash of the listed members (and their incarnations), self included.
@@ -181,6 +184,12 @@ impl Core {
                 .collect()
         });
         let unchanged = self.unchanged(&members, &order);
+        #[cfg(test)]
+        let unchanged = if APPLY_EVERY_ENTRY.get() {
+            vec![false; members.len()]
+        } else {
+            unchanged
+        };
         self.merge_state(now, from, members, &unchanged, via);
         // A table from a member that opened an exchange with us, or the reply on a connection we
         // opened: we have joined. (Anyone can open a connection and call what it sends a reply.)
@@ -266,24 +275,32 @@ impl Core {
     /// once for those, and most entries of a push-pull are such. One walk of the table in id
     /// order beside the entries instead of a lookup per entry: at a thousand members the lookups
     /// were a tenth of a join storm's CPU (`perf` over `bench --storm`), the table's nodes being
-    /// spread over memory. A member named twice is never marked: an earlier entry about it
-    /// could change what we hold before the later one is applied.
+    /// spread over memory. A few entries (a reply carrying only what differs) are looked up
+    /// instead: a walk costs the whole table. A member named twice is never marked: an earlier
+    /// entry about it could change what we hold before the later one is applied. Ourselves is
+    /// never in the table, so never marked (`apply_alive` refutes what needs it).
     pub(super) fn unchanged(&self, states: &[MemberState], order: &[u32]) -> Vec<bool> {
         let mut same = vec![false; states.len()];
         let mut held = self.members.iter().peekable();
+        let walk = states.len() * LOOKUPS_PER_WALK >= self.members.len();
         let id_at = |k: usize| order.get(k).map(|&i| states[i as usize].id);
         for (k, &i) in order.iter().enumerate() {
             let s = &states[i as usize];
             let twice = id_at(k + 1) == Some(s.id) || (k > 0 && id_at(k - 1) == Some(s.id));
-            while held.next_if(|(id, _)| **id < s.id).is_some() {}
-            if let Some((id, m)) = held.peek() {
-                same[i as usize] = **id == s.id
-                    && !twice
+            let m = if walk {
+                while held.next_if(|(id, _)| **id < s.id).is_some() {}
+                held.peek().filter(|(id, _)| **id == s.id).map(|(_, m)| *m)
+            } else {
+                self.members.get(&s.id)
+            };
+            same[i as usize] = m.is_some_and(|m| {
+                !twice
+                    && s.id != self.cfg.me
                     && s.status == Status::Alive
                     && !m.placeholder
                     && !m.quiet
-                    && m.incarnation == s.incarnation;
-            }
+                    && m.incarnation == s.incarnation
+            });
         }
         same
     }
@@ -354,9 +371,17 @@ impl Core {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests: merge every entry of a push-pull, skipping none that `Core::unchanged` marks, to
+    /// compare the two.
+    pub(super) static APPLY_EVERY_ENTRY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Positions of `states` in id order (stable: a member named twice keeps its entries' order).
-/// A push-pull lists its members in two runs each in id order (`Core::state_snapshot`), which
-/// the sort merges in linear time.
+/// A push-pull lists its members in three runs each in id order (`Core::state_snapshot`: the
+/// sender, the members that spoke to it, the others), which the sort merges in linear time;
+/// any other order (a forged table) only costs a full sort.
 pub(super) fn id_order(states: &[MemberState]) -> Vec<u32> {
     let mut order: Vec<u32> = (0..states.len() as u32).collect();
     order.sort_by_key(|&i| states[i as usize].id);

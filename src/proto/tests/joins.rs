@@ -279,6 +279,10 @@ fn varied_push_pull(s: &mut Sim) -> Vec<MemberState> {
     let quiet = s_id(5);
     core.members.get_mut(&quiet).unwrap().quiet = true;
     core.members.get_mut(&s_id(9)).unwrap().incarnation = 2;
+    // Some we hold as not verified: the reply lists them in its second pass.
+    for i in [3, 17, 21, 30] {
+        core.members.get_mut(&s_id(i)).unwrap().direct = false;
+    }
     let guess = "192.0.2.7:7946".parse().unwrap();
     core.set_peer(now, guess, Attributes::default());
     core.drain_outgoing();
@@ -394,5 +398,101 @@ fn a_push_pull_reply_carries_only_what_the_pusher_lacks_or_holds_otherwise() {
     assert!(
         sent.len() < before.len(),
         "most entries matched and were left out"
+    );
+}
+
+/// Skipping the entries `unchanged` marks changes nothing a push-pull does: over random tables
+/// and push-pulls (requests and replies; other incarnations and statuses, members named twice,
+/// strangers, ourselves, guesses, quiet and unverified members), the table, what is sent, the
+/// events, the counters and the early rounds asked for are the same as when every entry is
+/// applied.
+#[test]
+fn skipping_unchanged_entries_changes_nothing_a_push_pull_does() {
+    use crate::proto::pushpull::APPLY_EVERY_ENTRY;
+    let mut skipped_total = 0;
+    for seed in 0..60u64 {
+        let run = |apply_every: bool| {
+            APPLY_EVERY_ENTRY.set(apply_every);
+            let mut s = sim(40, seed);
+            let mut states = varied_push_pull(&mut s);
+            let mut rng = crate::proto::random::Rng::seed(seed);
+            let core = &mut s.cores[0];
+            for i in 1..40 {
+                let mut m = core.members.get_mut(&s_id(i)).unwrap();
+                match rng.below(8) {
+                    0 => m.direct = !m.direct,
+                    // The pusher itself among them: its own entry is how it joins.
+                    1 => m.quiet = true,
+                    _ => {}
+                }
+            }
+            for e in states.iter_mut() {
+                match rng.below(8) {
+                    0 => e.incarnation += 1,
+                    1 => e.incarnation = e.incarnation.saturating_sub(1),
+                    2 => e.status = Status::Suspect,
+                    3 => e.status = Status::Dead,
+                    _ => {}
+                }
+            }
+            if seed % 3 == 0 {
+                // A short push-pull: looked up entry by entry, not walked.
+                states.drain(..states.len() - 3);
+            }
+            let twice = states[rng.below(states.len() as u64) as usize].clone();
+            states.push(twice);
+            let reply = seed % 2 == 0;
+            let now = s.now;
+            let core = &mut s.cores[0];
+            let skipped = core
+                .unchanged(&states, &crate::proto::pushpull::id_order(&states))
+                .iter()
+                .filter(|u| **u)
+                .count();
+            core.handle(
+                now,
+                Arrival::Stream {
+                    conn: 0,
+                    ours: reply,
+                },
+                Message::PushPull {
+                    from: s_id(1),
+                    reply,
+                    members: states,
+                    meta_version: None,
+                    meta: None,
+                },
+            );
+            APPLY_EVERY_ENTRY.set(false);
+            core.members.check();
+            let table: Vec<String> = core.members.iter().map(|e| format!("{e:?}")).collect();
+            let mut events = Vec::new();
+            while let Some(e) = core.next_event() {
+                events.push(format!("{e:?}"));
+            }
+            let out = format!("{:?}", core.drain_outgoing());
+            let rest = format!(
+                "{:?} {} {} {}",
+                core.counters(),
+                core.sync_soon,
+                core.incarnation,
+                core.rumors.len()
+            );
+            (table, events, out, rest, skipped)
+        };
+        let skipping = run(false);
+        let every = run(true);
+        assert_eq!(skipping.0, every.0, "seed {seed}: the tables differ");
+        assert_eq!(skipping.1, every.1, "seed {seed}: the events differ");
+        assert_eq!(skipping.2, every.2, "seed {seed}: what was sent differs");
+        assert_eq!(
+            skipping.3, every.3,
+            "seed {seed}: counters or rounds differ"
+        );
+        skipped_total += skipping.4;
+    }
+    assert!(
+        skipped_total > 40 * 10,
+        "too few entries were skipped to compare: {skipped_total}"
     );
 }
