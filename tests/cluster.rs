@@ -296,21 +296,30 @@ fn restarted_member_at_the_same_address_is_accepted_again() {
     );
 }
 
-/// A loopback port nothing is bound to now (UDP and TCP), for a member that must bind it.
+/// A port both of a member's sockets can bind now, from a range of fixed ports below the
+/// ephemeral range (32768 and up): a port the kernel handed out for a moment (binding port 0)
+/// may be taken again before the member binds it, as the source port of any outgoing
+/// connection of the tests running beside this one ("Address already in use"). Nothing else in
+/// the tests uses this range.
 fn free_loopback_port() -> u16 {
-    loop {
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 23_000;
+    const COUNT: u16 = 1_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    for _ in 0..COUNT {
+        let port = FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % COUNT;
+        if port_is_free(port) {
             return port;
         }
     }
+    panic!("no free port in {FIRST}..{}", FIRST + COUNT);
 }
 
-/// Whether both of a member's sockets could be bound on `port` now (nothing holds it).
+/// Whether both of a member's sockets could be bound on `port` now (nothing holds it), on every
+/// address, as the member binds them.
 fn port_is_free(port: u16) -> bool {
-    std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
-        && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+    std::net::UdpSocket::bind(("0.0.0.0", port)).is_ok()
+        && std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
 }
 
 fn unjoined_at(port: u16) -> Node {
