@@ -105,6 +105,11 @@ impl Shared {
         let mut core = lock(&self.core);
         let now = self.now();
         let r = f(&mut core, now);
+        // The step left work due now (news to pass on at once): the tick loop may be asleep
+        // until a later deadline.
+        if core.is_running() && core.next_wake() <= now {
+            self.wake.notify_one();
+        }
         let events: Vec<Event> = core.take_events().into();
         if !events.is_empty() {
             self.events.push_all(&events);

@@ -36,6 +36,52 @@ fn publish_reaches_everyone_and_datagrams_stay_small() {
     );
 }
 
+/// A member that receives newer metadata passes it on in a gossip round at once, not at its next
+/// cycle: a publish then crosses the cluster in network hops rather than in cycles.
+#[test]
+fn newer_metadata_is_passed_on_at_once() {
+    let mut s = sim(20, 7);
+    s.start_converged();
+    s.run_for(1_000);
+    let now = s.now;
+    s.cores[5]
+        .publish(now, SIM_WALL, b"hello".to_vec())
+        .unwrap();
+    s.cores[5].tick(now);
+    let carries_meta = |o: &Outgoing| match &o.msg {
+        Message::Gossip { rumors, .. } => rumors.iter().any(|r| matches!(r, Rumor::Meta(_))),
+        _ => false,
+    };
+    let first = s.cores[5]
+        .drain_outgoing()
+        .into_iter()
+        .find(|o| carries_meta(o))
+        .expect("the publisher gossips at once");
+    let to = s.index_of(&first.to).expect("a member");
+    let core = &mut s.cores[to];
+    core.drain_outgoing();
+    core.handle(now, DATAGRAM, first.msg);
+    assert_eq!(
+        core.metadata().map(|m| m.data.clone()),
+        Some(b"hello".to_vec())
+    );
+    assert_eq!(
+        core.next_wake(),
+        now,
+        "the receiver waits for its next cycle"
+    );
+    core.tick(now);
+    let passed_on = core
+        .drain_outgoing()
+        .iter()
+        .filter(|o| carries_meta(o))
+        .count();
+    assert!(
+        passed_on > 0,
+        "the receiver's round at once did not carry the metadata"
+    );
+}
+
 #[test]
 fn large_metadata_is_announced_and_fetched() {
     let mut s = sim(12, 3);
