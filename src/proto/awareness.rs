@@ -114,7 +114,8 @@ impl Core {
             if let Some(mut m) = self.members.get_mut(id) {
                 if is_suspect(&m) {
                     let cap = m.since + 2 * longest;
-                    m.deadline = defer(m.deadline, cap.max(m.deadline));
+                    let at = m.pending.deadline();
+                    m.pending.set_deadline(defer(at, cap.max(at)));
                 }
             }
         }

@@ -63,10 +63,11 @@ impl Core {
         let suspicion = self.cfg.timing.suspicion_for(self.members.len() + 1, 0);
         self.members.for_each_mut(|_, m| {
             if m.status == Status::Suspect {
-                m.deadline = now + suspicion;
+                m.pending.set_deadline(now + suspicion);
             }
             if m.unheard {
-                m.deadline = m.deadline.max(now + suspicion);
+                let at = m.pending.deadline().max(now + suspicion);
+                m.pending.set_deadline(at);
             }
         });
         self.reset_timers(now);

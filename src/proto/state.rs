@@ -2,7 +2,7 @@
 //! tombstones until `Timing::tombstone`), the local incarnation, and the rules that apply news
 //! about a member — alive, dead, left — only when it is newer.
 
-use super::suspicion::Accusers;
+use super::suspicion::Pending;
 use super::table::Table;
 use super::types::{
     Attributes, Event, Incarnation, IncarnationOrder, MemberId, Millis, PackedAttributes, Route,
@@ -71,10 +71,9 @@ pub(super) struct Member {
     /// and our own push-pull favour such members, so members a forged table introduced cannot
     /// crowd out the real ones.
     pub direct: bool,
-    /// When an unheard placeholder is dropped, or a suspect declared dead.
-    pub deadline: Millis,
-    /// Distinct members that suspected it at this incarnation (Lifeguard confirmations).
-    pub accusers: Accusers,
+    /// When an unheard placeholder is dropped, or a suspect declared dead; and the distinct
+    /// members that suspected it at this incarnation (Lifeguard confirmations).
+    pub pending: Pending,
 }
 
 impl Member {
@@ -94,8 +93,7 @@ impl Member {
             unheard: false,
             quiet,
             direct: false,
-            deadline: 0,
-            accusers: Accusers::default(),
+            pending: Pending::default(),
         }
     }
 
@@ -177,7 +175,7 @@ impl Core {
         let mut guess = Member::alive(incarnation, PackedAttributes::pack(&attrs), now, false);
         guess.placeholder = true;
         guess.unheard = true;
-        guess.deadline = now + self.cfg.timing.timeout;
+        guess.pending.set_deadline(now + self.cfg.timing.timeout);
         self.members.insert(id, guess);
         self.watch.insert(id);
         self.seed_retries = 0;
@@ -479,6 +477,8 @@ impl Core {
                 m.since = now;
                 m.placeholder = false;
                 m.unheard = false;
+                // Alive and confirmed: no deadline or accusers apply any more.
+                m.pending = Pending::default();
                 self.watch.remove(&id);
                 (event, true)
             }
@@ -561,21 +561,21 @@ impl Core {
                 continue;
             };
             let patience = JOIN_PATIENCE * self.cfg.timing.timeout;
-            if m.unheard && now >= m.deadline && newcomer && now < m.since + patience {
+            if m.unheard && now >= m.pending.deadline() && newcomer && now < m.since + patience {
                 // No exchange has brought us the cluster's table yet (rumors may have named a
                 // few members): we cannot tell a seed that is down from one too busy to answer
                 // us (a join storm), so it gets longer, and more spaced retries
                 // (`retry_seeds`), before we call it failed.
                 let deadline = (now + self.cfg.timing.timeout).min(m.since + patience);
                 if let Some(mut m) = self.members.get_mut(&id) {
-                    m.deadline = deadline;
+                    m.pending.set_deadline(deadline);
                 }
-            } else if m.unheard && now >= m.deadline {
+            } else if m.unheard && now >= m.pending.deadline() {
                 // Never heard from: the caller's guess was wrong (or the member is down).
                 self.members.remove(&id);
                 self.watch.remove(&id);
                 self.push_event(Event::Failed(id));
-            } else if m.status == Status::Suspect && now >= m.deadline {
+            } else if m.status == Status::Suspect && now >= m.pending.deadline() {
                 let incarnation = m.incarnation;
                 self.apply_dead(now, id, incarnation, Status::Dead, self.cfg.me);
             } else if m.status != Status::Suspect && !m.unheard {

@@ -9,28 +9,49 @@ use super::Core;
 /// Independent confirmations that bring a suspicion down to its shortest timeout.
 pub const SUSPICION_CONFIRMATIONS: usize = 3;
 
-/// Distinct members that suspected one member at its current incarnation, at most
-/// `SUSPICION_CONFIRMATIONS + 1`. Boxed so the common case (nobody suspects it) costs one pointer
-/// in every table entry, not an empty Vec's three.
+/// What only some members carry: when a `peko_set` guess never heard from is dropped or a
+/// suspect declared dead (`deadline`), and the distinct members that suspected it at its current
+/// incarnation (at most `SUSPICION_CONFIRMATIONS + 1`). Boxed, so a member that has neither (most
+/// of them) costs one pointer in every table entry: with the deadline beside the other fields a
+/// table entry took 64 bytes, now 56 (`Member`), 8% less memory for the N^2 entries of a process
+/// that runs many members. The box stays once made (only members that were suspected or were
+/// guesses have one) until the member is confirmed alive again (`apply_alive`).
 #[derive(Clone, Debug, Default)]
-#[allow(clippy::box_collection)]
-pub struct Accusers(Option<Box<Vec<MemberId>>>);
+pub struct Pending(Option<Box<PendingInner>>);
 
-impl Accusers {
-    pub fn contains(&self, id: &MemberId) -> bool {
-        self.0.as_ref().is_some_and(|v| v.contains(id))
+#[derive(Clone, Debug, Default)]
+struct PendingInner {
+    deadline: Millis,
+    accusers: Vec<MemberId>,
+}
+
+impl Pending {
+    /// 0 when none was set.
+    pub fn deadline(&self) -> Millis {
+        self.0.as_ref().map_or(0, |p| p.deadline)
     }
-    pub fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |v| v.len())
+    pub fn set_deadline(&mut self, at: Millis) {
+        self.inner().deadline = at;
     }
-    pub fn push(&mut self, id: MemberId) {
-        self.0.get_or_insert_with(Default::default).push(id);
+    pub fn accused_by(&self, id: &MemberId) -> bool {
+        self.0.as_ref().is_some_and(|p| p.accusers.contains(id))
     }
-    pub fn clear(&mut self) {
-        self.0 = None;
+    pub fn accusers(&self) -> usize {
+        self.0.as_ref().map_or(0, |p| p.accusers.len())
     }
-    pub fn first(&self) -> Option<&MemberId> {
-        self.0.as_ref().and_then(|v| v.first())
+    pub fn accuse(&mut self, id: MemberId) {
+        self.inner().accusers.push(id);
+    }
+    pub fn clear_accusers(&mut self) {
+        if let Some(p) = self.0.as_mut() {
+            p.accusers = Vec::new();
+        }
+    }
+    pub fn first_accuser(&self) -> Option<&MemberId> {
+        self.0.as_ref().and_then(|p| p.accusers.first())
+    }
+    fn inner(&mut self) -> &mut PendingInner {
+        self.0.get_or_insert_with(Default::default)
     }
 }
 
@@ -104,22 +125,24 @@ impl Core {
         if m.status == Status::Suspect && incarnation == m.incarnation {
             // A confirmation from another member shortens the timeout, and is passed on.
             if from == id
-                || m.accusers.contains(&from)
-                || m.accusers.len() > SUSPICION_CONFIRMATIONS
+                || m.pending.accused_by(&from)
+                || m.pending.accusers() > SUSPICION_CONFIRMATIONS
             {
                 return;
             }
-            m.accusers.push(from);
-            m.deadline = m.since + timing.suspicion_for(members, m.accusers.len() - 1);
+            m.pending.accuse(from);
+            let at = m.since + timing.suspicion_for(members, m.pending.accusers() - 1);
+            m.pending.set_deadline(at);
         } else {
             m.status = Status::Suspect;
             m.incarnation = incarnation;
             m.since = now;
-            m.accusers.clear();
+            m.pending.clear_accusers();
             if from != id {
-                m.accusers.push(from);
+                m.pending.accuse(from);
             }
-            m.deadline = now + timing.suspicion_for(members, 0);
+            m.pending
+                .set_deadline(now + timing.suspicion_for(members, 0));
             self.watch.insert(id);
         }
         self.rumors.push(Rumor::Suspect {
@@ -135,7 +158,7 @@ impl Core {
             (m.status == Status::Suspect).then(|| Rumor::Suspect {
                 id: target,
                 incarnation: m.incarnation,
-                from: m.accusers.first().copied().unwrap_or(self.cfg.me),
+                from: m.pending.first_accuser().copied().unwrap_or(self.cfg.me),
             })
         })
     }

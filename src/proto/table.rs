@@ -338,6 +338,17 @@ mod tests {
     use crate::proto::random::Rng;
     use crate::proto::types::{PackedAttributes, Status};
 
+    /// A table entry stays within 56 bytes (64 with the deadline beside the other fields): the
+    /// N^2 entries of a process that runs many members are most of its memory.
+    #[test]
+    fn a_member_entry_takes_at_most_56_bytes() {
+        assert!(
+            std::mem::size_of::<Member>() <= 56,
+            "{}",
+            std::mem::size_of::<Member>()
+        );
+    }
+
     /// Random inserts, changes and removals: after each, the kept indexes equal the ones rebuilt
     /// from the entries.
     #[test]
