@@ -173,10 +173,7 @@ fn measure(
     .and(watch.complete.get().copied());
     watch.polling.store(false, Ordering::Relaxed);
     row.false_failed_storm = watch.false_failed();
-    row.storm_cost = Some(StormCost {
-        cpu_s: cpu_seconds() - cpu0,
-        ..storm_cost(&nodes)
-    });
+    row.storm_cost = Some(storm_cost(&nodes, cpu_seconds() - cpu0));
     if row.base.lists.is_some() {
         row.ids_confirmed = Some(nodes.iter().all(|node| listing(node, &all).1));
     }
@@ -223,16 +220,21 @@ fn measure(
 }
 
 /// What the storm cost, first join to complete lists, added up over every member: datagrams
-/// sent, stream frames sent, push-pulls handled, and bytes sent (datagram and stream payload).
-fn storm_cost(nodes: &[&Node]) -> StormCost {
-    nodes.iter().fold(StormCost::default(), |c, node| {
+/// sent, stream frames sent, push-pulls handled, and bytes sent (datagram and stream payload);
+/// with the process CPU `cpu_s` the storm took.
+fn storm_cost(nodes: &[&Node], cpu_s: f64) -> StormCost {
+    let start = StormCost {
+        cpu_s,
+        ..StormCost::default()
+    };
+    nodes.iter().fold(start, |c, node| {
         let s = node.stats();
         StormCost {
             datagrams: c.datagrams + s.datagrams_sent,
             frames: c.frames + s.frames_sent,
             push_pulls: c.push_pulls + s.push_pulls,
             bytes: c.bytes + s.datagram_bytes_sent + s.stream_bytes_sent,
-            cpu_s: 0.0,
+            ..c
         }
     })
 }

@@ -17,7 +17,7 @@ pub const MEMBERS_MAX: usize = 100_000;
 /// Queued rumors beyond which a member new to us, heard of by rumor, is listed quietly rather
 /// than rumored on (a join storm; anti-entropy carries the news then). In `bench --storm` at
 /// N = 1,000 with 64, members received 1.5-1.7 million rumors of which 11% named a member new
-/// to them, and the process spent 11-14 CPU seconds; with 16, 0.7 million and 7.4-8.6 s. A
+/// to them, and the process spent 10.7-13.9 CPU seconds; with 16, 0.7 million and 7.4-8.6 s. A
 /// burst of fewer joins than this still spreads as an epidemic.
 pub const SPREAD_BACKLOG: usize = 16;
 

@@ -140,18 +140,27 @@ fn a_joiner_whose_seed_knew_part_of_the_cluster_finds_the_rest_early() {
     );
 }
 
+/// A converged cluster of 31 in which member 0 has verified only member 1 (returned), with
+/// nothing left to send.
+fn converged_with_one_verified(seed: u64) -> (Sim, MemberId) {
+    let mut s = sim(31, seed);
+    s.start_converged();
+    let verified = s_id(1);
+    let core = &mut s.cores[0];
+    core.members
+        .for_each_mut(|id, m| m.direct = *id == verified);
+    core.drain_outgoing();
+    (s, verified)
+}
+
 /// Anti-entropy rounds alternate between members that proved they exist and any live member.
 /// In a join storm the members a joiner has verified are its seeds: always choosing among
 /// those sent every member's rounds to the seeds. Half still go to verified members, so a
 /// forged table's members cannot take them all.
 #[test]
 fn anti_entropy_rounds_go_to_verified_members_only_every_other_time() {
-    let mut s = sim(31, 4);
-    s.start_converged();
-    let seed = s_id(1);
+    let (mut s, seed) = converged_with_one_verified(4);
     let core = &mut s.cores[0];
-    core.members.for_each_mut(|id, m| m.direct = *id == seed);
-    core.drain_outgoing();
     let now = s.now;
     let mut to_seed = 0;
     let mut others = std::collections::BTreeSet::new();
@@ -230,13 +239,8 @@ fn seeds_given_after_join_get_one_push_pull_between_them() {
 /// left the member latest on the ring a target about ten times less often than the others.
 #[test]
 fn a_gossip_target_given_up_for_a_verified_member_is_chosen_at_random() {
-    let mut s = sim(31, 6);
-    s.start_converged();
-    let verified = s_id(1);
+    let (mut s, verified) = converged_with_one_verified(6);
     let core = &mut s.cores[0];
-    core.members
-        .for_each_mut(|id, m| m.direct = *id == verified);
-    core.drain_outgoing();
     let mut hits: std::collections::BTreeMap<MemberId, u32> = Default::default();
     for inc in 1..=3_000u32 {
         core.rumors.push(Rumor::Alive {
