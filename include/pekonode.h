@@ -98,7 +98,7 @@
 // peko_stats_t.dropped_queue_full.
 #define PEKO_COUNTER_DROPPED_QUEUE_FULL 9
 
-// `peko_counter`: anti-entropy messages (digests and full push-pull exchanges) handed to the
+// `peko_counter`: anti-entropy messages (digests, offers and push-pulls) handed to the
 // send path, whether or not the send then succeeded. Same as
 // peko_stats_t.anti_entropy_exchanges.
 #define PEKO_COUNTER_ANTI_ENTROPY_EXCHANGES 10
@@ -117,8 +117,9 @@
 #define PEKO_COUNTER_SEND_ERRORS 13
 
 // `peko_counter`: inbound TCP connections closed at once, unread, because a limit on inbound
-// connections was reached and no open one could be closed instead (see
-// PEKO_COUNTER_CONNECTIONS_EVICTED for the limits).
+// connections was reached and no open one could be closed instead: none under it, or (the
+// limit per source address) every one from that source had work in hand, a request not read
+// yet or an answer not yet written (see PEKO_COUNTER_CONNECTIONS_EVICTED for the limits).
 #define PEKO_COUNTER_CONNECTIONS_REFUSED 14
 
 // `peko_counter`: news of members not added because the member table was full (100000).
@@ -163,9 +164,10 @@
 #define PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT 25
 
 // `peko_counter`: open inbound TCP connections this member closed to make room for a new one:
-// the least recently active of those from the new one's source address when a member keeps 64
-// from it, else of the member's own when it keeps 256, else of the whole process's when all
-// members of the process keep half of RLIMIT_NOFILE (read once) between them.
+// the least recently active (idle ones first: frames answered, or silent for 5 s) of those
+// from the new one's source address when a member keeps 128 from it (idle ones only), else of
+// the member's own when it keeps 256, else of the whole process's when all members of the
+// process keep half of RLIMIT_NOFILE (read once) between them.
 #define PEKO_COUNTER_CONNECTIONS_EVICTED 26
 
 // `peko_counter`: news about a member this one knows (alive, suspected, dead or left, by
@@ -302,7 +304,7 @@ typedef struct peko_stats_t {
   // fills) or a host that cannot send as fast as the library produces. Received messages
   // are never counted here.
   uint64_t dropped_queue_full;
-  // Anti-entropy messages sent (digests and full push-pull exchanges).
+  // Anti-entropy messages sent (digests, offers and push-pulls).
   uint64_t anti_entropy_exchanges;
   // Gossip rounds run since peko_join.
   uint64_t round;

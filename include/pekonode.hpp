@@ -210,7 +210,7 @@ struct Stats {
     std::uint64_t dropped_auth = 0;            // dropped: wrong or missing MAC
     std::uint64_t dropped_malformed = 0;       // dropped: garbage, truncated or oversized
     std::uint64_t dropped_queue_full = 0;      // dropped: a send queue was full
-    std::uint64_t anti_entropy_exchanges = 0;  // digests and push-pull exchanges sent
+    std::uint64_t anti_entropy_exchanges = 0;  // digests, offers and push-pulls sent
     std::uint64_t round = 0;                   // gossip rounds run since join()
     // peko_counter only:
     std::uint64_t dropped_too_large = 0;    // part of dropped_malformed
@@ -226,7 +226,7 @@ struct Stats {
     std::uint64_t tcp_bytes_sent = 0;       // the TCP part of bytes_sent
     std::uint64_t udp_datagrams_received = 0;   // the UDP part of packets_received
     std::uint64_t tcp_frames_received = 0;      // the TCP part of packets_received
-    std::uint64_t anti_entropy_bytes_sent = 0;  // digests and push-pull exchanges, in bytes
+    std::uint64_t anti_entropy_bytes_sent = 0;  // digests, offers and push-pulls, in bytes
     std::uint64_t connections_evicted = 0;      // inbound TCP connections closed to make room
     std::uint64_t incarnations_implausible = 0;  // news ignored: incarnation over 2^20 ahead
     std::uint64_t clocks_implausible = 0;        // metadata refused: clock over 60 s ahead

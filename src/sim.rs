@@ -45,7 +45,8 @@ enum What {
     Deliver {
         to: usize,
         arrival: Arrival,
-        msg: Message,
+        /// Boxed, so that a queued wake-up does not take the room of a message.
+        msg: Box<Message>,
     },
     Wake {
         member: usize,
@@ -344,7 +345,7 @@ impl Sim {
                 What::Deliver {
                     to,
                     arrival,
-                    msg: o.msg,
+                    msg: Box::new(o.msg),
                 },
             );
         }
@@ -375,7 +376,7 @@ impl Sim {
                     if !self.active(to) || !reachable {
                         continue;
                     }
-                    self.cores[to].handle(self.now, arrival, msg);
+                    self.cores[to].handle(self.now, arrival, *msg);
                     self.flush(to);
                 }
                 What::Wake { member } => {

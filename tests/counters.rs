@@ -51,6 +51,7 @@ fn new_counters_reach_a_rust_caller() {
         members: vec![],
         meta_version: None,
         meta: None,
+        holds: None,
     };
     let mut header = wire::encode_stream(&push_pull, &wire::Key::new(None));
     header.truncate(wire::STREAM_HEADER_LEN);

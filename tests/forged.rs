@@ -99,6 +99,7 @@ fn own_incarnation(member: SocketAddr, asker: MemberId) -> u32 {
         members: vec![],
         meta_version: None,
         meta: None,
+        holds: None,
     };
     stream.write_all(&wire::encode_stream(&ask, &key)).unwrap();
     let limits = Limits::stream(64 << 20);

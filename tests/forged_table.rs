@@ -84,6 +84,7 @@ fn a_forged_table_of_130000_members_leaves_memory_bounded_and_publishes_reaching
             members,
             meta_version: None,
             meta: None,
+            holds: None,
         };
         let frame = wire::encode(&msg, &Key::new(None));
         assert!(frame.len() <= limits.frame, "a forged frame over the limit");

@@ -181,6 +181,7 @@ fn spoofed(
             }],
             meta_version: None,
             meta: None,
+            holds: None,
         },
         // News of newer metadata held by the "sender": a fetch from it.
         Message::Gossip {

@@ -97,7 +97,7 @@ type Stats struct {
 	DroppedAuth          uint64 // dropped: wrong or missing MAC
 	DroppedMalformed     uint64 // dropped: garbage, truncated or oversized
 	DroppedQueueFull     uint64 // dropped: a send queue was full
-	AntiEntropyExchanges uint64 // digests and full push-pull exchanges sent
+	AntiEntropyExchanges uint64 // digests, offers and push-pulls sent
 	Round                uint64 // gossip rounds run since Join
 
 	DroppedTooLarge      uint64 // dropped: larger than a packet may be (part of DroppedMalformed)
@@ -113,7 +113,7 @@ type Stats struct {
 	TCPBytesSent         uint64 // the TCP part of BytesSent
 	UDPDatagramsReceived uint64 // the UDP part of PacketsReceived
 	TCPFramesReceived    uint64 // the TCP part of PacketsReceived
-	AntiEntropyBytesSent uint64 // bytes of digests and push-pull exchanges handed to the send path
+	AntiEntropyBytesSent uint64 // bytes of digests, offers and push-pulls handed to the send path
 	ConnectionsEvicted   uint64 // inbound TCP connections closed to make room for a new one
 	// News about a member ignored: its incarnation was more than 2^20 ahead of the one held.
 	IncarnationsImplausible uint64

@@ -1,7 +1,8 @@
 //! One TCP stream frame without a key, read the way the driver reads it: the header first
 //! (`StreamHeader::decode`, with the stream limits of the default 16 KiB `size`), then only as
 //! many bytes as the header announced, decoded with `decode_rest`; what decodes is applied to a
-//! running member as having come on a connection.
+//! running member as having come on a connection, opened by the peer or (frames of odd length:
+//! the fuzzer reaches both) by the member itself, as the answers to its requests come.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use pekonode::proto::Arrival;
@@ -29,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(msg) = header.decode_rest(rest, &key, limits) {
         check_round_trip(&msg, limits);
         let mut core = running_core();
-        apply(&mut core, 10, Arrival::Stream { conn: 1, ours: false }, msg);
+        let ours = header.frame_len() % 2 == 1;
+        apply(&mut core, 10, Arrival::Stream { conn: 1, ours }, msg);
     }
 });

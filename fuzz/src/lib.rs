@@ -110,7 +110,7 @@ pub fn check_round_trip(msg: &Message, limits: Limits) {
 /// One message of every type, with every rumor variant and member status: the seeds the
 /// committed corpus starts from (`examples/seeds.rs`).
 pub fn sample_messages() -> Vec<Message> {
-    use pekonode::proto::{MemberState, MetaVersion, Metadata, Rumor, Status};
+    use pekonode::proto::{Held, MemberState, MetaVersion, Metadata, Rumor, Status};
     let p = |i: usize| peers()[i].0;
     let v6: MemberId = "[::1]:7950".parse().unwrap();
     let attrs = pekonode::proto::PackedAttributes::from_parts("peer0", "d");
@@ -155,6 +155,14 @@ pub fn sample_messages() -> Vec<Message> {
             attrs: attrs.clone(),
         })
         .collect::<Vec<_>>();
+    let holds: Vec<Held> = states
+        .iter()
+        .map(|s| Held {
+            id: s.id,
+            incarnation: s.incarnation,
+            status: s.status,
+        })
+        .collect();
     vec![
         Message::Ping {
             seq: 1,
@@ -180,6 +188,7 @@ pub fn sample_messages() -> Vec<Message> {
             members: states.clone(),
             meta_version: Some(version),
             meta: Some(meta.clone()),
+            holds: None,
         },
         Message::PushPull {
             from: p(1),
@@ -187,6 +196,20 @@ pub fn sample_messages() -> Vec<Message> {
             members: states,
             meta_version: None,
             meta: None,
+            holds: None,
+        },
+        Message::PushPull {
+            from: p(2),
+            reply: false,
+            members: vec![],
+            meta_version: None,
+            meta: None,
+            holds: Some(holds.clone()),
+        },
+        Message::Offer {
+            from: p(3),
+            holds,
+            meta_version: Some(version),
         },
         Message::MetaRequest { from: p(2) },
         Message::MetaResponse { from: p(1), meta },

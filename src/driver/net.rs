@@ -111,7 +111,10 @@ impl Shared {
             } else {
                 encoded.stream(&self.key)
             };
-            if matches!(o.msg, Message::PushPull { .. } | Message::Digest { .. }) {
+            if matches!(
+                o.msg,
+                Message::PushPull { .. } | Message::Digest { .. } | Message::Offer { .. }
+            ) {
                 add(&self.stats.push_pulls, 1);
                 add(&self.stats.anti_entropy_bytes_sent, frame.len() as u64);
             }

@@ -32,7 +32,7 @@ pub struct peko_stats_t {
     /// fills) or a host that cannot send as fast as the library produces. Received messages
     /// are never counted here.
     pub dropped_queue_full: u64,
-    /// Anti-entropy messages sent (digests and full push-pull exchanges).
+    /// Anti-entropy messages sent (digests, offers and push-pulls).
     pub anti_entropy_exchanges: u64,
     /// Gossip rounds run since peko_join.
     pub round: u64,
@@ -92,7 +92,7 @@ pub const PEKO_COUNTER_DROPPED_MALFORMED: u32 = 8;
 /// `peko_counter`: messages dropped because a send queue was full. Same as
 /// peko_stats_t.dropped_queue_full.
 pub const PEKO_COUNTER_DROPPED_QUEUE_FULL: u32 = 9;
-/// `peko_counter`: anti-entropy messages (digests and full push-pull exchanges) handed to the
+/// `peko_counter`: anti-entropy messages (digests, offers and push-pulls) handed to the
 /// send path, whether or not the send then succeeded. Same as
 /// peko_stats_t.anti_entropy_exchanges.
 pub const PEKO_COUNTER_ANTI_ENTROPY_EXCHANGES: u32 = 10;
@@ -107,8 +107,9 @@ pub const PEKO_COUNTER_DROPPED_TOO_LARGE: u32 = 12;
 /// because it would have been larger than the datagram.
 pub const PEKO_COUNTER_SEND_ERRORS: u32 = 13;
 /// `peko_counter`: inbound TCP connections closed at once, unread, because a limit on inbound
-/// connections was reached and no open one could be closed instead (see
-/// PEKO_COUNTER_CONNECTIONS_EVICTED for the limits).
+/// connections was reached and no open one could be closed instead: none under it, or (the
+/// limit per source address) every one from that source had work in hand, a request not read
+/// yet or an answer not yet written (see PEKO_COUNTER_CONNECTIONS_EVICTED for the limits).
 pub const PEKO_COUNTER_CONNECTIONS_REFUSED: u32 = 14;
 /// `peko_counter`: news of members not added because the member table was full (100000).
 pub const PEKO_COUNTER_MEMBERS_REFUSED: u32 = 15;
@@ -141,9 +142,10 @@ pub const PEKO_COUNTER_TCP_FRAMES_RECEIVED: u32 = 24;
 /// then succeeded; so not a strict part of PEKO_COUNTER_BYTES_SENT.
 pub const PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT: u32 = 25;
 /// `peko_counter`: open inbound TCP connections this member closed to make room for a new one:
-/// the least recently active of those from the new one's source address when a member keeps 64
-/// from it, else of the member's own when it keeps 256, else of the whole process's when all
-/// members of the process keep half of RLIMIT_NOFILE (read once) between them.
+/// the least recently active (idle ones first: frames answered, or silent for 5 s) of those
+/// from the new one's source address when a member keeps 128 from it (idle ones only), else of
+/// the member's own when it keeps 256, else of the whole process's when all members of the
+/// process keep half of RLIMIT_NOFILE (read once) between them.
 pub const PEKO_COUNTER_CONNECTIONS_EVICTED: u32 = 26;
 /// `peko_counter`: news about a member this one knows (alive, suspected, dead or left, by
 /// gossip or anti-entropy) ignored because its incarnation, the member's version number, was

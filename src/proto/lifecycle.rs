@@ -32,14 +32,20 @@ impl Core {
         self.push_to_a_seed();
     }
 
-    /// The join's push-pull, to one of the seeds given so far and not heard from, chosen at
-    /// random.
+    /// The join's push-pull, to one of the seeds given so far and not heard from: a random one
+    /// the first time, then the next in turn (a joiner's retries, `retry_seeds`).
     pub(super) fn push_to_a_seed(&mut self) {
         let seeds = self.unheard_seeds();
-        if let Some(id) = self.rng.choose(&seeds) {
-            self.join_pushed = true;
-            self.send_push_pull(id, Route::Request);
+        if seeds.is_empty() {
+            return;
         }
+        self.seed_turn = if self.seed_turn == usize::MAX {
+            self.rng.below(seeds.len() as u64) as usize
+        } else {
+            self.seed_turn.wrapping_add(1)
+        };
+        self.join_pushed = true;
+        self.send_push_pull(seeds[self.seed_turn % seeds.len()], Route::Request);
     }
 
     /// Goes silent: no gossip, no probes, no answers.
@@ -123,7 +129,7 @@ impl Core {
         self.timers.gossip = now + self.rng.below(t.cycle);
         self.timers.probe = now + self.rng.below(t.probe_interval);
         self.timers.push_pull = now + self.push_pull_delay();
-        self.timers.seed_retry = now + t.probe_interval;
+        self.timers.seed_retry = now + self.first_seed_retry();
         self.timers.join_push = None;
         self.timers.tick_due = None;
         self.probe = None;

@@ -200,6 +200,9 @@ pub struct Core {
     exchanged: bool,
     /// Since `join`, a push-pull went to one of the seeds (`join`, or `timers.join_push`).
     join_pushed: bool,
+    /// Which unheard seed a joining member asks next (`push_to_a_seed`): a random one first,
+    /// then each in turn, so that a live seed among dead ones is reached within a round.
+    seed_turn: usize,
 }
 
 impl Core {
@@ -245,6 +248,7 @@ impl Core {
             seed_retries: 0,
             exchanged: false,
             join_pushed: false,
+            seed_turn: usize::MAX,
         }
     }
 
@@ -401,13 +405,30 @@ impl Core {
             | Message::MetaRequest { .. }
             | Message::MetaResponse { .. }
                 if !matches!(arrival, Arrival::Stream { .. }) => {}
+            // An offer answers our digest: only on a connection we opened.
+            Message::Offer { .. } if !matches!(arrival, Arrival::Stream { ours: true, .. }) => {}
             Message::PushPull {
                 reply,
                 members,
                 meta_version,
                 meta,
+                holds,
                 ..
-            } => self.on_push_pull(now, from, arrival, reply, members, meta_version, meta),
+            } => self.on_push_pull(
+                now,
+                from,
+                arrival,
+                reply,
+                members,
+                meta_version,
+                meta,
+                holds,
+            ),
+            Message::Offer {
+                holds,
+                meta_version,
+                ..
+            } => self.on_offer(from, arrival, holds, meta_version),
             Message::Nack { seq, .. } => self.on_nack(seq),
             Message::Digest {
                 digest,

@@ -1,15 +1,16 @@
-//! Anti-entropy: a full push-pull exchange of the membership table (on join, on `peko_set`, on
+//! Anti-entropy: a push-pull exchange of the membership table (on join, on `peko_set`, on
 //! restart, and whenever digests differ), a periodic 64-bit digest to one random member, a
 //! periodic exchange with one member believed dead (heals partitions), and seed retries.
 //!
 //! Every exchange runs on one TCP connection, opened by the member that starts it: a push-pull
 //! request or a digest goes out on it (`Route::Request`) and whatever answers it — the reply, the
-//! push-pull a differing digest starts, a metadata fetch — goes back on it (`Route::Reply`).
+//! offer a differing digest brings (`Message::Offer`), the push-pull answering that offer and its
+//! reply, a metadata fetch — goes back on it (`Route::Reply`).
 //! Nothing here answers a datagram, whose `from` anyone can forge.
 
-use super::state::{member_hash, Via, MEMBERS_MAX};
+use super::state::{member_hash, Via, MEMBERS_MAX, SYNC_SOON_ROUNDS};
 use super::types::{
-    Arrival, Event, Incarnation, MemberId, MemberState, Message, MetaVersion, Metadata, Millis,
+    Arrival, Event, Held, MemberId, MemberState, Message, MetaVersion, Metadata, Millis,
     PackedAttributes, Route, Status,
 };
 use super::Core;
@@ -113,8 +114,21 @@ impl Core {
 
     /// `peko_set` members not heard from yet get another push-pull; the next retry comes after
     /// twice the wait of this one (from one probe interval up to the anti-entropy period), so
-    /// a storm of joiners does not keep a busy seed busier.
+    /// a storm of joiners does not keep a busy seed busier. While no exchange has brought us a
+    /// table (joining), one seed is asked again instead, the next in turn, sooner
+    /// (`join_retry_wait`): in a join storm a seed refuses connections beyond what it keeps
+    /// (`driver::inbound`) and answers late, and a joiner whose push was refused or is still
+    /// waiting would otherwise wait a probe interval, then ask every seed at the moment all the
+    /// others who joined with it do (in `bench --storm` at 1,000 members 80-260 joiners had no
+    /// table after a probe interval, and their retries were refused again).
     pub(super) fn retry_seeds(&mut self, now: Millis) {
+        if !self.exchanged {
+            let wait = self.join_retry_wait();
+            self.seed_retries = self.seed_retries.saturating_add(1);
+            self.timers.seed_retry = now + wait;
+            self.push_to_a_seed();
+            return;
+        }
         let t = self.cfg.timing;
         let wait = (t.probe_interval << self.seed_retries.min(8)).min(t.push_pull);
         self.seed_retries = self.seed_retries.saturating_add(1);
@@ -122,6 +136,25 @@ impl Core {
         for id in self.unheard_seeds() {
             self.send_push_pull(id, Route::Request);
         }
+    }
+
+    /// When seeds are asked again after they were given or the member (re)started: sooner while
+    /// joining (`join_retry_wait`).
+    pub(super) fn first_seed_retry(&mut self) -> Millis {
+        if self.exchanged {
+            self.cfg.timing.probe_interval
+        } else {
+            self.join_retry_wait()
+        }
+    }
+
+    /// How long a joining member waits before asking a seed again (`retry_seeds`): twice the
+    /// early anti-entropy period (800 ms at a 200 ms cycle), doubling with each retry up to the
+    /// anti-entropy period, +-50% so that members that joined together do not ask together.
+    pub(super) fn join_retry_wait(&mut self) -> Millis {
+        let t = self.cfg.timing;
+        let wait = ((t.sync_soon * 2) << self.seed_retries.min(8)).min(t.push_pull);
+        wait / 2 + self.rng.between(0, wait)
     }
 
     /// The `peko_set` members not heard from yet.
@@ -133,10 +166,9 @@ impl Core {
             .collect()
     }
 
-    /// Starts an exchange with `to` on a connection we open (`Route::Request`), or answers a
-    /// differing digest on its connection (`Route::Reply`).
+    /// Starts an exchange with `to` on a connection we open (`Route::Request`): our whole table.
     pub(super) fn send_push_pull(&mut self, to: MemberId, route: Route) {
-        let members = self.state_snapshot(None);
+        let members = self.state_snapshot(None, self.cfg.encoding.table_budget());
         let meta_version = self.meta_version();
         self.send(
             to,
@@ -146,8 +178,83 @@ impl Core {
                 members,
                 meta_version,
                 meta: None,
+                holds: None,
             },
             route,
+        );
+    }
+
+    /// What we hold, in id order and without attributes, ourselves included: what an `Offer`
+    /// and a push-pull answering one carry. The same members as `state_snapshot` sends, at most
+    /// `MEMBERS_MAX` (the rest, if any, the peer sends us again: only bytes).
+    fn holdings(&self) -> Vec<Held> {
+        let me = Held {
+            id: self.cfg.me,
+            incarnation: self.incarnation,
+            status: Status::Alive,
+        };
+        let mut v = Vec::with_capacity((self.members.len() + 1).min(MEMBERS_MAX));
+        let mut me = Some(me);
+        for (id, m) in &self.members {
+            if m.placeholder {
+                continue;
+            }
+            if let Some(h) = me.filter(|h| h.id < *id) {
+                v.push(h);
+                me = None;
+            }
+            v.push(Held {
+                id: *id,
+                incarnation: m.incarnation,
+                status: m.status,
+            });
+        }
+        v.extend(me);
+        v.truncate(MEMBERS_MAX);
+        v
+    }
+
+    /// The metadata to send a peer whose version is `theirs`: ours when it is newer.
+    fn meta_for(&self, theirs: Option<MetaVersion>) -> Option<Metadata> {
+        match (&self.meta, theirs) {
+            (Some(m), Some(theirs)) if m.version > theirs => Some(m.clone()),
+            (Some(m), None) => Some(m.clone()),
+            _ => None,
+        }
+    }
+
+    /// An offer, on a connection we opened (`handle` drops it elsewhere): the answer to our
+    /// digest from a member whose table differs. We push what it lacks or holds otherwise, our
+    /// newer metadata, and what we hold; its reply brings what we lack.
+    pub(super) fn on_offer(
+        &mut self,
+        from: MemberId,
+        arrival: Arrival,
+        mut holds: Vec<Held>,
+        meta_version: Option<MetaVersion>,
+    ) {
+        // Ours come in id order (a stable sort of a sorted run is one pass); a forged order
+        // only costs the sort.
+        holds.sort_by_key(|h| h.id);
+        let mine = self.holdings();
+        let enc = self.cfg.encoding;
+        let budget = enc
+            .table_budget()
+            .saturating_sub(mine.len() * enc.held_max_len());
+        let members = self.state_snapshot(Some(&holds), budget);
+        let meta = self.meta_for(meta_version);
+        let meta_version = self.meta_version();
+        self.send(
+            from,
+            Message::PushPull {
+                from: self.cfg.me,
+                reply: false,
+                members,
+                meta_version,
+                meta,
+                holds: Some(mine),
+            },
+            arrival.answer(),
         );
     }
 
@@ -162,6 +269,7 @@ impl Core {
         members: Vec<MemberState>,
         meta_version: Option<MetaVersion>,
         meta: Option<Metadata>,
+        holds: Option<Vec<Held>>,
     ) {
         // The reply to a newcomer's first exchange holds what the cluster already knows. Only on
         // a connection we opened: anyone may open one to us and call what it sends a reply.
@@ -171,18 +279,30 @@ impl Core {
         } else {
             Via::Sync
         };
-        // The pusher's entries in id order: what it holds, for a reply that carries only what
-        // differs (`state_snapshot`), and which of them we hold as they are (`unchanged`).
+        // The pusher's entries in id order: which of them we hold as they are (`unchanged`),
+        // and, unless it said what it holds (`holds`, answering our offer), what it holds, for
+        // a reply that carries only what differs (`state_snapshot`).
         let order = id_order(&members);
-        let theirs: Option<Vec<(MemberId, Incarnation, Status)>> = (!reply).then(|| {
-            order
-                .iter()
-                .map(|&i| {
-                    let s = &members[i as usize];
-                    (s.id, s.incarnation, s.status)
-                })
-                .collect()
-        });
+        let theirs: Option<Vec<Held>> = match holds {
+            _ if reply => None,
+            Some(mut holds) => {
+                holds.sort_by_key(|h| h.id);
+                Some(holds)
+            }
+            None => Some(
+                order
+                    .iter()
+                    .map(|&i| {
+                        let s = &members[i as usize];
+                        Held {
+                            id: s.id,
+                            incarnation: s.incarnation,
+                            status: s.status,
+                        }
+                    })
+                    .collect(),
+            ),
+        };
         let unchanged = self.unchanged(&members, &order);
         #[cfg(test)]
         let unchanged = if APPLY_EVERY_ENTRY.get() {
@@ -191,6 +311,13 @@ impl Core {
             unchanged
         };
         self.merge_state(now, from, members, &unchanged, via);
+        // The reply to our join starts early rounds even when it brought no member new to us
+        // (which would start them too, `apply_alive`): in a join storm the first joiners' seed
+        // knew no one else yet when it answered, and their lists would wait for whoever
+        // happened to pick them.
+        if via == Via::JoinReply {
+            self.sync_soon = self.sync_soon.max(SYNC_SOON_ROUNDS);
+        }
         // A table from a member that opened an exchange with us, or the reply on a connection we
         // opened: we have joined. (Anyone can open a connection and call what it sends a reply.)
         if !reply || ours {
@@ -201,12 +328,9 @@ impl Core {
         }
         if !reply {
             let mine = self.meta_version();
-            let meta = match (&self.meta, meta_version) {
-                (Some(m), Some(theirs)) if m.version > theirs => Some(m.clone()),
-                (Some(m), None) => Some(m.clone()),
-                _ => None,
-            };
-            let members = self.state_snapshot(theirs.as_deref());
+            let meta = self.meta_for(meta_version);
+            let budget = self.cfg.encoding.table_budget();
+            let members = self.state_snapshot(theirs.as_deref(), budget);
             self.send(
                 from,
                 Message::PushPull {
@@ -215,6 +339,7 @@ impl Core {
                     members,
                     meta_version: mine,
                     meta,
+                    holds: None,
                 },
                 arrival.answer(),
             );
@@ -236,7 +361,17 @@ impl Core {
         meta_version: Option<MetaVersion>,
     ) {
         if digest != self.digest() {
-            self.send_push_pull(from, via.answer());
+            let holds = self.holdings();
+            let meta_version = self.meta_version();
+            self.send(
+                from,
+                Message::Offer {
+                    from: self.cfg.me,
+                    holds,
+                    meta_version,
+                },
+                via.answer(),
+            );
         } else {
             self.sync_meta_versions(now, from, via, meta_version);
         }
@@ -312,12 +447,8 @@ impl Core {
     ///
     /// A reply leaves out what the push it answers (`theirs`) already holds as we do: the pusher
     /// has it, and in a join storm the full tables would double what exchanges cost.
-    fn state_snapshot(
-        &self,
-        theirs: Option<&[(MemberId, Incarnation, Status)]>,
-    ) -> Vec<MemberState> {
+    fn state_snapshot(&self, theirs: Option<&[Held]>, mut budget: usize) -> Vec<MemberState> {
         let enc = self.cfg.encoding;
-        let mut budget = enc.table_budget();
         let mut v = Vec::with_capacity((self.members.len() + 1).min(MEMBERS_MAX));
         let mut add = |s: MemberState| {
             let len = enc.member_state_max_len(s.attrs.name().len(), s.attrs.private_data().len());
@@ -341,11 +472,11 @@ impl Core {
                 if m.placeholder || m.direct != direct {
                     continue;
                 }
-                while theirs.next_if(|t| t.0 < *id).is_some() {}
+                while theirs.next_if(|t| t.id < *id).is_some() {}
                 // A member the pusher named twice: left out if either entry is ours.
                 let mut same = false;
-                while let Some(t) = theirs.next_if(|t| t.0 == *id) {
-                    same |= (t.1, t.2) == (m.incarnation, m.status);
+                while let Some(t) = theirs.next_if(|t| t.id == *id) {
+                    same |= (t.incarnation, t.status) == (m.incarnation, m.status);
                 }
                 if same {
                     continue;

@@ -29,6 +29,8 @@ pub trait RumorEncoding: Sync {
     /// Encoded bytes of member states a push-pull may carry so that every peer's stream frame
     /// limit accepts it (beside the metadata, which each peer's limit makes room for).
     fn table_budget(&self) -> usize;
+    /// At most how many bytes one `Held` encodes to (an `Offer`'s and a push-pull's `holds`).
+    fn held_max_len(&self) -> usize;
 }
 
 /// How many times each rumor is sent per member, times ceil(log10(N + 1)) (memberlist's

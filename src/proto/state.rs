@@ -179,7 +179,7 @@ impl Core {
         self.members.insert(id, guess);
         self.watch.insert(id);
         self.seed_retries = 0;
-        self.timers.seed_retry = now + self.cfg.timing.probe_interval;
+        self.timers.seed_retry = now + self.first_seed_retry();
         if self.state != RunState::Running {
             return;
         }

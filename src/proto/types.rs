@@ -236,6 +236,16 @@ pub struct MemberState {
     pub attrs: PackedAttributes,
 }
 
+/// What a member holds about one member, without its attributes: how an `Offer` and a
+/// push-pull that answers one say what their sender has, so that the other side sends only what
+/// differs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Held {
+    pub id: MemberId,
+    pub incarnation: Incarnation,
+    pub status: Status,
+}
+
 /// Version of the cluster metadata: a hybrid logical clock value, ties broken by the publisher.
 /// A fast wall clock can push the physical part ahead, but every later publish anywhere that has
 /// seen that version still orders after it, so no clock pins the metadata forever.
@@ -402,14 +412,18 @@ pub enum Message {
         from: MemberId,
         rumors: Vec<Rumor>,
     },
-    /// Anti-entropy: full membership state and the metadata version; `meta` holds the data when
-    /// the sender knows (from the request) that the receiver's copy is older.
+    /// Anti-entropy: membership state and the metadata version; `meta` holds the data when
+    /// the sender knows (from the request) that the receiver's copy is older. A request carries
+    /// the sender's whole table, or, answering an `Offer`, only what the offer lacked or held
+    /// otherwise, with `holds` saying what the sender has (in id order); a reply carries what
+    /// the request's sender lacks or holds otherwise.
     PushPull {
         from: MemberId,
         reply: bool,
         members: Vec<MemberState>,
         meta_version: Option<MetaVersion>,
         meta: Option<Metadata>,
+        holds: Option<Vec<Held>>,
     },
     MetaRequest {
         from: MemberId,
@@ -432,6 +446,16 @@ pub enum Message {
         digest: u64,
         meta_version: Option<MetaVersion>,
     },
+    /// The answer to a differing `Digest`, on its connection: what the sender holds (in id
+    /// order), without attributes. The digest's sender answers with a push-pull that carries
+    /// only what the offer lacks or holds otherwise, and its own `holds`; the reply to that
+    /// carries only what it lacks. Most of two tables that differ are the same, and a
+    /// `Held` is a quarter of a member's entry, with nothing to allocate when decoded.
+    Offer {
+        from: MemberId,
+        holds: Vec<Held>,
+        meta_version: Option<MetaVersion>,
+    },
 }
 
 impl Message {
@@ -445,7 +469,8 @@ impl Message {
             | Message::MetaRequest { from }
             | Message::MetaResponse { from, .. }
             | Message::Nack { from, .. }
-            | Message::Digest { from, .. } => *from,
+            | Message::Digest { from, .. }
+            | Message::Offer { from, .. } => *from,
         }
     }
 }

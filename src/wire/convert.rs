@@ -3,7 +3,7 @@
 //! transport it came on.
 
 use super::schema as s;
-use super::{DecodeError, Limits};
+use super::{DecodeError, Limits, MEMBERS_MAX};
 use crate::proto::{self as p, ATTR_MAX};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -131,6 +131,7 @@ pub fn body(m: &p::Message) -> s::Body<'_> {
             members,
             meta_version,
             meta,
+            holds,
         } => s::Body::PushPull {
             from: addr(from),
             reply: *reply,
@@ -147,6 +148,7 @@ pub fn body(m: &p::Message) -> s::Body<'_> {
             ),
             meta_version: meta_version.as_ref().map(version),
             meta: meta.as_ref().map(metadata),
+            holds: holds.as_deref().map(held_seq),
         },
         p::Message::MetaRequest { from } => s::Body::MetaRequest { from: addr(from) },
         p::Message::MetaResponse { from, meta } => s::Body::MetaResponse {
@@ -166,7 +168,28 @@ pub fn body(m: &p::Message) -> s::Body<'_> {
             digest: *digest,
             meta_version: meta_version.as_ref().map(version),
         },
+        p::Message::Offer {
+            from,
+            holds,
+            meta_version,
+        } => s::Body::Offer {
+            from: addr(from),
+            holds: held_seq(holds),
+            meta_version: meta_version.as_ref().map(version),
+        },
     }
+}
+
+fn held_seq(hs: &[p::Held]) -> s::Seq<s::Held, MEMBERS_MAX> {
+    s::Seq(
+        hs.iter()
+            .map(|h| s::Held {
+                id: addr(&h.id),
+                incarnation: h.incarnation,
+                status: status(h.status),
+            })
+            .collect(),
+    )
 }
 
 // ---- from the wire, checked ---------------------------------------------------------------------
@@ -308,6 +331,7 @@ pub fn from_body(b: s::Body, limits: &Limits) -> Result<p::Message, DecodeError>
             members,
             meta_version,
             meta,
+            holds,
         } => {
             if members.0.len() > limits.members {
                 return Err(DecodeError::Malformed);
@@ -322,6 +346,7 @@ pub fn from_body(b: s::Body, limits: &Limits) -> Result<p::Message, DecodeError>
                     .collect::<Result<_, _>>()?,
                 meta_version: meta_version.map(from_version).transpose()?,
                 meta: meta.map(|m| from_metadata(m, limits)).transpose()?,
+                holds: holds.map(|h| from_held(h, limits)).transpose()?,
             }
         }
         s::Body::MetaRequest { from } => p::Message::MetaRequest {
@@ -344,5 +369,32 @@ pub fn from_body(b: s::Body, limits: &Limits) -> Result<p::Message, DecodeError>
             digest,
             meta_version: meta_version.map(from_version).transpose()?,
         },
+        s::Body::Offer {
+            from,
+            holds,
+            meta_version,
+        } => p::Message::Offer {
+            from: member_id(from),
+            holds: from_held(holds, limits)?,
+            meta_version: meta_version.map(from_version).transpose()?,
+        },
     })
+}
+
+fn from_held(
+    hs: s::Seq<s::Held, MEMBERS_MAX>,
+    limits: &Limits,
+) -> Result<Vec<p::Held>, DecodeError> {
+    if hs.0.len() > limits.members {
+        return Err(DecodeError::Malformed);
+    }
+    Ok(hs
+        .0
+        .into_iter()
+        .map(|h| p::Held {
+            id: member_id(h.id),
+            incarnation: h.incarnation,
+            status: from_status(h.status),
+        })
+        .collect())
 }

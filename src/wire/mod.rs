@@ -32,7 +32,7 @@ pub const MAGIC: [u8; 2] = *b"PK";
 /// are answered on it (version 1 answered them on a new connection to the `from` a datagram
 /// named, a reflector, and its members cannot read answers on their own connections). Datagram
 /// frames are laid out as in version 1.
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 pub const HEADER_LEN: usize = 5;
 pub const MAC_LEN: usize = 16;
 const FLAG_MAC: u8 = 1;
@@ -60,6 +60,8 @@ pub const TABLE_ROOM: usize = 8 << 20;
 /// The largest encoded member state without its strings: an IPv6 id (1 + 16 + 3 bytes), the
 /// incarnation (5), the status (1) and two string lengths (9 each).
 const MEMBER_STATE_FIXED_MAX: usize = 44;
+/// The largest encoded `Held`: an IPv6 id (1 + 16 + 3 bytes), the incarnation (5), the status.
+const HELD_MAX_LEN: usize = 26;
 /// Room in a push-pull frame for everything but the member states and the metadata bytes:
 /// header, MAC, sender, flags, the sequence length, the version and the metadata's own fields.
 const PUSH_PULL_FIXED_MAX: usize = 1024;
@@ -106,13 +108,14 @@ impl Limits {
 }
 
 /// Whether a message travels only on TCP streams: the requests whose answer may outweigh them
-/// (`PushPull`, `Digest`, `MetaRequest`) and the answers (`MetaResponse`). A datagram's `from` is
+/// (`PushPull`, `Digest`, `Offer`, `MetaRequest`) and the answers (`MetaResponse`). A datagram's `from` is
 /// only a claim, so a receiver drops these when they come by datagram (as malformed).
 pub fn stream_only(msg: &Message) -> bool {
     matches!(
         msg,
         Message::PushPull { .. }
             | Message::Digest { .. }
+            | Message::Offer { .. }
             | Message::MetaRequest { .. }
             | Message::MetaResponse { .. }
     )
@@ -294,5 +297,9 @@ impl RumorEncoding for WireRumors {
 
     fn table_budget(&self) -> usize {
         TABLE_ROOM - PUSH_PULL_FIXED_MAX
+    }
+
+    fn held_max_len(&self) -> usize {
+        HELD_MAX_LEN
     }
 }

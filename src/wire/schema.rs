@@ -91,6 +91,15 @@ pub struct MemberState<'a> {
     pub attrs: Attrs<'a>,
 }
 
+/// What a member holds about one member, without its attributes: an `Offer`'s and a
+/// push-pull's `holds`.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Held {
+    pub id: Addr,
+    pub incarnation: u32,
+    pub status: Status,
+}
+
 #[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
 pub struct MetaVersion {
     pub hlc: u64,
@@ -170,6 +179,7 @@ pub enum Body<'a> {
         meta_version: Option<MetaVersion>,
         #[serde(borrow)]
         meta: Option<Metadata<'a>>,
+        holds: Option<Seq<Held, MEMBERS_MAX>>,
     },
     MetaRequest {
         from: Addr,
@@ -188,6 +198,11 @@ pub enum Body<'a> {
         digest: u64,
         meta_version: Option<MetaVersion>,
     },
+    Offer {
+        from: Addr,
+        holds: Seq<Held, MEMBERS_MAX>,
+        meta_version: Option<MetaVersion>,
+    },
 }
 
 /// The frame's type byte.
@@ -203,6 +218,7 @@ pub enum MessageType {
     MetaResponse = 6,
     Nack = 7,
     Digest = 8,
+    Offer = 9,
 }
 
 impl MessageType {
@@ -219,6 +235,7 @@ impl MessageType {
             MetaResponse,
             Nack,
             Digest,
+            Offer,
         ]
         .get(b as usize)
         .copied()
@@ -237,6 +254,7 @@ impl Body<'_> {
             Body::MetaResponse { .. } => MessageType::MetaResponse,
             Body::Nack { .. } => MessageType::Nack,
             Body::Digest { .. } => MessageType::Digest,
+            Body::Offer { .. } => MessageType::Offer,
         }
     }
 }

@@ -113,7 +113,7 @@ impl StreamHeader {
         let tags = if key.0.is_some() { 2 * MAC_LEN } else { 0 };
         let frame_len = (STREAM_HEADER_LEN + tags) as u64 + body_len;
         let most = match message_type {
-            MessageType::PushPull | MessageType::MetaResponse => limits.frame,
+            MessageType::PushPull | MessageType::Offer | MessageType::MetaResponse => limits.frame,
             _ => limits.frame.min(STREAM_SMALL_FRAME_MAX),
         };
         if frame_len > most as u64 {

@@ -47,6 +47,7 @@ fn attack_frame(from: SocketAddr, key: &Key, keyed: bool) -> Vec<u8> {
             },
             data: vec![0x5a; CLAIMED],
         }),
+        holds: None,
     };
     let mut frame = wire::encode_stream(&msg, key);
     if !keyed {

@@ -24,6 +24,7 @@ fn requests_that_need_a_tcp_answer_are_not_answered_by_datagram() {
             members: vec![],
             meta_version: None,
             meta: None,
+            holds: None,
         },
     ];
     for msg in requests.clone() {

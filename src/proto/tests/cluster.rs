@@ -441,6 +441,7 @@ fn a_member_refutes_a_claim_at_any_incarnation() {
             members: vec![],
             meta_version: None,
             meta: None,
+            holds: None,
         },
     );
     let out = core.drain_outgoing();

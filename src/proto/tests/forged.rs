@@ -324,6 +324,7 @@ fn a_join_reply_counts_only_on_a_connection_we_opened() {
             members: table(forged),
             meta_version: None,
             meta: None,
+            holds: None,
         },
     );
     let listed = core.listed_count();
@@ -350,6 +351,7 @@ fn a_join_reply_counts_only_on_a_connection_we_opened() {
             members: table(forged),
             meta_version: None,
             meta: None,
+            holds: None,
         },
     );
     assert_eq!(core.listed_count(), 2 + forged);

@@ -367,6 +367,7 @@ fn a_push_pull_reply_carries_only_what_the_pusher_lacks_or_holds_otherwise() {
             members: states.clone(),
             meta_version: None,
             meta: None,
+            holds: None,
         },
     );
     let reply = core
@@ -465,6 +466,7 @@ fn skipping_unchanged_entries_changes_nothing_a_push_pull_does() {
                     members: states,
                     meta_version: None,
                     meta: None,
+                    holds: None,
                 },
             );
             APPLY_EVERY_ENTRY.set(false);
@@ -498,5 +500,278 @@ fn skipping_unchanged_entries_changes_nothing_a_push_pull_does() {
     assert!(
         skipped_total > 40 * 10,
         "too few entries were skipped to compare: {skipped_total}"
+    );
+}
+
+/// What `core` holds, as an offer or a push answering one says it: every member but `peko_set`
+/// guesses, and itself, in id order.
+fn held_by(core: &Core) -> Vec<Held> {
+    let mut v: Vec<Held> = core
+        .members
+        .iter()
+        .filter(|(_, m)| !m.placeholder)
+        .map(|(id, m)| Held {
+            id: *id,
+            incarnation: m.incarnation,
+            status: m.status,
+        })
+        .collect();
+    v.push(Held {
+        id: core.cfg.me,
+        incarnation: core.incarnation,
+        status: Status::Alive,
+    });
+    v.sort_by_key(|h| h.id);
+    v
+}
+
+/// The ids of `held` that `other` does not hold as they are.
+fn differing(held: &[Held], other: &[Held]) -> std::collections::BTreeSet<MemberId> {
+    held.iter()
+        .filter(|h| !other.contains(h))
+        .map(|h| h.id)
+        .collect()
+}
+
+/// The one message `core` sent, with its route.
+fn only_sent(core: &mut Core) -> (Route, Message) {
+    let mut out = core.drain_outgoing();
+    assert_eq!(out.len(), 1, "one message: {out:?}");
+    let o = out.pop().unwrap();
+    (o.route, o.msg)
+}
+
+/// A digest that differs is answered by an offer (what the answerer holds, without attributes)
+/// rather than a whole table; the push answering the offer carries exactly what the offer lacks
+/// or holds otherwise, with what the pusher holds, and the reply exactly what the pusher lacks
+/// or holds otherwise. After the four frames both tables hash the same.
+#[test]
+fn a_differing_digest_is_settled_by_an_offer_and_only_the_differences() {
+    let mut s = sim(40, 12);
+    s.start_converged();
+    let (a, b) = (s_id(0), s_id(1));
+    // Member 0 lacks members 5 to 8 and holds 9 at a newer incarnation; member 1 lacks 12 and
+    // holds 13 as suspected.
+    for i in 5..9 {
+        s.cores[0].members.remove(&s_id(i));
+    }
+    s.cores[0].members.get_mut(&s_id(9)).unwrap().incarnation += 1;
+    s.cores[1].members.remove(&s_id(12));
+    s.cores[1].members.get_mut(&s_id(13)).unwrap().status = Status::Suspect;
+    for c in s.cores.iter_mut() {
+        c.drain_outgoing();
+    }
+    let now = s.now;
+    let (at_a, at_b) = (
+        Arrival::Stream {
+            conn: 8,
+            ours: true,
+        },
+        Arrival::Stream {
+            conn: 7,
+            ours: false,
+        },
+    );
+    let digest = s.cores[0].digest();
+    assert_ne!(digest, s.cores[1].digest());
+    let held_b = held_by(&s.cores[1]);
+    s.cores[1].handle(
+        now,
+        at_b,
+        Message::Digest {
+            from: a,
+            digest,
+            meta_version: None,
+        },
+    );
+    let (route, offer) = only_sent(&mut s.cores[1]);
+    assert_eq!(route, Route::Reply(7));
+    match &offer {
+        Message::Offer { holds, .. } => assert_eq!(holds, &held_b, "the offer is the table"),
+        m => panic!("an offer, not {m:?}"),
+    }
+
+    let held_a = held_by(&s.cores[0]);
+    s.cores[0].handle(now, at_a, offer);
+    let (route, push) = only_sent(&mut s.cores[0]);
+    assert_eq!(route, Route::Reply(8));
+    let Message::PushPull {
+        reply: false,
+        members,
+        holds: Some(holds),
+        ..
+    } = &push
+    else {
+        panic!("a push-pull request with holds, not {push:?}");
+    };
+    assert_eq!(holds, &held_a);
+    let sent: std::collections::BTreeSet<MemberId> = members.iter().map(|m| m.id).collect();
+    // Member 9 (newer here), 13 (alive here, suspected there), 12 (lacking there) and the
+    // pusher itself, always first.
+    let mut want = differing(&held_a, &held_b);
+    want.insert(a);
+    assert_eq!(sent, want);
+    assert_eq!(want.len(), 4, "{want:?}");
+
+    s.cores[1].handle(now, at_b, push);
+    let (route, reply) = only_sent(&mut s.cores[1]);
+    assert_eq!(route, Route::Reply(7));
+    let Message::PushPull {
+        reply: true,
+        members,
+        holds: None,
+        ..
+    } = &reply
+    else {
+        panic!("a push-pull reply, not {reply:?}");
+    };
+    let sent: std::collections::BTreeSet<MemberId> = members.iter().map(|m| m.id).collect();
+    let mut want = differing(&held_by(&s.cores[1]), &held_a);
+    want.insert(b);
+    assert_eq!(sent, want);
+    assert!(
+        (5..9).all(|i| sent.contains(&s_id(i))) && sent.len() <= 6,
+        "members 5 to 8, the answerer itself, and 13 if it still holds it otherwise: {sent:?}"
+    );
+
+    s.cores[0].handle(now, at_a, reply);
+    assert!(s.cores[0].drain_outgoing().is_empty());
+    assert_eq!(s.cores[0].digest(), s.cores[1].digest());
+}
+
+/// An offer answers a digest we sent, so it is taken only on a connection we opened: anyone
+/// can open one to us, or send a datagram, and call what it sends an offer.
+#[test]
+fn an_offer_is_taken_only_on_a_connection_we_opened() {
+    let mut s = sim(10, 13);
+    s.start_converged();
+    let now = s.now;
+    let offer = Message::Offer {
+        from: s_id(1),
+        holds: vec![],
+        meta_version: None,
+    };
+    let core = &mut s.cores[0];
+    core.drain_outgoing();
+    for arrival in [
+        DATAGRAM,
+        Arrival::Stream {
+            conn: 4,
+            ours: false,
+        },
+    ] {
+        core.handle(now, arrival, offer.clone());
+        assert!(core.drain_outgoing().is_empty(), "{arrival:?}");
+    }
+    core.handle(
+        now,
+        Arrival::Stream {
+            conn: 4,
+            ours: true,
+        },
+        offer,
+    );
+    let (_, push) = only_sent(core);
+    assert!(
+        matches!(&push, Message::PushPull { reply: false, members, holds: Some(_), .. } if members.len() == 10),
+        "an empty offer gets the whole table: {push:?}"
+    );
+}
+
+/// A joiner that has no answer yet (in a join storm its push can wait behind hundreds at a busy
+/// seed, or be refused there) asks again one seed at a time, each in turn, never two at once, at
+/// a moment of its own, sooner than a probe interval on average: every joiner asking every seed exactly a
+/// probe interval after they all joined made the seeds refuse most of them again.
+#[test]
+fn a_joiner_without_an_answer_asks_one_seed_again_soon_at_its_own_moment() {
+    let seeds: Vec<MemberId> = (97..100).map(crate::sim::member_id).collect();
+    let mut first_retries = Vec::new();
+    let mut probe = 0;
+    for seed in 0..8 {
+        let mut s = sim(1, 30 + seed);
+        let t0 = s.now;
+        let core = &mut s.cores[0];
+        for id in &seeds {
+            core.set_peer(t0, *id, Attributes::default());
+        }
+        probe = core.timing().probe_interval;
+        let mut pushes: Vec<(Millis, MemberId)> = Vec::new();
+        for now in (t0..t0 + 6 * probe).step_by(5) {
+            core.tick(now);
+            for o in core.drain_outgoing() {
+                if matches!(o.msg, Message::PushPull { reply: false, .. }) {
+                    pushes.push((now, o.to));
+                }
+            }
+        }
+        assert!(pushes.len() >= 3, "{pushes:?}");
+        assert!(pushes.iter().all(|(_, to)| seeds.contains(to)));
+        assert!(
+            pushes.windows(2).all(|w| w[0].0 != w[1].0),
+            "two seeds asked at once: {pushes:?}"
+        );
+        // Each in turn: a live seed among dead ones is reached within three asks.
+        let turn: std::collections::BTreeSet<MemberId> =
+            pushes[..3].iter().map(|(_, to)| *to).collect();
+        assert_eq!(turn.len(), 3, "{pushes:?}");
+        first_retries.push(pushes[1].0 - t0);
+    }
+    let mean = first_retries.iter().sum::<Millis>() / first_retries.len() as Millis;
+    let spread = first_retries.iter().max().unwrap() - first_retries.iter().min().unwrap();
+    assert!(
+        mean < probe && spread >= probe / 4,
+        "first retries {first_retries:?} ms after joining (probe interval {probe} ms)"
+    );
+}
+
+/// The reply to our join starts early anti-entropy rounds even when it names no member new to
+/// us: the first joiners of a storm hear back from a seed that knows no one else yet, and would
+/// otherwise list only their seeds until the periodic round or until someone picks them.
+#[test]
+fn a_join_reply_that_brings_nothing_new_still_starts_early_rounds() {
+    let mut s = sim(1, 4);
+    let seed = crate::sim::member_id(97);
+    let t0 = s.now;
+    let core = &mut s.cores[0];
+    core.set_peer(t0, seed, Attributes::default());
+    core.tick(t0 + 5);
+    core.drain_outgoing();
+    core.handle(
+        t0 + 10,
+        Arrival::Stream {
+            conn: 1,
+            ours: true,
+        },
+        Message::PushPull {
+            from: seed,
+            reply: true,
+            members: vec![MemberState {
+                id: seed,
+                incarnation: 0,
+                status: Status::Alive,
+                attrs: PackedAttributes::default(),
+            }],
+            meta_version: None,
+            meta: None,
+            holds: None,
+        },
+    );
+    let early = core.timing().sync_soon * 3 / 2;
+    let mut digest_at = None;
+    for now in (t0 + 10..t0 + 10 + early + 10).step_by(5) {
+        core.tick(now);
+        if core
+            .drain_outgoing()
+            .iter()
+            .any(|o| matches!(o.msg, Message::Digest { .. }))
+        {
+            digest_at = Some(now - t0 - 10);
+            break;
+        }
+    }
+    assert!(
+        digest_at.is_some(),
+        "no anti-entropy round within {early} ms of the join reply (the periodic one is {} ms)",
+        core.timing().push_pull
     );
 }

@@ -8,7 +8,10 @@ use super::*;
 // format changed. Change it only on purpose, with PROTOCOL_VERSION and docs/protocol.md. Version
 // 2 changed the stream framing (stream frames below) and which transport carries which message
 // and where answers go; the datagram frames differ from version 1's only in the version byte (and
-// so in the keyed frame's MAC, checked against Python's hmac).
+// so in the keyed frame's MAC, checked against Python's hmac). Version 3 added the `Offer`
+// message and a push-pull's `holds` (one more byte, 00, at the end of a push-pull without them);
+// the keyed MACs were computed again with Python's hmac, and the new frames written by hand from
+// docs/protocol.md's layout.
 
 fn g_id4(p: u16) -> std::net::SocketAddr {
     std::net::SocketAddr::from(([10, 0, 0, 1], p))
@@ -124,6 +127,7 @@ pub(super) fn golden_messages() -> Vec<(&'static str, Message)> {
                 ],
                 meta_version: Some(g_version()),
                 meta: Some(g_meta()),
+                holds: None,
             },
         ),
         (
@@ -134,6 +138,29 @@ pub(super) fn golden_messages() -> Vec<(&'static str, Message)> {
                 members: vec![],
                 meta_version: None,
                 meta: None,
+                holds: None,
+            },
+        ),
+        (
+            "push_pull_holds",
+            Message::PushPull {
+                from: g_id4(7946),
+                reply: false,
+                members: vec![],
+                meta_version: None,
+                meta: None,
+                holds: Some(vec![
+                    Held {
+                        id: g_id4(7946),
+                        incarnation: 2,
+                        status: Status::Alive,
+                    },
+                    Held {
+                        id: g_id6(),
+                        incarnation: 70_000,
+                        status: Status::Dead,
+                    },
+                ]),
             },
         ),
         ("meta_request", Message::MetaRequest { from: g_id4(7946) }),
@@ -167,6 +194,18 @@ pub(super) fn golden_messages() -> Vec<(&'static str, Message)> {
                 meta_version: None,
             },
         ),
+        (
+            "offer",
+            Message::Offer {
+                from: g_id6(),
+                holds: vec![Held {
+                    id: g_id4(80),
+                    incarnation: 300,
+                    status: Status::Suspect,
+                }],
+                meta_version: Some(g_version()),
+            },
+        ),
     ]
 }
 
@@ -185,26 +224,26 @@ const GOLDEN_MESSAGES: &[(&str, &str)] = &[
     (
         "ping",
         concat!(
-            "504b0200000001000a000001fb0a1f0120010db8000000000000000000000007fb0a1f0200000a00",
+            "504b0300000001000a000001fb0a1f0120010db8000000000000000000000007fb0a1f0200000a00",
             "0001fb0a1f03057765622d31067a6f6e653d6101000a00000150fb2c010120010db8000000000000",
             "000000000007fb0a1f",
         ),
     ),
     (
         "ack",
-        "504b02010001fbfb000120010db8000000000000000000000007fb0a1f00",
+        "504b03010001fbfb000120010db8000000000000000000000007fb0a1f00",
     ),
     (
         "ping_req",
         concat!(
-            "504b02020002fc00000100000a000001fb0a1f000a000001fb0b1f0103000a000001fb0b1ffc00f2",
+            "504b03020002fc00000100000a000001fb0a1f000a000001fb0b1f0103000a000001fb0b1ffc00f2",
             "052a",
         ),
     ),
     (
         "gossip",
         concat!(
-            "504b02030003000a000001fb0a1f0600000a000001fb0a1f03057765622d31067a6f6e653d610100",
+            "504b03030003000a000001fb0a1f0600000a000001fb0a1f03057765622d31067a6f6e653d610100",
             "0a00000150fb2c010120010db8000000000000000000000007fb0a1f020120010db8000000000000",
             "000000000007fb0a1ffc70110100000a000001fb0a1f03000a000001fb0b1ffc00f2052a04fd0300",
             "005f2a8c01000120010db8000000000000000000000007fb0a1f0363666705fd0300005f2a8c0100",
@@ -214,33 +253,48 @@ const GOLDEN_MESSAGES: &[(&str, &str)] = &[
     (
         "push_pull",
         concat!(
-            "504b02040004000a000001fb0a1f0104000a000001fb0a1f0200057765622d31067a6f6e653d6101",
+            "504b03040004000a000001fb0a1f0104000a000001fb0a1f0200057765622d31067a6f6e653d6101",
             "20010db8000000000000000000000007fb0a1f09010000000a0000010100020000000a0000010201",
             "03000001fd0300005f2a8c01000120010db8000000000000000000000007fb0a1f01fd0300005f2a",
-            "8c01000120010db8000000000000000000000007fb0a1f03636667",
+            "8c01000120010db8000000000000000000000007fb0a1f0363666700",
         ),
     ),
     (
         "push_pull_empty",
-        "504b020400040120010db8000000000000000000000007fb0a1f00000000",
+        "504b030400040120010db8000000000000000000000007fb0a1f0000000000",
     ),
-    ("meta_request", "504b02050005000a000001fb0a1f"),
+    (
+        "push_pull_holds",
+        concat!(
+            "504b03040004000a000001fb0a1f0000000001",
+            "02000a000001fb0a1f0200",
+            "0120010db8000000000000000000000007fb0a1ffc7011010002",
+        ),
+    ),
+    ("meta_request", "504b03050005000a000001fb0a1f"),
     (
         "meta_response",
         concat!(
-            "504b020600060120010db8000000000000000000000007fb0a1ffd0300005f2a8c01000120010db8",
+            "504b030600060120010db8000000000000000000000007fb0a1ffd0300005f2a8c01000120010db8",
             "000000000000000000000007fb0a1f03636667",
         ),
     ),
-    ("nack", "504b02070007fcfeffffff000a000001fb0a1f"),
+    ("nack", "504b03070007fcfeffffff000a000001fb0a1f"),
     (
         "digest",
         concat!(
-            "504b02080008000a000001fb0a1ffd67452301efbeadde01fd0300005f2a8c01000120010db80000",
+            "504b03080008000a000001fb0a1ffd67452301efbeadde01fd0300005f2a8c01000120010db80000",
             "00000000000000000007fb0a1f",
         ),
     ),
-    ("digest_no_meta", "504b02080008000a000001fb0a1f0700"),
+    ("digest_no_meta", "504b03080008000a000001fb0a1f0700"),
+    (
+        "offer",
+        concat!(
+            "504b030900090120010db8000000000000000000000007fb0a1f01000a00000150fb2c0101",
+            "01fd0300005f2a8c01000120010db8000000000000000000000007fb0a1f",
+        ),
+    ),
 ];
 
 const GOLDEN_RUMORS: &[&str] = &[
@@ -253,9 +307,9 @@ const GOLDEN_RUMORS: &[&str] = &[
 ];
 
 const GOLDEN_PING_KEYED: &str = concat!(
-    "504b0200010001000a000001fb0a1f0120010db8000000000000000000000007fb0a1f0200000a00",
+    "504b0300010001000a000001fb0a1f0120010db8000000000000000000000007fb0a1f0200000a00",
     "0001fb0a1f03057765622d31067a6f6e653d6101000a00000150fb2c010120010db8000000000000",
-    "000000000007fb0a1ff42f1c7f34fcbe32d2a97184263d24de",
+    "000000000007fb0a1f34b55a518e9e8b100d3e3459b7bde170",
 );
 
 #[test]
@@ -274,7 +328,7 @@ fn every_message_type_encodes_to_its_golden_bytes_and_back() {
         );
         types.insert(frame[3]);
     }
-    assert_eq!(types.len(), 9, "one golden frame per message type");
+    assert_eq!(types.len(), 10, "one golden frame per message type");
 }
 
 #[test]

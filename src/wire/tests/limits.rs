@@ -73,6 +73,7 @@ fn counts_and_lengths_are_bounded_per_transport() {
             .collect(),
         meta_version: None,
         meta: None,
+        holds: None,
     };
     let datagram_most = Limits::datagram().members as u16;
     let roomy = Limits {
@@ -82,6 +83,23 @@ fn counts_and_lengths_are_bounded_per_transport() {
     let f = encode(&members(datagram_most), &none);
     assert!(decode(&f, &none, roomy).is_ok());
     let f = encode(&members(datagram_most + 1), &none);
+    assert_eq!(decode(&f, &none, roomy), Err(DecodeError::Malformed));
+    assert!(decode(&f, &none, big()).is_ok());
+    // What an offer says it holds: the same bound as members.
+    let offer = |n: u16| Message::Offer {
+        from: id(1),
+        holds: (0..n)
+            .map(|p| Held {
+                id: id(p),
+                incarnation: 0,
+                status: Status::Alive,
+            })
+            .collect(),
+        meta_version: None,
+    };
+    let f = encode(&offer(datagram_most), &none);
+    assert!(decode(&f, &none, roomy).is_ok());
+    let f = encode(&offer(datagram_most + 1), &none);
     assert_eq!(decode(&f, &none, roomy), Err(DecodeError::Malformed));
     assert!(decode(&f, &none, big()).is_ok());
 
@@ -182,10 +200,35 @@ fn requests_that_need_a_tcp_answer_and_those_answers_are_stream_only() {
         [
             "push_pull",
             "push_pull_empty",
+            "push_pull_holds",
             "meta_request",
             "meta_response",
             "digest",
-            "digest_no_meta"
+            "digest_no_meta",
+            "offer"
         ]
     );
+}
+
+/// `HELD_MAX_LEN`, which sizes the room a push-pull leaves for its members beside its `holds`,
+/// is what the largest `Held` encodes to.
+#[test]
+fn the_largest_held_entry_takes_held_max_len_bytes() {
+    let none = Key::new(None);
+    let offer = |holds: Vec<Held>| Message::Offer {
+        from: id(1),
+        holds,
+        meta_version: None,
+    };
+    let largest = Held {
+        id: "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
+            .parse()
+            .unwrap(),
+        incarnation: u32::MAX,
+        status: Status::Left,
+    };
+    let one = encode(&offer(vec![largest]), &none).len();
+    let none_held = encode(&offer(vec![]), &none).len();
+    assert_eq!(one - none_held, HELD_MAX_LEN);
+    assert_eq!(RUMOR_ENCODING.held_max_len(), HELD_MAX_LEN);
 }

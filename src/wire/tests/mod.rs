@@ -7,7 +7,7 @@
 
 use super::*;
 use crate::proto::random::Rng;
-use crate::proto::{Attributes, MemberState, MetaVersion, Metadata, Status};
+use crate::proto::{Attributes, Held, MemberState, MetaVersion, Metadata, Status};
 use golden::{golden_messages, hex};
 
 mod golden;

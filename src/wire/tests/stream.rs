@@ -4,12 +4,12 @@ use super::*;
 
 /// The `nack` of `golden_messages` as a stream frame, without and with the key "golden": header
 /// (magic, version, type, flags, body length), [header tag], body, [body tag].
-const GOLDEN_STREAM_NACK: &str = concat!("504b0207000000000e", "07fcfeffffff000a000001fb0a1f");
+const GOLDEN_STREAM_NACK: &str = concat!("504b0307000000000e", "07fcfeffffff000a000001fb0a1f");
 const GOLDEN_STREAM_NACK_KEYED: &str = concat!(
-    "504b0207010000000e",
-    "73dc4f2d1536a57ae127a91bdf617096",
+    "504b0307010000000e",
+    "a164963f2670e61091e5e915c1d850a2",
     "07fcfeffffff000a000001fb0a1f",
-    "c69180fa964b66dba6c2543c993452ac",
+    "ec42a48a5ead6e3a22cc8aef960379a6",
 );
 
 fn golden_nack() -> Message {
@@ -95,7 +95,7 @@ fn a_stream_header_is_checked_before_its_body() {
     g[last] ^= 1;
     assert_eq!(decode_stream(&g, &a, big()), Err(DecodeError::Auth));
     // Wrong magic, version, type or flags: garbage.
-    for (i, v) in [(0, b'X'), (2, PROTOCOL_VERSION + 1), (3, 9), (4, 3)] {
+    for (i, v) in [(0, b'X'), (2, PROTOCOL_VERSION + 1), (3, 10), (4, 3)] {
         let mut h = plain[..STREAM_HEADER_LEN].to_vec();
         h[i] = v;
         assert_eq!(
