@@ -117,9 +117,9 @@
 #define PEKO_COUNTER_SEND_ERRORS 13
 
 // `peko_counter`: inbound TCP connections closed at once, unread, because a limit on inbound
-// connections was reached and no open one could be closed instead: none under it, or (the
-// limit per source address) every one from that source had work in hand, a request not read
-// yet or an answer not yet written (see PEKO_COUNTER_CONNECTIONS_EVICTED for the limits).
+// connections was reached and no open one under it could be closed instead: every one had
+// work in hand, an answer not yet written or a request not read yet (see
+// PEKO_COUNTER_CONNECTIONS_EVICTED for the limits).
 #define PEKO_COUNTER_CONNECTIONS_REFUSED 14
 
 // `peko_counter`: news of members not added because the member table was full (100000).
@@ -164,10 +164,11 @@
 #define PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT 25
 
 // `peko_counter`: open inbound TCP connections this member closed to make room for a new one:
-// the least recently active (idle ones first: frames answered, or silent for 5 s) of those
-// from the new one's source address when a member keeps 128 from it (idle ones only), else of
-// the member's own when it keeps 256, else of the whole process's when all members of the
-// process keep half of RLIMIT_NOFILE (read once) between them.
+// the least recently active idle one (frames answered, or silent for 5 s; over the last two
+// limits, failing that, silent for 1 s) of those from the new one's source address when a
+// member keeps 128 from it, else of the member's own when it keeps 256, else of the whole
+// process's when all members of the process keep half of RLIMIT_NOFILE (read once) between
+// them.
 #define PEKO_COUNTER_CONNECTIONS_EVICTED 26
 
 // `peko_counter`: news about a member this one knows (alive, suspected, dead or left, by

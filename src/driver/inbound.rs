@@ -1,9 +1,10 @@
 //! Inbound TCP connections of every member in the process, and their caps: per member and
 //! source address, per member, and a descriptor budget for the whole process taken from
-//! RLIMIT_NOFILE. A new connection over a cap closes the least recently active connection under
-//! that cap (the one from the same source first), idle ones before those with work in hand, so
-//! idle connections cannot lock real peers out. Over the per-source cap only an idle one is
-//! closed: when every connection from the source has work in hand, the new one is refused.
+//! RLIMIT_NOFILE. A new connection over a cap closes the least recently active idle connection
+//! under that cap (the one from the same source first), so idle connections cannot lock real
+//! peers out; over the per-member and process caps, failing that, one silent for `SILENT_MS`.
+//! A connection with work in hand (an answer held, a request not read yet) is never closed for
+//! a newcomer: when nothing else can go, the newcomer is refused.
 
 use once_cell::sync::Lazy;
 use std::collections::HashMap;
@@ -69,6 +70,12 @@ struct Entry {
 /// A connection admitted this long ago without a frame handled is idle, as one whose frames
 /// have all been answered is (a real request is read well within it).
 const STALE_MS: u64 = 5_000;
+/// Over the per-member and process caps, a connection silent this long (no frame handled, no
+/// answer held) may be closed for a newcomer from another source when no idle one is left:
+/// many silent sources then hold a member's slots for a second, not `STALE_MS`, while a
+/// request that waits to be read in a join storm (up to about half a second in `bench
+/// --storm` at 1,000 members) keeps its place.
+const SILENT_MS: u64 = 1_000;
 
 /// What a connection has in hand, for choosing which to close: frames handled on it, and bytes
 /// of answers held for writing on it (its write queue counts them).
@@ -80,11 +87,11 @@ pub struct Work {
 
 impl Entry {
     /// Nothing would be lost by closing it: no answer waits to be written on it, and it has
-    /// either had its frames handled or sent none for `STALE_MS`.
-    fn idle(&self, now: u64) -> bool {
+    /// either had its frames handled or sent none for `silent` ms.
+    fn idle(&self, now: u64, silent: u64) -> bool {
         self.work.held.load(Ordering::Relaxed) == 0
             && (self.work.handled.load(Ordering::Relaxed) > 0
-                || now.saturating_sub(self.admitted_at) >= STALE_MS)
+                || now.saturating_sub(self.admitted_at) >= silent)
     }
 }
 
@@ -111,19 +118,25 @@ impl Registry {
     }
 
     /// The connection to close among those `pick` selects: the least recently active of the
-    /// idle ones (`Entry::idle`), so an answer in hand or a request not yet read is not lost
-    /// while an idle connection can go instead; else, unless `idle_only`, the least recently
-    /// active of all.
-    fn least_active(&self, pick: impl Fn(&Entry) -> bool, idle_only: bool) -> Option<u64> {
-        let now = now_ms();
-        let oldest = |idle: bool| {
+    /// idle ones (`Entry::idle`, silent for `STALE_MS`), else, with `silent`, of those silent
+    /// for that long. None when every one has work in hand (an answer held for writing, or a
+    /// request not read yet that has not waited that long): the newcomer is refused instead.
+    /// Closing one of them would lose work as surely, after its sender had waited longer and
+    /// often after the answer was made.
+    fn least_active(
+        &self,
+        now: u64,
+        pick: impl Fn(&Entry) -> bool,
+        silent: Option<u64>,
+    ) -> Option<u64> {
+        let oldest = |silent: u64| {
             self.conns
                 .iter()
-                .filter(|(_, e)| pick(e) && (!idle || e.idle(now)))
+                .filter(|(_, e)| pick(e) && e.idle(now, silent))
                 .min_by_key(|(id, e)| (e.active.load(Ordering::Relaxed), **id))
                 .map(|(id, _)| *id)
         };
-        oldest(true).or_else(|| if idle_only { None } else { oldest(false) })
+        oldest(STALE_MS).or_else(|| silent.and_then(oldest))
     }
 }
 
@@ -176,7 +189,7 @@ impl Drop for Admitted {
 /// recently active one under the first cap it would exceed; `None` when it is refused.
 pub fn admit(member: u64, source: IpAddr) -> Option<Admitted> {
     let budget = process_budget();
-    let (id, active, evict, work) = registry().admit(member, source, budget)?;
+    let (id, active, evict, work) = registry().admit(member, source, budget, now_ms())?;
     Some(Admitted {
         id,
         active,
@@ -191,6 +204,7 @@ impl Registry {
         member: u64,
         source: IpAddr,
         budget: usize,
+        now: u64,
     ) -> Option<(u64, Arc<AtomicU64>, CancellationToken, Arc<Work>)> {
         let from_source = self.per_source.get(&(member, source)).copied();
         let victim = if from_source.unwrap_or(0) >= PER_SOURCE_MAX {
@@ -198,13 +212,13 @@ impl Registry {
             // work in hand the newcomer is refused, not one whose request waited longer (a
             // source can only hold up itself, and a connection that sends nothing is idle
             // after `STALE_MS`).
-            Some(self.least_active(|e| e.member == member && e.source == source, true))
+            Some(self.least_active(now, |e| e.member == member && e.source == source, None))
         } else if self.per_member.get(&member).copied().unwrap_or(0) >= PER_MEMBER_MAX {
-            // Across sources a newcomer may close a connection with work in hand: many silent
-            // sources must not lock real peers out for `STALE_MS`.
-            Some(self.least_active(|e| e.member == member, false))
+            // Across sources a newcomer may also close one silent for `SILENT_MS`: many
+            // silent sources must not lock real peers out for `STALE_MS`.
+            Some(self.least_active(now, |e| e.member == member, Some(SILENT_MS)))
         } else if self.conns.len() >= budget {
-            Some(self.least_active(|_| true, false))
+            Some(self.least_active(now, |_| true, Some(SILENT_MS)))
         } else {
             None
         };
@@ -219,7 +233,6 @@ impl Registry {
         }
         let id = self.next;
         self.next += 1;
-        let now = now_ms();
         let active = Arc::new(AtomicU64::new(now));
         let evict = CancellationToken::new();
         let work = Arc::new(Work::default());
@@ -256,7 +269,8 @@ mod tests {
         budget: usize,
         at: u64,
     ) -> (u64, CancellationToken) {
-        let (id, active, evict, work) = r.admit(member, source, budget).expect("admitted");
+        let (id, active, evict, work) =
+            r.admit(member, source, budget, now_ms()).expect("admitted");
         active.store(at, Ordering::Relaxed);
         // Its request answered: idle, so it may be closed for a new one.
         work.handled.store(1, Ordering::Relaxed);
@@ -311,7 +325,7 @@ mod tests {
         }
         assert!(r.per_member.is_empty() && r.per_source.is_empty());
         // With nothing to close, a full budget refuses.
-        assert!(r.admit(3, ip(1), 0).is_none());
+        assert!(r.admit(3, ip(1), 0, now_ms()).is_none());
     }
 
     #[test]
@@ -319,7 +333,8 @@ mod tests {
         let mut r = Registry::default();
         let now = now_ms();
         let take = |r: &mut Registry, at: u64| {
-            let (id, active, evict, work) = r.admit(1, ip(9), usize::MAX).expect("admitted");
+            let (id, active, evict, work) =
+                r.admit(1, ip(9), usize::MAX, now_ms()).expect("admitted");
             active.store(at, Ordering::Relaxed);
             (id, evict, work)
         };
@@ -339,30 +354,39 @@ mod tests {
         assert!(done.1.is_cancelled());
         assert!(!answering.1.is_cancelled() && !unread.1.is_cancelled());
         // With no idle one left, the new connection is refused and every one with work stays.
-        assert!(r.admit(1, ip(9), usize::MAX).is_none());
+        assert!(r.admit(1, ip(9), usize::MAX, now_ms()).is_none());
         assert!(!answering.1.is_cancelled() && !unread.1.is_cancelled());
         assert_eq!(r.per_source[&(1, ip(9))], PER_SOURCE_MAX);
         // Once its request has been answered, a connection is idle again and can go.
         unread.2.handled.store(1, Ordering::Relaxed);
-        assert!(r.admit(1, ip(9), usize::MAX).is_some());
+        assert!(r.admit(1, ip(9), usize::MAX, now_ms()).is_some());
         assert!(unread.1.is_cancelled() && !answering.1.is_cancelled());
     }
 
     #[test]
-    fn a_full_member_closes_its_least_active_even_with_work_in_hand() {
+    fn a_full_member_closes_a_connection_silent_for_a_second_never_one_with_an_answer() {
         // Many silent sources must not hold a member's every slot for `STALE_MS`: across
-        // sources a newcomer closes the least active connection whatever it holds.
+        // sources a newcomer closes one silent for `SILENT_MS`; a request not read yet keeps
+        // its place for that long, and an answer held, always.
         let mut r = Registry::default();
-        let now = now_ms();
+        let now = 100_000;
         let mut tokens = Vec::new();
         for i in 0..PER_MEMBER_MAX {
             let source = ip((i % 4) as u8);
-            let (id, active, evict, _) = r.admit(1, source, usize::MAX).expect("admitted");
+            let (id, active, evict, _) = r.admit(1, source, usize::MAX, now).expect("admitted");
             active.store(now + i as u64, Ordering::Relaxed);
             tokens.push((id, evict));
         }
-        assert!(r.admit(1, ip(100), usize::MAX).is_some());
-        assert!(tokens[0].1.is_cancelled());
+        // All admitted just now, nothing read: the newcomer is refused.
+        assert!(r.admit(1, ip(100), usize::MAX, now + 10).is_none());
+        assert!(tokens.iter().all(|(_, t)| !t.is_cancelled()));
+        // The two least active have been silent for a second; the first holds an answer.
+        for (id, _) in &tokens[..2] {
+            r.conns.get_mut(id).unwrap().admitted_at = now - SILENT_MS;
+        }
+        r.conns[&tokens[0].0].work.held.store(10, Ordering::Relaxed);
+        assert!(r.admit(1, ip(100), usize::MAX, now + 10).is_some());
+        assert!(!tokens[0].1.is_cancelled() && tokens[1].1.is_cancelled());
         assert_eq!(tokens.iter().filter(|(_, t)| t.is_cancelled()).count(), 1);
     }
 }

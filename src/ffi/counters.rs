@@ -107,9 +107,9 @@ pub const PEKO_COUNTER_DROPPED_TOO_LARGE: u32 = 12;
 /// because it would have been larger than the datagram.
 pub const PEKO_COUNTER_SEND_ERRORS: u32 = 13;
 /// `peko_counter`: inbound TCP connections closed at once, unread, because a limit on inbound
-/// connections was reached and no open one could be closed instead: none under it, or (the
-/// limit per source address) every one from that source had work in hand, a request not read
-/// yet or an answer not yet written (see PEKO_COUNTER_CONNECTIONS_EVICTED for the limits).
+/// connections was reached and no open one under it could be closed instead: every one had
+/// work in hand, an answer not yet written or a request not read yet (see
+/// PEKO_COUNTER_CONNECTIONS_EVICTED for the limits).
 pub const PEKO_COUNTER_CONNECTIONS_REFUSED: u32 = 14;
 /// `peko_counter`: news of members not added because the member table was full (100000).
 pub const PEKO_COUNTER_MEMBERS_REFUSED: u32 = 15;
@@ -142,10 +142,11 @@ pub const PEKO_COUNTER_TCP_FRAMES_RECEIVED: u32 = 24;
 /// then succeeded; so not a strict part of PEKO_COUNTER_BYTES_SENT.
 pub const PEKO_COUNTER_ANTI_ENTROPY_BYTES_SENT: u32 = 25;
 /// `peko_counter`: open inbound TCP connections this member closed to make room for a new one:
-/// the least recently active (idle ones first: frames answered, or silent for 5 s) of those
-/// from the new one's source address when a member keeps 128 from it (idle ones only), else of
-/// the member's own when it keeps 256, else of the whole process's when all members of the
-/// process keep half of RLIMIT_NOFILE (read once) between them.
+/// the least recently active idle one (frames answered, or silent for 5 s; over the last two
+/// limits, failing that, silent for 1 s) of those from the new one's source address when a
+/// member keeps 128 from it, else of the member's own when it keeps 256, else of the whole
+/// process's when all members of the process keep half of RLIMIT_NOFILE (read once) between
+/// them.
 pub const PEKO_COUNTER_CONNECTIONS_EVICTED: u32 = 26;
 /// `peko_counter`: news about a member this one knows (alive, suspected, dead or left, by
 /// gossip or anti-entropy) ignored because its incarnation, the member's version number, was

@@ -19,9 +19,9 @@ impl Core {
     }
 
     /// Starts the protocol: announces the local member and syncs with one known member, chosen
-    /// at random. The seeds its table does not bring are asked at the first seed retry, one
-    /// probe interval later (`retry_seeds`): with 3 seeds each, a join storm of N members would
-    /// otherwise have the seeds send 3N tables where N do.
+    /// at random. The seeds its table does not bring are asked at the next seed retry
+    /// (`retry_seeds`; until a table comes, one seed at a time): with 3 seeds each, a join storm
+    /// of N members would otherwise have the seeds send 3N tables where N do.
     pub fn join(&mut self, now: Millis) {
         if self.state != RunState::Idle {
             return;

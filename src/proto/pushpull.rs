@@ -123,9 +123,8 @@ impl Core {
     /// table after a probe interval, and their retries were refused again).
     pub(super) fn retry_seeds(&mut self, now: Millis) {
         if !self.exchanged {
-            let wait = self.join_retry_wait();
             self.seed_retries = self.seed_retries.saturating_add(1);
-            self.timers.seed_retry = now + wait;
+            self.timers.seed_retry = now + self.join_retry_wait(self.seed_retries);
             self.push_to_a_seed();
             return;
         }
@@ -144,16 +143,28 @@ impl Core {
         if self.exchanged {
             self.cfg.timing.probe_interval
         } else {
-            self.join_retry_wait()
+            self.join_retry_wait(0)
         }
     }
 
-    /// How long a joining member waits before asking a seed again (`retry_seeds`): twice the
-    /// early anti-entropy period (800 ms at a 200 ms cycle), doubling with each retry up to the
-    /// anti-entropy period, +-50% so that members that joined together do not ask together.
-    pub(super) fn join_retry_wait(&mut self) -> Millis {
+    /// How long a joining member waits before asking a seed again (`retry_seeds`), `asks` asks
+    /// after its join push. The seeds not heard from are asked in turn, a round of them in
+    /// each period: the first `min(2 x sync_soon, probe interval)` (800 ms at a 200 ms cycle),
+    /// each next twice as long, up to the anti-entropy period. The join push has a whole period
+    /// to be answered before another seed is asked; the other asks of a round are a period /
+    /// seeds apart, so a round never lasts longer than two periods whatever the number of seeds:
+    /// every seed is asked before `JOIN_PATIENCE` timeouts give the seeds up, most of them more
+    /// than once. Each wait +-50%, so that members that joined together do not ask together.
+    pub(super) fn join_retry_wait(&mut self, asks: u32) -> Millis {
         let t = self.cfg.timing;
-        let wait = ((t.sync_soon * 2) << self.seed_retries.min(8)).min(t.push_pull);
+        let seeds = self.unheard_seeds().len().max(1) as u32;
+        let base = (t.sync_soon * 2).min(t.probe_interval);
+        let period = (base << (asks / seeds).min(8)).min(t.push_pull);
+        let wait = if asks == 0 {
+            period
+        } else {
+            (period / seeds as Millis).max(1)
+        };
         wait / 2 + self.rng.between(0, wait)
     }
 

@@ -26,6 +26,9 @@ pub use crate::proto::ATTR_MAX;
 pub use stream::{encode_stream, StreamHeader, STREAM_HEADER_LEN, STREAM_SMALL_FRAME_MAX};
 
 pub const MAGIC: [u8; 2] = *b"PK";
+/// 3: a differing digest is answered by an `Offer` (what the answerer holds, without
+/// attributes), and a push-pull carries `holds` (what its sender holds) when it answers one, so
+/// an exchange sends each side only what it lacks; every other body is laid out as in version 2.
 /// 2: stream frames carry their length and an authenticated header, checked before the body is
 /// read (version 1 had a bare length prefix before a datagram frame); and requests that need a
 /// TCP answer (push-pull, digest, metadata fetch) travel on a connection the requester opened and
@@ -73,7 +76,8 @@ const MEMBER_STATE_MIN: usize = 10;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Longest frame, bytes (a stream frame's header and tags included). On a stream only
-    /// push-pull and metadata frames may be this long (`STREAM_SMALL_FRAME_MAX` bounds the rest).
+    /// push-pull, metadata and offer frames may be this long (`STREAM_SMALL_FRAME_MAX` bounds the
+    /// rest).
     pub frame: usize,
     /// Most rumors in one message.
     pub rumors: usize,

@@ -26,7 +26,7 @@ use hmac::Mac;
 
 /// A stream header's fixed part; with a key the header tag follows it.
 pub const STREAM_HEADER_LEN: usize = 9;
-/// Longest stream frame of any type other than push-pull and metadata response: those carry a
+/// Longest stream frame of any type other than push-pull, metadata response and offer: those carry a
 /// datagram's worth of rumors (1,283 bytes) beside at most one larger rumor (an `Alive` with
 /// 2 × 1024 bytes of attributes), so a few KiB; 64 KiB leaves room to spare.
 pub const STREAM_SMALL_FRAME_MAX: usize = 64 << 10;

@@ -775,3 +775,41 @@ fn a_join_reply_that_brings_nothing_new_still_starts_early_rounds() {
         core.timing().push_pull
     );
 }
+
+/// However many seeds a joiner was given, each is asked more than once before the seeds are given
+/// up (`JOIN_PATIENCE` timeouts), even at a long cycle: one seed per ask must not leave the only
+/// live one unasked.
+#[test]
+fn a_joiner_asks_every_seed_more_than_once_before_it_gives_them_up() {
+    for (seeds, cycle_ms) in [(3, 200), (5, 1000), (12, 1000)] {
+        let mut s = Sim::new(SimConfig {
+            members: 1,
+            seed: 40,
+            cycle_ms,
+            timeout_ms: 5000,
+            ..SimConfig::default()
+        });
+        s.join_all();
+        let ids: Vec<MemberId> = (100..100 + seeds).map(crate::sim::member_id).collect();
+        let t0 = s.now;
+        let core = &mut s.cores[0];
+        for id in &ids {
+            core.set_peer(t0, *id, Attributes::default());
+        }
+        let patience = crate::proto::JOIN_PATIENCE * 5000;
+        let mut asked = std::collections::BTreeMap::<MemberId, u32>::new();
+        for now in (t0..t0 + patience - 50).step_by(5) {
+            core.tick(now);
+            for o in core.drain_outgoing() {
+                if matches!(o.msg, Message::PushPull { reply: false, .. }) {
+                    *asked.entry(o.to).or_default() += 1;
+                }
+            }
+        }
+        assert!(
+            ids.iter()
+                .all(|id| asked.get(id).copied().unwrap_or(0) >= 2),
+            "{seeds} seeds at a {cycle_ms} ms cycle, asked before the patience ran out: {asked:?}"
+        );
+    }
+}
