@@ -98,9 +98,9 @@ static void count_errors(void *userdata, uint32_t level, const char *line)
 /* Connects to the member's TCP port and sends a frame length beyond any limit. */
 static void send_oversized_frame(uint16_t port)
 {
-    /* A stream frame header (docs/protocol.md, protocol version 2, no key):
-     * "PK", version 2, type 4 (PushPull), flags 0, a body of 2^32 - 1 bytes. */
-    static const unsigned char huge[9] = { 'P', 'K', 2, 4, 0, 0xff, 0xff, 0xff, 0xff };
+    /* A stream frame header (docs/protocol.md, protocol version 3, no key):
+     * "PK", version 3, type 4 (PushPull), flags 0, a body of 2^32 - 1 bytes. */
+    static const unsigned char huge[9] = { 'P', 'K', 3, 4, 0, 0xff, 0xff, 0xff, 0xff };
     struct sockaddr_in sa;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     CHECK_MSG(fd >= 0, "socket: %s", strerror(errno));

@@ -9,10 +9,10 @@ from conftest import LOOPBACK, SESSION_KEY, members, wait_until
 
 
 def oversized_stream_header(secret):
-    """A protocol v2 stream header (docs/protocol.md) under `secret`: PushPull, a body of
+    """A protocol v3 stream header (docs/protocol.md) under `secret`: PushPull, a body of
     2^32 - 1 bytes, beyond any limit; its tag is right, so the length is what gets it dropped."""
     key = hashlib.sha256(b"pekonode v1 frame MAC key\0" + secret.encode()).digest()
-    header = b"PK\x02\x04\x01\xff\xff\xff\xff"
+    header = b"PK\x03\x04\x01\xff\xff\xff\xff"
     tag = hmac.new(key, b"pekonode stream header\0" + header, hashlib.sha256).digest()[:16]
     return header + tag
 
