@@ -215,7 +215,7 @@ fn note_window(row: &mut Row, plan: &Plan, w: &StatsSnapshot, elapsed: f64) {
     let n = row.n;
     let per = n as f64 * elapsed;
     row.notes.push(format!(
-        "steady {:.1} s: frames/member/s {:.2}, received bytes/member/s {:.1}, push-pulls/member/s {:.3}, \
+        "steady {:.1} s: frames/member/s {:.2}, received bytes/member/s {:.1}, anti-entropy frames (digests, offers, push-pulls)/member/s {:.3}, \
          dropped (auth {}, malformed {}, too large {}, queue full {}), send errors {}, connections refused {}",
         elapsed,
         w.frames_sent as f64 / per,
@@ -266,8 +266,8 @@ fn note_window(row: &mut Row, plan: &Plan, w: &StatsSnapshot, elapsed: f64) {
     ));
     row.notes.push(format!(
         "anti-entropy: the library's period at N={n} is {:.0} s on average (each member's jittered \
-         +-50%); over the {:.0} s window {:.2} exchanges (digests and push-pulls) per member, \
-         {} bytes per exchange on average",
+         +-50%); over the {:.0} s window {:.2} anti-entropy frames (digests, offers and push-pulls) per member, \
+         {} bytes per frame on average",
         plan.ae_period(n).as_secs_f64(),
         elapsed,
         w.push_pulls as f64 / n as f64,

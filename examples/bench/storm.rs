@@ -220,7 +220,7 @@ fn measure(
 }
 
 /// What the storm cost, first join to complete lists, added up over every member: datagrams
-/// sent, stream frames sent, push-pulls handled, and bytes sent (datagram and stream payload);
+/// sent, stream frames sent, anti-entropy frames sent (digests, offers, push-pulls), and bytes sent (datagram and stream payload);
 /// with the process CPU `cpu_s` the storm took.
 fn storm_cost(nodes: &[&Node], cpu_s: f64) -> StormCost {
     let start = StormCost {
@@ -301,7 +301,7 @@ fn notes(row: &mut StormRow) {
         let n = row.base.n.max(1) as f64;
         notes.push(format!(
             "the storm, first join to complete lists, per member: {:.0} datagrams and {:.0} stream \
-             frames sent ({:.1} push-pulls handled), {:.1} KB sent; process CPU {:.1} s ({:.1} ms \
+             frames sent ({:.1} anti-entropy messages: digests, offers, push-pulls), {:.1} KB sent; process CPU {:.1} s ({:.1} ms \
              per member)",
             c.datagrams as f64 / n,
             c.frames as f64 / n,

@@ -7,6 +7,8 @@
 //!   introduction limits, what verifies a member (issue 10, findings 1, 2, 5)
 //! - `joins.rs`    joining and anti-entropy at scale: seeds, join replies, early and check
 //!   rounds, the peers rounds and gossip go to (issue 11)
+//! - `exchanges.rs` what one anti-entropy exchange merges, skips and sends: push-pulls and the
+//!   offer a differing digest brings (issue 11)
 //! - `overload.rs` a member that runs late itself accuses no one (issue 11)
 
 use super::*;
@@ -37,6 +39,7 @@ fn removed_anywhere(s: &Sim) -> bool {
 
 mod answers;
 mod cluster;
+mod exchanges;
 mod forged;
 mod joins;
 mod overload;
