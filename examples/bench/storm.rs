@@ -109,7 +109,7 @@ fn started(slots: &[OnceLock<Node>]) -> Vec<&Node> {
 pub fn run(n: usize, cfg: &Config, plan: &Plan) -> StormRow {
     let mut row = StormRow {
         timeout_ms: cfg.timeout_ms,
-        poll: plan.list_poll_for(n),
+        poll: plan.list_poll,
         ..StormRow::default()
     };
     row.base.n = n;

@@ -194,6 +194,8 @@ pub struct Core {
     tail_checks: u32,
     /// Anti-entropy rounds so far (`anti_entropy_round` alternates its choice of peer).
     rounds_ae: u32,
+    /// Members new to us in the previous gossip cycle and in this one (`STORM_NEWS`).
+    news: [u32; 2],
     /// Seed retries since the last `peko_set` (`retry_seeds` backs off with them).
     seed_retries: u32,
     /// A push-pull has brought us a member's table: we have joined (`JOIN_PATIENCE`).
@@ -245,6 +247,7 @@ impl Core {
             sync_soon: 0,
             tail_checks: 0,
             rounds_ae: 0,
+            news: [0, 0],
             seed_retries: 0,
             exchanged: false,
             join_pushed: false,
@@ -479,6 +482,7 @@ impl Core {
         if now >= self.timers.gossip {
             self.timers.gossip = now + t.cycle;
             self.rounds += 1;
+            self.news = [self.news[1], 0];
             self.gossip_round();
         }
         self.anti_entropy_tick(now);

@@ -24,7 +24,7 @@ pub fn print_header(plan: &Plan, cfg: &Config, cores: &str) {
     println!(
         "pekonode bench --storm: cycle_ms = {}, timeout_ms = {}, amount = {}, protocol = {}, \
          cores = {cores}, all members created and joined back to back, each told about the \
-         first {SEEDS}; lists polled every {} ms (N <= 500: 250 ms) until complete (deadline \
+         first {SEEDS}; lists polled every {} ms until complete (deadline \
          {} s), events drained every 100 ms throughout; settle = {:.1} s, steady = {:.1} s \
          (no list polling); loopback 127.0.0.1, one process",
         cfg.cycle_ms,

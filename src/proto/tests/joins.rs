@@ -2,6 +2,7 @@
 //! its join, early and check rounds, and the peers rounds and gossip go to.
 
 use super::*;
+use crate::proto::state::{SPREAD_BACKLOG, STORM_NEWS};
 
 #[test]
 fn unconfirmed_seed_is_dropped_after_timeout() {
@@ -407,4 +408,100 @@ fn a_joiner_asks_every_seed_more_than_once_before_it_gives_them_up() {
             "{seeds} seeds at a {cycle_ms} ms cycle, asked before the patience ran out: {asked:?}"
         );
     }
+}
+
+/// A member that listed `STORM_NEWS` members new to it over the last two gossip cycles is in a
+/// join storm, whatever its rumor backlog: a member new to it heard of by rumor is listed
+/// quietly (exchanges carry it on) rather than rumored on. Once two cycles have passed without
+/// news, one is rumored on again.
+#[test]
+fn a_member_that_learns_many_members_at_once_lists_those_heard_by_rumor_quietly() {
+    let mut s = sim(3, 7);
+    s.start_converged();
+    s.run_for(1_000);
+    let from = s_id(1);
+    let stranger = |i: u16| -> MemberId { format!("192.0.2.7:{}", 1000 + i).parse().unwrap() };
+    let alive = |id: MemberId| Rumor::Alive {
+        id,
+        incarnation: 0,
+        attrs: PackedAttributes::default(),
+    };
+    let core = &mut s.cores[0];
+    let cycle = core.cfg.timing.cycle;
+    let mut now = s.now;
+    core.drain_outgoing();
+    let queued = core.rumors.len();
+    // One exchange brings `STORM_NEWS` members new to us: listed, not rumored on.
+    let members = (0..STORM_NEWS as u16)
+        .map(|i| MemberState {
+            id: stranger(i),
+            incarnation: 0,
+            status: Status::Alive,
+            attrs: PackedAttributes::default(),
+        })
+        .collect();
+    core.handle(
+        now,
+        Arrival::Stream {
+            conn: 1,
+            ours: false,
+        },
+        Message::PushPull {
+            from,
+            reply: true,
+            members,
+            meta_version: None,
+            meta: None,
+            holds: None,
+        },
+    );
+    assert!(core.members.get(&stranger(0)).is_some());
+    assert_eq!(
+        core.rumors.len(),
+        queued,
+        "an exchange's news is not rumored on"
+    );
+    // In the storm: a member new to us heard of by rumor is listed quietly, with a short backlog.
+    let quiet = stranger(100);
+    core.handle(
+        now,
+        DATAGRAM,
+        Message::Gossip {
+            from,
+            rumors: vec![alive(quiet)],
+        },
+    );
+    assert!(core
+        .members
+        .get(&quiet)
+        .is_some_and(|m| m.status == Status::Alive));
+    assert!(
+        core.rumors.len() < SPREAD_BACKLOG,
+        "the backlog rule alone would pass this one on"
+    );
+    assert_eq!(
+        core.rumors.len(),
+        queued,
+        "listed by rumor in a storm, and rumored on"
+    );
+    // Two gossip cycles without news: the next one heard of by rumor is rumored on.
+    for _ in 0..3 {
+        now += cycle;
+        core.tick(now);
+    }
+    core.drain_outgoing();
+    let queued = core.rumors.len();
+    core.handle(
+        now,
+        DATAGRAM,
+        Message::Gossip {
+            from,
+            rumors: vec![alive(stranger(101))],
+        },
+    );
+    assert_eq!(
+        core.rumors.len(),
+        queued + 1,
+        "a member new to us heard of by rumor outside a storm is rumored on"
+    );
 }
