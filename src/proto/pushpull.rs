@@ -18,9 +18,9 @@ use super::Core;
 /// After the last early anti-entropy round (`Core::sync_soon`), check rounds come this many
 /// early-round periods later, then twice, four and eight times as long after the one before
 /// (`TAIL_CHECKS` in all; 0.8, 2.4, 5.6 and 12 s after it at a 200 ms cycle), unless the
-/// periodic round comes first. The last lists of a join storm wait for them: in
-/// `bench --storm --sizes 2000 --cycle 1000` lists were complete 22.3 and 23.3 s after the
-/// last join with 2, against 28.1 and 29.0 s with 5 (alternating runs); the same number of
+/// periodic round comes first. The last lists of a join storm wait for them: in the storm
+/// phase of `bench --storm --sizes 2000 --cycle 1000` lists were complete 22.3 and 23.3 s after
+/// the last join with 2, against 28.1 and 29.0 s with 5 (alternating runs); the same number of
 /// checks, only sooner.
 const FINAL_CHECK_AFTER: Millis = 2;
 const TAIL_CHECKS: u32 = 4;
