@@ -153,10 +153,10 @@ pub fn parse_args() -> Plan {
             // Today's core takes tens of seconds at N = 1000: the deadline leaves room to
             // measure how far it is from the target rather than give up.
             deadline: Duration::from_secs(300),
-            // Every member's list at each poll: about 1 ms at N = 1,000 on an idle process
-            // (the run prints what each poll took), a few percent of one core at most. Finer
-            // than the 500 ms the other modes poll at, so that the time to complete lists is
-            // measured to within a tenth of a second.
+            // Every member's list at each poll, on each of the watcher's sweeps (every 100 ms):
+            // about 1-5 ms at N = 1,000 (the run prints what each poll took), a few percent of
+            // one core at most. Finer than the 500 ms `--large` polls at, so that the time to
+            // complete lists is measured to within about a sweep.
             list_poll: Duration::from_millis(100),
             batch: None,
             protocol,

@@ -57,6 +57,10 @@ use table::Table;
 
 /// Bound on undelivered events; beyond it the oldest is dropped and counted.
 const EVENTS_MAX: usize = 4096;
+/// Members added since the table's tree was last packed beyond which it is packed again
+/// (`Table::pack`) once two gossip cycles pass without a member new to us: after a join storm,
+/// not during it, and never in a steady cluster.
+const PACK_AFTER: usize = 64;
 
 #[derive(Clone)]
 pub struct CoreConfig {
@@ -187,15 +191,17 @@ pub struct Core {
     /// The last wall-clock reading: (`now` when taken, milliseconds since the Unix epoch).
     wall: (Millis, u64),
     /// Members were listed without being rumored on (from an exchange, or past the rumor
-    /// backlog): this many more anti-entropy rounds come early (`Timing::sync_soon`), so
+    /// backlog or `STORM_NEWS`): this many more anti-entropy rounds come early (`Timing::sync_soon`), so
     /// exchanges spread them.
     sync_soon: u32,
     /// Check rounds still to come after the last early one (`Core::anti_entropy_tick`).
     tail_checks: u32,
     /// Anti-entropy rounds so far (`anti_entropy_round` alternates its choice of peer).
     rounds_ae: u32,
-    /// Members new to us in the previous gossip cycle and in this one (`STORM_NEWS`).
+    /// Members new to our table in the previous gossip cycle and in this one (`STORM_NEWS`),
+    /// and which cycle (`now / cycle`) "this one" is (`Core::news_at`).
     news: [u32; 2],
+    news_cycle: Millis,
     /// Seed retries since the last `peko_set` (`retry_seeds` backs off with them).
     seed_retries: u32,
     /// A push-pull has brought us a member's table: we have joined (`JOIN_PATIENCE`).
@@ -248,6 +254,7 @@ impl Core {
             tail_checks: 0,
             rounds_ae: 0,
             news: [0, 0],
+            news_cycle: 0,
             seed_retries: 0,
             exchanged: false,
             join_pushed: false,
@@ -482,7 +489,9 @@ impl Core {
         if now >= self.timers.gossip {
             self.timers.gossip = now + t.cycle;
             self.rounds += 1;
-            self.news = [self.news[1], 0];
+            if self.news_recent(now) == 0 && self.members.grown() >= PACK_AFTER {
+                self.members.pack();
+            }
             self.gossip_round();
         }
         self.anti_entropy_tick(now);

@@ -147,7 +147,10 @@ impl<'a> Watch<'a> {
                 }
             }
             if self.polling.load(Ordering::Relaxed) && Instant::now() >= next_poll {
-                next_poll = Instant::now() + self.poll_every;
+                // On a fixed schedule: the sweeps come every `DRAIN_EVERY` from their start,
+                // and a poll due `poll_every` after this one would often miss the next sweep
+                // by the time this one took.
+                next_poll = (next_poll + self.poll_every).max(Instant::now());
                 let point = self.poll(&mut sum);
                 sum.series.push(point);
             }
