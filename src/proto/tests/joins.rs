@@ -432,29 +432,7 @@ fn a_member_that_learns_many_members_at_once_lists_those_heard_by_rumor_quietly(
     core.drain_outgoing();
     let queued = core.rumors.len();
     // One exchange brings `STORM_NEWS` members new to us: listed, not rumored on.
-    let members = (0..STORM_NEWS as u16)
-        .map(|i| MemberState {
-            id: stranger(i),
-            incarnation: 0,
-            status: Status::Alive,
-            attrs: PackedAttributes::default(),
-        })
-        .collect();
-    core.handle(
-        now,
-        Arrival::Stream {
-            conn: 1,
-            ours: false,
-        },
-        Message::PushPull {
-            from,
-            reply: true,
-            members,
-            meta_version: None,
-            meta: None,
-            holds: None,
-        },
-    );
+    pushed(core, now, from, 1, strangers(7, 0, STORM_NEWS as u16));
     assert!(core.members.get(&stranger(0)).is_some());
     assert_eq!(
         core.rumors.len(),
@@ -482,43 +460,36 @@ fn a_member_that_learns_many_members_at_once_lists_those_heard_by_rumor_quietly(
     assert_eq!(
         core.rumors.len(),
         queued,
-        "listed by rumor in a storm, and rumored on"
+        "in a storm, a member heard of by rumor was rumored on"
     );
     // One gossip cycle later the storm's news still counts; two later it does not, and the
     // next member heard of by rumor is rumored on.
     now += cycle;
     core.tick(now);
-    let queued = core.rumors.len();
-    core.handle(
-        now,
-        DATAGRAM,
-        Message::Gossip {
-            from,
-            rumors: vec![alive(stranger(102))],
-        },
-    );
-    assert_eq!(
-        core.rumors.len(),
-        queued,
-        "one cycle after the storm's news, rumored on"
+    assert!(
+        !rumored_on(core, now, from, alive(stranger(102))),
+        "one cycle after the storm's news, a member heard of by rumor was rumored on"
     );
     now += cycle;
     core.tick(now);
-    core.drain_outgoing();
+    assert!(
+        rumored_on(core, now, from, alive(stranger(101))),
+        "a member new to us heard of by rumor outside a storm was not rumored on"
+    );
+}
+
+/// Whether `rumor`, arriving by datagram from `from`, was queued to be passed on.
+fn rumored_on(core: &mut Core, now: Millis, from: MemberId, rumor: Rumor) -> bool {
     let queued = core.rumors.len();
     core.handle(
         now,
         DATAGRAM,
         Message::Gossip {
             from,
-            rumors: vec![alive(stranger(101))],
+            rumors: vec![rumor],
         },
     );
-    assert_eq!(
-        core.rumors.len(),
-        queued + 1,
-        "a member new to us heard of by rumor outside a storm is rumored on"
-    );
+    core.rumors.len() > queued
 }
 
 /// After a join storm the table's tree is packed (`Table::pack`) once two gossip cycles pass
@@ -533,32 +504,14 @@ fn the_table_is_packed_once_a_storm_has_passed() {
     let cycle = core.cfg.timing.cycle;
     let mut now = s.now;
     let from = s_id(1);
-    let strangers = |k: u16| -> Vec<MemberState> {
-        (0..100)
-            .map(|i| MemberState {
-                id: format!("192.0.2.8:{}", 1000 + k * 100 + i).parse().unwrap(),
-                incarnation: 0,
-                status: Status::Alive,
-                attrs: PackedAttributes::default(),
-            })
-            .collect()
-    };
     // Members keep coming, every cycle: no packing.
     for k in 0..4 {
-        core.handle(
+        pushed(
+            core,
             now,
-            Arrival::Stream {
-                conn: 1 + u64::from(k),
-                ours: false,
-            },
-            Message::PushPull {
-                from,
-                reply: true,
-                members: strangers(k),
-                meta_version: None,
-                meta: None,
-                holds: None,
-            },
+            from,
+            1 + u64::from(k),
+            strangers(8, k * 100, 100),
         );
         now += cycle;
         core.tick(now);
@@ -576,4 +529,33 @@ fn the_table_is_packed_once_a_storm_has_passed() {
     );
     assert!(core.members.len() >= 400);
     core.members.check();
+}
+
+/// `count` members alive at incarnation 0 as an exchange names them, 192.0.2.`net` and ports
+/// from 1000 + `first`.
+fn strangers(net: u8, first: u16, count: u16) -> Vec<MemberState> {
+    (first..first + count)
+        .map(|i| MemberState {
+            id: format!("192.0.2.{net}:{}", 1000 + i).parse().unwrap(),
+            incarnation: 0,
+            status: Status::Alive,
+            attrs: PackedAttributes::default(),
+        })
+        .collect()
+}
+
+/// `members` reach `core` as the reply of an exchange, on a connection it did not open.
+fn pushed(core: &mut Core, now: Millis, from: MemberId, conn: u64, members: Vec<MemberState>) {
+    core.handle(
+        now,
+        Arrival::Stream { conn, ours: false },
+        Message::PushPull {
+            from,
+            reply: true,
+            members,
+            meta_version: None,
+            meta: None,
+            holds: None,
+        },
+    );
 }
