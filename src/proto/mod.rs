@@ -7,6 +7,7 @@
 //! `next_wake`; each concern is a file of its own (`impl Core` blocks):
 //!
 //! - `state.rs`      the member table, incarnations, alive/dead/left, tombstones
+//! - `storm.rs`      join-storm detection: when news of a member is left to anti-entropy
 //! - `table.rs`      the table's storage and the indexes kept beside it (live peers, ring, digest)
 //! - `introductions.rs` the budget for members introduced by third parties
 //! - `suspicion.rs`  suspicion, accusers and the shrinking suspicion timeout
@@ -32,6 +33,7 @@ mod pushpull;
 pub(crate) mod random;
 mod rumors;
 mod state;
+mod storm;
 mod suspicion;
 mod table;
 mod timing;

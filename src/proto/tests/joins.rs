@@ -2,7 +2,7 @@
 //! its join, early and check rounds, and the peers rounds and gossip go to.
 
 use super::*;
-use crate::proto::state::{SPREAD_BACKLOG, STORM_NEWS};
+use crate::proto::storm::{SPREAD_BACKLOG, STORM_NEWS};
 
 #[test]
 fn unconfirmed_seed_is_dropped_after_timeout() {
