@@ -24,6 +24,9 @@ const NOFILE: u64 = 1024;
 const SOURCES: u8 = 8;
 /// The members' per-member inbound cap (`src/driver/inbound.rs`).
 const PER_MEMBER_MAX: usize = 256;
+// The process's budget (half of NOFILE) must bind before the per-member caps, or this test
+// would not test it.
+const _: () = assert!(NOFILE / 2 < (MEMBERS * PER_MEMBER_MAX) as u64);
 
 /// Descriptors this process holds (the limit itself when it cannot open one more to count).
 fn open_fds() -> usize {
@@ -224,8 +227,11 @@ fn idle_connections_leave_descriptors_for_a_new_member() {
 
     // What the members did not keep they closed, and counted: the process kept at most its
     // budget (half of NOFILE, shared with the members' connections to each other), far fewer
-    // than their per-member caps allow, and most of that budget (no smaller cap applied: the
-    // members' own connections take the rest).
+    // than their per-member caps allow (MEMBERS * PER_MEMBER_MAX), and most of that budget (no
+    // smaller cap applied: the members' own connections take the rest). Whether a connection
+    // over the budget is refused or closes one silent for a second (`SILENT_MS`) depends on how
+    // fast the attack comes, so only their sum is checked: a run on a loaded machine evicted
+    // 181 and refused 825.
     let closed = || -> u64 {
         nodes
             .iter()
@@ -246,10 +252,6 @@ fn idle_connections_leave_descriptors_for_a_new_member() {
     assert!(
         within.is_some(),
         "{opened} connections, {closed} closed: more kept than the process's budget ({budget})"
-    );
-    assert!(
-        opened as usize - (MEMBERS * PER_MEMBER_MAX) < evicted as usize,
-        "{evicted} evicted: no more than the per-member caps explain"
     );
     assert!(
         kept > budget * 3 / 4,
