@@ -45,13 +45,16 @@ pub struct Plan {
     pub spin_threads: usize,
     pub spin: Duration,
     pub after: Duration,
+    /// `--storm --storm-phase`: stop once the lists are complete and print what the storm took
+    /// (the A/B runs of a change to the storm; no settle, window, publish or stop).
+    pub storm_phase: bool,
 }
 
 pub fn usage(msg: &str) -> ! {
     eprintln!("bench: {msg}");
     eprintln!(
         "usage: bench [--sizes 50,100,200] [--cycle MS] [--timeout MS] [--steady SECS] \
-         [--settle SECS] [--tcp] [--large | --storm] [--json FILE]\n       \
+         [--settle SECS] [--tcp] [--large | --storm [--storm-phase]] [--json FILE]\n       \
          bench --overload [--sizes 200] [--settle SECS] [--spin-secs 30] [--spin-threads 2] \
          [--after-secs 30] [--json FILE]"
     );
@@ -91,6 +94,7 @@ pub fn parse_args() -> Plan {
     let mut spin = Duration::from_secs(30);
     let mut after = Duration::from_secs(30);
     let mut storm = false;
+    let mut storm_phase = false;
     let mut sizes: Option<Vec<usize>> = None;
     let mut cycle_ms: Option<u32> = None;
     let mut timeout_ms: Option<u32> = None;
@@ -133,6 +137,7 @@ pub fn parse_args() -> Plan {
                     .unwrap_or_else(|_| usage("bad --spin-threads"))
             }
             "--storm" => storm = true,
+            "--storm-phase" => storm_phase = true,
             "--json" => json = Some(value("--json")),
             "-h" | "--help" => usage("help"),
             other => usage(&format!("unknown argument {other:?}")),
@@ -140,6 +145,9 @@ pub fn parse_args() -> Plan {
     }
     if [large, storm, overload].iter().filter(|m| **m).count() > 1 {
         usage("--large, --storm and --overload are different runs: pick one");
+    }
+    if storm_phase && !storm {
+        usage("--storm-phase goes with --storm");
     }
     if storm {
         Plan {
@@ -165,6 +173,7 @@ pub fn parse_args() -> Plan {
             spin_threads,
             spin,
             after,
+            storm_phase,
         }
     } else if large {
         Plan {
@@ -185,6 +194,7 @@ pub fn parse_args() -> Plan {
             spin_threads,
             spin,
             after,
+            storm_phase: false,
         }
     } else {
         Plan {
@@ -208,6 +218,7 @@ pub fn parse_args() -> Plan {
             spin_threads,
             spin,
             after,
+            storm_phase: false,
         }
     }
 }

@@ -24,6 +24,8 @@
 //! window (180 s, `--steady`) with no list polling: CPU, memory, traffic; a 300-byte publish;
 //! a stopped member. Each figure is printed next to its target with PASS or MISS (the exit
 //! status does not depend on them). N = 2000 at a 1 s cycle: `--storm --sizes 2000 --cycle 1000`.
+//! `--storm --storm-phase` stops once the lists are complete and prints one line per N: the
+//! time to complete lists, and the CPU, bytes and false FAILED of the storm (for A/B runs).
 //!
 //! `--overload`: N = 200 (or the first of `--sizes`) while threads of this process spin on every
 //! core (`--spin-threads 2`, `--spin-secs 30`, then `--after-secs 30` of watching): false
@@ -92,7 +94,11 @@ fn main() {
                 report::write_json(path, &plan, &cfg, cores, soft, results, started.elapsed());
             }
         }
-        storm::report::print_table(&rows);
+        if plan.storm_phase {
+            storm::report::print_phase(&rows);
+        } else {
+            storm::report::print_table(&rows);
+        }
         finish(&plan, started);
         return;
     }

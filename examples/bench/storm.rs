@@ -183,6 +183,9 @@ fn measure(
         secs(row.base.lists),
         row.false_failed_storm
     );
+    if plan.storm_phase {
+        return;
+    }
 
     // 3. Settle, then the steady window: no list polling, only the watcher's event draining.
     let before = settle(&mut row.base, &nodes, plan);

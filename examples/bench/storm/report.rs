@@ -93,6 +93,28 @@ fn targets(r: &StormRow) -> Vec<Target> {
     ]
 }
 
+/// `--storm-phase`: one line per N, from the first join until the lists were complete.
+pub fn print_phase(rows: &[StormRow]) {
+    println!(
+        "| N | lists complete after last join (s) | CPU s | KB sent per member | false FAILED |"
+    );
+    println!("|---|---|---|---|---|");
+    for r in rows {
+        let c = r.storm_cost;
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            r.base.n,
+            secs(r.base.lists),
+            fixed(c.map(|c| c.cpu_s), 2),
+            fixed(
+                c.map(|c| c.bytes as f64 / r.base.n.max(1) as f64 / 1000.0),
+                1
+            ),
+            r.false_failed_storm,
+        );
+    }
+}
+
 pub fn print_table(rows: &[StormRow]) {
     println!(
         "| N | join all (s) | lists complete after last join (s) | false FAILED: storm / steady \
