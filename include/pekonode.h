@@ -41,6 +41,26 @@
 // `peko_config.protocol`: everything over kept-open TCP connections.
 #define PEKO_PROTOCOL_TCP 1
 
+// `peko_encryption_set`: send plain frames; accept plain and sealed ones. The mode of a member
+// started without a key.
+#define PEKO_ENCRYPTION_ACCEPT 1
+
+// `peko_encryption_set`: send sealed frames; still accept plain ones. Needs a key.
+#define PEKO_ENCRYPTION_SEND 2
+
+// `peko_encryption_set`: send sealed frames and accept only sealed ones. Needs a key. The mode
+// of a member configured with `secret_key`.
+#define PEKO_ENCRYPTION_REQUIRE 3
+
+// Most keys a keyring holds (each frame no key opens is tried against all of them).
+#define PEKO_KEYS_MAX 8
+
+// Longest cluster label, bytes.
+#define PEKO_LABEL_MAX 255
+
+// The length of a key id `peko_key_list` writes (16 hex digits), without its NUL.
+#define PEKO_KEY_ID_LEN 16
+
 // `peko_event.kind`: a member joined (or came back).
 #define PEKO_EVENT_JOINED 1
 
@@ -85,8 +105,9 @@
 // Same as peko_stats_t.bytes_received.
 #define PEKO_COUNTER_BYTES_RECEIVED 6
 
-// `peko_counter`: packets dropped for a wrong or missing MAC (another secret_key).
-// Same as peko_stats_t.dropped_auth.
+// `peko_counter`: packets dropped as not ours to open: sealed under no key this member holds,
+// plain while it requires sealed frames (PEKO_ENCRYPTION_REQUIRE), or sealed while it has no
+// key. Same as peko_stats_t.dropped_auth.
 #define PEKO_COUNTER_DROPPED_AUTH 7
 
 // `peko_counter`: packets dropped as garbage, truncated or oversized, or a message that travels
@@ -204,6 +225,17 @@
 // announces it too, and anti-entropy repairs the rest.
 #define PEKO_COUNTER_ANNOUNCES_IGNORED 30
 
+// `peko_counter`: sealed frames (datagrams and TCP frames) dropped because their send time was
+// further from this member's system clock than the replay window, either way: 5 probe intervals
+// and at least 5 s (5.55 s at the defaults). A replayed frame, or a sender whose clock is that
+// far off (it hears no one and no one hears it: set its clock right). Counted once the frame
+// has opened under a key, so only frames sealed by a key holder count.
+#define PEKO_COUNTER_DROPPED_REPLAY 31
+
+// `peko_counter`: frames dropped because they carried another cluster label, or a label when
+// this member has none, or none when it has one (peko_label_set).
+#define PEKO_COUNTER_DROPPED_LABEL 32
+
 // A cluster member created by `peko_new`. Opaque; free it with `peko_free`.
 typedef struct peko_node peko_node;
 
@@ -225,8 +257,10 @@ typedef struct peko_config {
   // A silent member is gone from every list within this many milliseconds.
   // 0 = 10 x cycle_ms (peko_config_default sets 5000). At least 5 x cycle_ms.
   uint32_t timeout_ms;
-  // Shared secret; every packet is authenticated with a MAC keyed from it. NULL or "" = none:
-  // then anyone who can reach the member's port can forge membership and metadata, so run
+  // Shared secret: every frame is sealed (encrypted and authenticated with XChaCha20-Poly1305)
+  // under a key derived from it, and only sealed frames are accepted (PEKO_ENCRYPTION_REQUIRE);
+  // it is the keyring's first key (peko_key_install adds more). NULL or "" = none: then
+  // anyone who can reach the member's port can read and forge membership and metadata, so run
   // without a key only on a trusted network (peko_join logs a warning saying so). Copied by
   // peko_new.
   const char *secret_key;
@@ -293,7 +327,8 @@ typedef struct peko_stats_t {
   // Datagrams and TCP frames received.
   uint64_t packets_received;
   uint64_t bytes_received;
-  // Dropped: wrong or missing MAC (another key).
+  // Dropped: sealed under no key held, plain while sealed frames are required, or sealed
+  // with no key held (PEKO_COUNTER_DROPPED_AUTH).
   uint64_t dropped_auth;
   // Dropped: garbage, truncated or oversized, or a TCP-only message that came by UDP.
   uint64_t dropped_malformed;
@@ -428,6 +463,47 @@ peko_status peko_publish(struct peko_node *node, const uint8_t *data, size_t len
 // too small it returns PEKO_ERR_BUFFER_TOO_SMALL and sets `*out_len` to the length needed (call
 // again with a buffer that large). Never published: PEKO_OK with length 0.
 peko_status peko_read(struct peko_node *node, uint8_t *buf, size_t cap, size_t *out_len);
+
+// Installs `key` (a secret, as `peko_config.secret_key`) in the keyring: frames sealed with it
+// open from now on. Installing a key already there changes nothing. The first key a member
+// without keys installs becomes its primary, but it keeps sending plain frames
+// (PEKO_ENCRYPTION_ACCEPT) until peko_encryption_set says otherwise. A full keyring
+// (PEKO_KEYS_MAX keys) is PEKO_ERR_STATE. Valid any time before peko_free; the key is copied.
+peko_status peko_key_install(struct peko_node *node, const char *key);
+
+// Makes the installed `key` the primary: every frame this member sends is sealed with it from
+// now on (when it seals at all). A key not installed is PEKO_ERR_INVALID_ARG.
+peko_status peko_key_use(struct peko_node *node, const char *key);
+
+// Removes the installed `key`: frames sealed with it no longer open. The primary cannot be
+// removed (PEKO_ERR_STATE: use another key first); a key not installed is PEKO_ERR_INVALID_ARG.
+peko_status peko_key_remove(struct peko_node *node, const char *key);
+
+// Lists the installed keys by id: 16 lower-case hex digits derived from each key (they name a
+// key without revealing it; `peko_key_id` gives a key's id), the primary first, each ended by
+// '\n', then a NUL, into `buf`; the bytes the list takes, NUL included, into `*out_len`. With
+// `buf` NULL or `cap` too small it returns PEKO_ERR_BUFFER_TOO_SMALL, still setting `*out_len`
+// (at most PEKO_KEYS_MAX * (PEKO_KEY_ID_LEN + 1) + 1). No keys: "" (`*out_len` 1).
+peko_status peko_key_list(struct peko_node *node, char *buf, size_t cap, size_t *out_len);
+
+// Writes the id `peko_key_list` gives `key` (PEKO_KEY_ID_LEN hex digits and a NUL) into `buf`,
+// which holds at least PEKO_KEY_ID_LEN + 1 bytes (else PEKO_ERR_BUFFER_TOO_SMALL).
+peko_status peko_key_id(const char *key, char *buf, size_t cap);
+
+// Sets how this member treats plain frames, at any time: PEKO_ENCRYPTION_ACCEPT,
+// PEKO_ENCRYPTION_SEND or PEKO_ENCRYPTION_REQUIRE (see each). SEND and REQUIRE without a key
+// installed are PEKO_ERR_STATE; any other value is PEKO_ERR_INVALID_ARG.
+peko_status peko_encryption_set(struct peko_node *node, uint32_t mode);
+
+// Writes this member's encryption mode (a PEKO_ENCRYPTION_* value) into `*out_mode`.
+peko_status peko_encryption_get(struct peko_node *node, uint32_t *out_mode);
+
+// Sets the cluster label, between peko_new and peko_join (PEKO_ERR_STATE after): frames from
+// members with another label, or with none, are dropped and counted
+// (PEKO_COUNTER_DROPPED_LABEL), with or without keys, so clusters that share a network stay
+// apart. Sealed frames bind the whole label into their authentication. NULL or "" = no label.
+// At most PEKO_LABEL_MAX bytes of UTF-8; copied.
+peko_status peko_label_set(struct peko_node *node, const char *label);
 
 // A static, human-readable name for a status code ("unknown status" for others). Never free it.
 const char *peko_status_str(peko_status status);

@@ -84,7 +84,7 @@ fn last_error() -> String {
 #[test]
 fn peko_counter_ids() {
     let (n, _) = new_node("ids");
-    let ids: Vec<u32> = (PEKO_COUNTER_MEMBERS_ALIVE..=PEKO_COUNTER_ANNOUNCES_IGNORED).collect();
+    let ids: Vec<u32> = (PEKO_COUNTER_MEMBERS_ALIVE..=PEKO_COUNTER_DROPPED_LABEL).collect();
     for id in &ids {
         let mut v = u64::MAX;
         assert_eq!(
@@ -94,7 +94,7 @@ fn peko_counter_ids() {
         );
         assert_ne!(v, u64::MAX, "id {id} was not written");
     }
-    for bad in [0, PEKO_COUNTER_ANNOUNCES_IGNORED + 1, u32::MAX] {
+    for bad in [0, PEKO_COUNTER_DROPPED_LABEL + 1, u32::MAX] {
         let mut v = 12345u64;
         assert_eq!(
             unsafe { peko_counter(n.0, bad, &mut v) },

@@ -104,12 +104,14 @@ fn own_incarnation(member: SocketAddr, asker: MemberId) -> u32 {
     stream.write_all(&wire::encode_stream(&ask, &key)).unwrap();
     let limits = Limits::stream(64 << 20);
     loop {
-        let mut header = vec![0u8; StreamHeader::len(&key)];
+        let mut header = vec![0u8; wire::HEADER_LEN];
         stream.read_exact(&mut header).unwrap();
+        header.resize(StreamHeader::len(&header).unwrap(), 0);
+        stream.read_exact(&mut header[wire::HEADER_LEN..]).unwrap();
         let h = StreamHeader::decode(&header, &key, limits).unwrap();
         let mut rest = vec![0u8; h.rest_len()];
         stream.read_exact(&mut rest).unwrap();
-        if let Ok(Message::PushPull { members, .. }) = h.decode_rest(&rest, &key, limits) {
+        if let Ok(Message::PushPull { members, .. }) = h.decode_rest(&mut rest, limits) {
             return members
                 .iter()
                 .find(|m| m.id == member)

@@ -50,6 +50,8 @@ fn each_counter(a: &StatsSnapshot, b: &StatsSnapshot, op: fn(u64, u64) -> u64) -
         frames_received: op(a.frames_received, b.frames_received),
         bytes_received: op(a.bytes_received, b.bytes_received),
         dropped_auth: op(a.dropped_auth, b.dropped_auth),
+        dropped_replay: op(a.dropped_replay, b.dropped_replay),
+        dropped_label: op(a.dropped_label, b.dropped_label),
         dropped_malformed: op(a.dropped_malformed, b.dropped_malformed),
         dropped_too_large: op(a.dropped_too_large, b.dropped_too_large),
         dropped_queue_full: op(a.dropped_queue_full, b.dropped_queue_full),

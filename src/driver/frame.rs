@@ -39,17 +39,30 @@ pub(super) async fn read_frame<'b, R: AsyncRead + Unpin>(
     budget: &'b Budget,
     idle: Duration,
 ) -> Result<(Message, usize, budget::Grant<'b>), ReadError> {
-    let mut header = [0u8; wire::STREAM_HEADER_LEN + wire::MAC_LEN];
-    let header = &mut header[..StreamHeader::len(key)];
+    let mut header = [0u8; wire::STREAM_HEADER_MAX];
     match tokio::time::timeout(idle, r.read(&mut header[..1])).await {
         Ok(Ok(1)) => {}
         _ => return Err(ReadError::Closed),
     }
-    match tokio::time::timeout(HEADER_TIMEOUT, r.read_exact(&mut header[1..])).await {
-        Ok(Ok(_)) => {}
+    // The first bytes say how long the header is (sealed, labeled), the rest follows in time.
+    let rest_of_header = async {
+        r.read_exact(&mut header[1..wire::HEADER_LEN]).await.ok()?;
+        let n = StreamHeader::len(&header[..wire::HEADER_LEN]).map_err(Some);
+        match n {
+            Ok(n) => r
+                .read_exact(&mut header[wire::HEADER_LEN..n])
+                .await
+                .ok()
+                .map(|_| Ok(n)),
+            Err(e) => Some(Err(e)),
+        }
+    };
+    let n = match tokio::time::timeout(HEADER_TIMEOUT, rest_of_header).await {
+        Ok(Some(Ok(n))) => n,
+        Ok(Some(Err(Some(e)))) => return Err(ReadError::Rejected(e)),
         _ => return Err(ReadError::Closed),
-    }
-    let h = StreamHeader::decode(header, key, limits).map_err(ReadError::Rejected)?;
+    };
+    let h = StreamHeader::decode(&header[..n], key, limits).map_err(ReadError::Rejected)?;
     let len = h.rest_len();
     let deadline = tokio::time::Instant::now()
         + BODY_TIMEOUT
@@ -68,12 +81,12 @@ pub(super) async fn read_frame<'b, R: AsyncRead + Unpin>(
         }
         Some((rest, grant))
     };
-    let (rest, grant) = match tokio::time::timeout_at(deadline, body).await {
+    let (mut rest, grant) = match tokio::time::timeout_at(deadline, body).await {
         Ok(Some(read)) => read,
         _ => return Err(ReadError::Closed),
     };
     let msg = h
-        .decode_rest(&rest, key, limits)
+        .decode_rest(&mut rest, limits)
         .map_err(ReadError::Rejected)?;
     Ok((msg, h.frame_len(), grant))
 }

@@ -13,6 +13,7 @@
 //! - `inbound`: the caps on inbound connections, per source, per member and per process (a
 //!   descriptor budget from RLIMIT_NOFILE), with eviction of idle connections first.
 //! - `budget`: the byte budgets inbound frame bodies are read within.
+//! - `keys`: the keyring, sealing mode and cluster label of a node.
 //! - `events`: the user's pull-style event queue and its pollable descriptor.
 //! - `stats`: the counters.
 
@@ -21,6 +22,7 @@ mod budget;
 pub mod events;
 mod frame;
 mod inbound;
+mod keys;
 mod net;
 mod node;
 mod runtime;

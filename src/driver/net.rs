@@ -96,9 +96,10 @@ impl Shared {
             return;
         }
         let udp = self.udp_socket();
+        let key = self.key();
         for o in out {
             let encoded = wire::Encoded::new(&o.msg);
-            let small = encoded.datagram_len(&self.key) <= wire::DATAGRAM_MAX;
+            let small = encoded.datagram_len(&key) <= wire::DATAGRAM_MAX;
             // Our own messages go as datagrams when they fit and the protocol is UDP; answers to
             // datagrams only ever as datagrams; everything else as stream frames.
             let datagram = match (o.route, &udp, self.cfg.protocol) {
@@ -107,9 +108,9 @@ impl Shared {
                 _ => false,
             };
             let frame = if datagram {
-                encoded.datagram(&self.key)
+                encoded.datagram(&key)
             } else {
-                encoded.stream(&self.key)
+                encoded.stream(&key)
             };
             if matches!(
                 o.msg,
@@ -152,7 +153,7 @@ impl Shared {
     /// message that travels only on streams (`wire::stream_only`) is malformed in a datagram:
     /// its `from` is only a claim, and its answer could outweigh it.
     fn receive_datagram(self: &Arc<Self>, datagram: &[u8]) {
-        match wire::decode(datagram, &self.key, wire::Limits::datagram()) {
+        match wire::decode(datagram, &self.key(), wire::Limits::datagram()) {
             Ok(msg) if wire::stream_only(&msg) => add(&self.stats.dropped_malformed, 1),
             Ok(msg) => {
                 let via = Arrival::Datagram {
@@ -168,6 +169,8 @@ impl Shared {
     pub(super) fn count_dropped(&self, e: DecodeError) {
         let counter = match e {
             DecodeError::Auth => &self.stats.dropped_auth,
+            DecodeError::Replay => &self.stats.dropped_replay,
+            DecodeError::Label => &self.stats.dropped_label,
             DecodeError::Malformed => &self.stats.dropped_malformed,
             DecodeError::TooLarge => &self.stats.dropped_too_large,
         };

@@ -80,8 +80,22 @@ impl Node {
         }
     }
 
+    /// The state this node's handle and background tasks share.
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// A state error unless the member is yet to join, for settings fixed at `join`.
+    pub(super) fn before_join(&self, what: &str) -> Result<()> {
+        match *self.life() {
+            Life::Created => Ok(()),
+            Life::Joined => Err(Error::state(format!("{what} after join"))),
+            Life::Closed => Err(closed(what)),
+        }
+    }
+
     /// A state error once the member is closed, for calls that change it.
-    fn open(&self, what: &str) -> Result<()> {
+    pub(super) fn open(&self, what: &str) -> Result<()> {
         if *self.life() == Life::Closed {
             return Err(closed(what));
         }
@@ -149,11 +163,12 @@ impl Node {
                 }
             ),
         );
-        if s.cfg.secret_key.is_none() {
+        if s.key().mode() != wire::SealMode::Require {
             s.log.warn(format_args!(
-                "no secret key: anyone who can reach port {port} (UDP and TCP) can forge \
-                 membership and metadata (add, remove or rename members, replace the published \
-                 data); run without a key only on a trusted network"
+                "plain frames accepted (no secret key, or encryption not required): anyone who \
+                 can reach port {port} (UDP and TCP) can read and forge membership and metadata \
+                 (add, remove or rename members, replace the published data); run so only on a \
+                 trusted network"
             ));
         }
         s.deliver(produced);

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::log::Logger;
 use crate::proto::{Core, Event, Outgoing};
 use crate::wire;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::UdpSocket;
 use tokio::sync::Notify;
@@ -18,7 +18,9 @@ use tokio_util::task::TaskTracker;
 pub(crate) struct Shared {
     pub(super) core: Mutex<Core>,
     pub(super) cfg: Config,
-    pub(super) key: wire::Key,
+    /// The keyring, sealing mode, label and replay window: swapped whole on a change, so each
+    /// frame is sealed or opened under one consistent set (`key`).
+    keys: RwLock<Arc<wire::Key>>,
     pub(crate) stats: Stats,
     pub(crate) log: Logger,
     pub(super) epoch: Instant,
@@ -58,7 +60,12 @@ impl Shared {
     pub(super) fn new(core: Core, cfg: Config, log: Logger) -> Shared {
         Shared {
             core: Mutex::new(core),
-            key: wire::Key::new(cfg.secret_key.as_deref()),
+            keys: RwLock::new(Arc::new(
+                wire::Key::new(cfg.secret_key.as_deref()).with_window(
+                    crate::proto::Timing::new(cfg.cycle_ms, cfg.timeout_ms, cfg.amount as usize)
+                        .probe_interval,
+                ),
+            )),
             cfg,
             stats: Stats::default(),
             log,
@@ -71,6 +78,23 @@ impl Shared {
             hard_stop: CancellationToken::new(),
             tracker: TaskTracker::new(),
         }
+    }
+
+    /// The keys and settings frames are sealed and opened with now.
+    pub(super) fn key(&self) -> Arc<wire::Key> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Changes the keys and settings with `f`; nothing changes when it fails.
+    pub(super) fn change_key<R, E>(
+        &self,
+        f: impl FnOnce(&mut wire::Key) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        let mut k = wire::Key::clone(&keys);
+        let r = f(&mut k)?;
+        *keys = Arc::new(k);
+        Ok(r)
     }
 
     /// The core's clock: milliseconds since this node was created.

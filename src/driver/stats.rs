@@ -13,6 +13,8 @@ pub struct Stats {
     pub frames_received: AtomicU64,
     pub bytes_received: AtomicU64,
     pub dropped_auth: AtomicU64,
+    pub dropped_replay: AtomicU64,
+    pub dropped_label: AtomicU64,
     pub dropped_malformed: AtomicU64,
     pub dropped_too_large: AtomicU64,
     pub dropped_queue_full: AtomicU64,
@@ -35,6 +37,8 @@ pub struct StatsSnapshot {
     pub frames_received: u64,
     pub bytes_received: u64,
     pub dropped_auth: u64,
+    pub dropped_replay: u64,
+    pub dropped_label: u64,
     pub dropped_malformed: u64,
     pub dropped_too_large: u64,
     pub dropped_queue_full: u64,
@@ -61,6 +65,8 @@ impl Stats {
             frames_received: g(&self.frames_received),
             bytes_received: g(&self.bytes_received),
             dropped_auth: g(&self.dropped_auth),
+            dropped_replay: g(&self.dropped_replay),
+            dropped_label: g(&self.dropped_label),
             dropped_malformed: g(&self.dropped_malformed),
             dropped_too_large: g(&self.dropped_too_large),
             dropped_queue_full: g(&self.dropped_queue_full),
@@ -134,6 +140,12 @@ pub struct Counters {
     /// Metadata announcements by datagram from an unverified sender, not fetched.
     /// `PEKO_COUNTER_ANNOUNCES_IGNORED`.
     pub announces_ignored: u64,
+    /// Sealed frames sent further from our clock than the replay window (`wire::Key::window_ms`).
+    /// `PEKO_COUNTER_DROPPED_REPLAY`.
+    pub dropped_replay: u64,
+    /// Frames of another cluster label (or with a label when we have none, or none when we have
+    /// one). `PEKO_COUNTER_DROPPED_LABEL`.
+    pub dropped_label: u64,
 }
 
 /// What the core reports, for `Counters::new`.
@@ -177,6 +189,8 @@ impl Counters {
             clocks_implausible: core.counters.clocks_implausible,
             introductions_refused: core.counters.introductions_refused,
             announces_ignored: core.counters.announces_ignored,
+            dropped_replay: s.dropped_replay,
+            dropped_label: s.dropped_label,
         }
     }
 }

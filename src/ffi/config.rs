@@ -30,8 +30,10 @@ pub struct peko_config {
     /// A silent member is gone from every list within this many milliseconds.
     /// 0 = 10 x cycle_ms (peko_config_default sets 5000). At least 5 x cycle_ms.
     pub timeout_ms: u32,
-    /// Shared secret; every packet is authenticated with a MAC keyed from it. NULL or "" = none:
-    /// then anyone who can reach the member's port can forge membership and metadata, so run
+    /// Shared secret: every frame is sealed (encrypted and authenticated with XChaCha20-Poly1305)
+    /// under a key derived from it, and only sealed frames are accepted (PEKO_ENCRYPTION_REQUIRE);
+    /// it is the keyring's first key (peko_key_install adds more). NULL or "" = none: then
+    /// anyone who can reach the member's port can read and forge membership and metadata, so run
     /// without a key only on a trusted network (peko_join logs a warning saying so). Copied by
     /// peko_new.
     pub secret_key: *const c_char,

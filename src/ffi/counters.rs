@@ -20,7 +20,8 @@ pub struct peko_stats_t {
     /// Datagrams and TCP frames received.
     pub packets_received: u64,
     pub bytes_received: u64,
-    /// Dropped: wrong or missing MAC (another key).
+    /// Dropped: sealed under no key held, plain while sealed frames are required, or sealed
+    /// with no key held (PEKO_COUNTER_DROPPED_AUTH).
     pub dropped_auth: u64,
     /// Dropped: garbage, truncated or oversized, or a TCP-only message that came by UDP.
     pub dropped_malformed: u64,
@@ -82,8 +83,9 @@ pub const PEKO_COUNTER_PACKETS_RECEIVED: u32 = 5;
 /// `peko_counter`: bytes of datagrams and TCP frames received (a TCP frame's header included).
 /// Same as peko_stats_t.bytes_received.
 pub const PEKO_COUNTER_BYTES_RECEIVED: u32 = 6;
-/// `peko_counter`: packets dropped for a wrong or missing MAC (another secret_key).
-/// Same as peko_stats_t.dropped_auth.
+/// `peko_counter`: packets dropped as not ours to open: sealed under no key this member holds,
+/// plain while it requires sealed frames (PEKO_ENCRYPTION_REQUIRE), or sealed while it has no
+/// key. Same as peko_stats_t.dropped_auth.
 pub const PEKO_COUNTER_DROPPED_AUTH: u32 = 7;
 /// `peko_counter`: packets dropped as garbage, truncated or oversized, or a message that travels
 /// only over TCP (push-pull, digest, metadata transfer) arriving by UDP; the oversized ones are
@@ -177,6 +179,15 @@ pub const PEKO_COUNTER_INTRODUCTIONS_REFUSED: u32 = 29;
 /// the datagram claimed. The announcement also spreads as a rumor, so a verified holder
 /// announces it too, and anti-entropy repairs the rest.
 pub const PEKO_COUNTER_ANNOUNCES_IGNORED: u32 = 30;
+/// `peko_counter`: sealed frames (datagrams and TCP frames) dropped because their send time was
+/// further from this member's system clock than the replay window, either way: 5 probe intervals
+/// and at least 5 s (5.55 s at the defaults). A replayed frame, or a sender whose clock is that
+/// far off (it hears no one and no one hears it: set its clock right). Counted once the frame
+/// has opened under a key, so only frames sealed by a key holder count.
+pub const PEKO_COUNTER_DROPPED_REPLAY: u32 = 31;
+/// `peko_counter`: frames dropped because they carried another cluster label, or a label when
+/// this member has none, or none when it has one (peko_label_set).
+pub const PEKO_COUNTER_DROPPED_LABEL: u32 = 32;
 
 /// Reads one of this node's counters, named by a PEKO_COUNTER_* id, into `*out`. Every counter
 /// is here, those of peko_stats_t included (with the same values). Counters only grow, except
@@ -230,6 +241,8 @@ fn counter_value(c: &Counters, id: u32) -> Result<u64> {
         PEKO_COUNTER_CLOCKS_IMPLAUSIBLE => c.clocks_implausible,
         PEKO_COUNTER_INTRODUCTIONS_REFUSED => c.introductions_refused,
         PEKO_COUNTER_ANNOUNCES_IGNORED => c.announces_ignored,
+        PEKO_COUNTER_DROPPED_REPLAY => c.dropped_replay,
+        PEKO_COUNTER_DROPPED_LABEL => c.dropped_label,
         _ => {
             return Err(Error::invalid(format!(
                 "counter {id} is not a PEKO_COUNTER_* id this library knows \
@@ -240,7 +253,7 @@ fn counter_value(c: &Counters, id: u32) -> Result<u64> {
 }
 
 /// The highest id `counter_value` knows (not exported: a program's copy would go stale).
-const PEKO_COUNTER_LAST: u32 = PEKO_COUNTER_ANNOUNCES_IGNORED;
+const PEKO_COUNTER_LAST: u32 = PEKO_COUNTER_DROPPED_LABEL;
 
 #[cfg(test)]
 mod tests {
@@ -281,6 +294,8 @@ mod tests {
             clocks_implausible: 28,
             introductions_refused: 29,
             announces_ignored: 30,
+            dropped_replay: 31,
+            dropped_label: 32,
         };
         for id in 1..=PEKO_COUNTER_LAST {
             assert_eq!(counter_value(&c, id).ok(), Some(id as u64), "id {id}");

@@ -8,7 +8,7 @@
 //! This file holds what every export shares: the handle (and what a fork child may do with
 //! it), the panic boundary with the per-thread error message, and C string conversion. The
 //! exports are grouped by topic: `config.rs` (peko_config, peko_new's settings), `node.rs` (a
-//! member's life and list), `metadata.rs`, `events.rs`, `log.rs`, `counters.rs` (peko_stats and
+//! member's life and list), `metadata.rs`, `keys.rs` (the keyring, the encryption mode, the label), `events.rs`, `log.rs`, `counters.rs` (peko_stats and
 //! peko_counter), `status.rs` (status names, the last error, the version); `layout.rs` pins the
 //! v1 struct layouts.
 
@@ -19,6 +19,8 @@ mod config;
 mod node;
 
 mod metadata;
+
+mod keys;
 
 mod status;
 
@@ -33,6 +35,7 @@ mod layout;
 pub use config::*;
 pub use counters::*;
 pub use events::*;
+pub use keys::*;
 pub use log::*;
 pub use metadata::*;
 pub use node::*;

@@ -1,11 +1,12 @@
-//! The wire format, in one place: framing, protocol version, size limits, authentication, the
-//! message schema and the codec. `docs/protocol.md` describes the same format for another
+//! The wire format, in one place: framing, protocol version, size limits, sealing, the message
+//! schema and the codec. `docs/protocol.md` describes the same format for another
 //! implementation.
 //!
-//! A datagram frame is `magic "PK" | version | message type | flags | body | [MAC]`, one per
-//! datagram; with a secret key it ends in a 16-byte HMAC-SHA256 tag over everything before it.
-//! A stream frame (`stream.rs`) puts the body's length in its header and authenticates the
-//! header on its own, so a reader checks type, length and key before it reads the body.
+//! A datagram frame is `magic "PK" | version | message type | flags | [label tag] | [send time |
+//! nonce] | body | [AEAD tag]`, one per datagram; sealed (`seal.rs`) its body is encrypted and
+//! everything before it authenticated. A stream frame (`stream.rs`) puts the body's length in
+//! its header and seals the header on its own, so a reader checks type, length, label and key
+//! before it reads the body.
 //!
 //! Imports go one way: this module knows the core's types (`crate::proto`) and converts them to
 //! and from its own schema (`schema.rs`, `convert.rs`); the core knows nothing of bytes beyond the
@@ -14,18 +15,25 @@
 mod codec;
 mod convert;
 mod schema;
+mod seal;
 mod stream;
 #[cfg(test)]
 mod tests;
 
 use crate::proto::{Message, Rumor, RumorEncoding, MEMBERS_MAX};
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
 
 pub use crate::proto::ATTR_MAX;
-pub use stream::{encode_stream, StreamHeader, STREAM_HEADER_LEN, STREAM_SMALL_FRAME_MAX};
+pub use seal::{
+    wall_ms, Key, KeyError, SealMode, KEYS_MAX, LABEL_MAX, LABEL_TAG_LEN, NONCE_LEN,
+    SEAL_HEADER_LEN, STAMP_LEN, TAG_LEN, WINDOW_MIN_MS, WINDOW_PROBE_INTERVALS,
+};
+pub use stream::{
+    encode_stream, StreamHeader, STREAM_HEADER_LEN, STREAM_HEADER_MAX, STREAM_SMALL_FRAME_MAX,
+};
 
 pub const MAGIC: [u8; 2] = *b"PK";
+/// 4: frames are sealed with XChaCha20-Poly1305 (`seal.rs`) instead of carrying an HMAC tag, and
+/// carry a cluster label's tag; message bodies are laid out as in version 3.
 /// 3: a differing digest is answered by an `Offer` (what the answerer holds, without
 /// attributes), and a push-pull carries `holds` (what its sender holds) when it answers one, so
 /// an exchange sends each side only what it lacks; every other body is laid out as in version 2.
@@ -35,10 +43,15 @@ pub const MAGIC: [u8; 2] = *b"PK";
 /// are answered on it (version 1 answered them on a new connection to the `from` a datagram
 /// named, a reflector, and its members cannot read answers on their own connections). Datagram
 /// frames are laid out as in version 1.
-pub const PROTOCOL_VERSION: u8 = 3;
+pub const PROTOCOL_VERSION: u8 = 4;
+/// A frame's first bytes, in every frame: magic, version, message type, flags.
 pub const HEADER_LEN: usize = 5;
-pub const MAC_LEN: usize = 16;
-const FLAG_MAC: u8 = 1;
+/// Flags: the frame is sealed (send time and nonce follow the header, an AEAD tag the body)...
+const FLAG_SEALED: u8 = 1;
+/// ...and it carries a cluster label's tag (after the header, or a stream header's length).
+const FLAG_LABEL: u8 = 2;
+/// The most a frame's sealing and label add to it: label tag, send time, nonce and AEAD tag.
+pub const SEAL_OVERHEAD: usize = LABEL_TAG_LEN + SEAL_HEADER_LEN + TAG_LEN;
 
 /// Largest datagram we send: under a 1500-byte Ethernet MTU with IPv6 and UDP headers, so nothing
 /// relies on IP fragmentation. Larger messages go over TCP.
@@ -46,8 +59,14 @@ pub const DATAGRAM_MAX: usize = 1400;
 /// Receive buffer for one datagram; anything longer is truncated by the kernel and then rejected.
 /// Small on purpose: every member in a process keeps one.
 pub const DATAGRAM_RECV_MAX: usize = 2048;
-/// Room in a frame around the rumors of a datagram message (header, MAC, ids, seq, lengths).
-pub const MESSAGE_OVERHEAD: usize = HEADER_LEN + MAC_LEN + 96;
+/// Room in a frame around the rumors of a datagram message (header, sealing, ids, seq, lengths).
+pub const MESSAGE_OVERHEAD: usize = HEADER_LEN + SEAL_OVERHEAD + MESSAGE_FIXED_MAX;
+/// The most bytes of a datagram message's body besides its rumors: the variant, a 5-byte
+/// sequence number, two IPv6 ids (1 + 16 + 3 bytes each) and a 3-byte rumor count take 49
+/// (`wire/tests/limits.rs` checks every message that carries rumors); 11 to spare. Version 3
+/// allowed 96 here beside a 16-byte MAC: sealing's 52 bytes came out of that room, so a datagram
+/// still carries 1,283 bytes of rumors.
+pub const MESSAGE_FIXED_MAX: usize = 60;
 /// Largest metadata rumor carried inline in a datagram; larger metadata is announced and fetched.
 pub const INLINE_META_MAX: usize = 900;
 /// Largest configurable metadata / packet size.
@@ -55,9 +74,9 @@ pub const SIZE_MAX: usize = 64 << 20;
 /// Most rumors one message may carry: senders pack at most a datagram's worth (1,283 bytes of
 /// rumors of at least 8 bytes each, so 160), whatever the transport.
 pub const RUMORS_MAX: usize = 256;
-/// Most bytes of a `Ping`, `Ack` or `Nack` frame besides its rumors: header, MAC, variant, a
+/// Most bytes of a `Ping`, `Ack` or `Nack` frame besides its rumors: header, sealing, variant, a
 /// 5-byte sequence number, two IPv6 ids (1 + 16 + 3 bytes each), a 3-byte rumor count.
-pub const ANSWER_OVERHEAD: usize = HEADER_LEN + MAC_LEN + 1 + 5 + 2 * 20 + 3;
+pub const ANSWER_OVERHEAD: usize = HEADER_LEN + SEAL_OVERHEAD + 1 + 5 + 2 * 20 + 3;
 /// Room a stream frame has for the member table, beside the metadata (`Limits::stream`).
 pub const TABLE_ROOM: usize = 8 << 20;
 /// The largest encoded member state without its strings: an IPv6 id (1 + 16 + 3 bytes), the
@@ -125,38 +144,20 @@ pub fn stream_only(msg: &Message) -> bool {
     )
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
-/// The MAC key derived from the user's secret; `None` when the cluster runs without a key.
-#[derive(Clone)]
-pub struct Key(Option<[u8; 32]>);
-
-impl Key {
-    pub fn new(secret: Option<&str>) -> Key {
-        match secret {
-            None | Some("") => Key(None),
-            Some(s) => {
-                let mut h = Sha256::new();
-                h.update(b"pekonode v1 frame MAC key\0");
-                h.update(s.as_bytes());
-                Key(Some(h.finalize().into()))
-            }
-        }
-    }
-}
-
-fn hmac(key: &[u8; 32]) -> HmacSha256 {
-    <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes any key length")
-}
-
 /// Why a frame was dropped. Each reason has its own counter in the driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeError {
     /// Shorter than a header, wrong magic, unknown version or type, undecodable body, trailing
     /// bytes, a count, length or version beyond its limit: garbage.
     Malformed,
-    /// Missing, unexpected or wrong MAC: another key (or none).
+    /// Sealed under no key we hold, or plain when we require sealed frames, or sealed when we
+    /// have no key.
     Auth,
+    /// Sealed, and sent further from our clock than the replay window (`Key::window_ms`): a
+    /// replayed frame, or a sender whose clock is that far off.
+    Replay,
+    /// Another cluster's label, or a label when we have none, or none when we have one.
+    Label,
     /// Longer than the limit for its transport.
     TooLarge,
 }
@@ -178,37 +179,123 @@ impl Encoded {
 
     /// The length of `datagram(key)`, without building it.
     pub fn datagram_len(&self, key: &Key) -> usize {
-        HEADER_LEN + self.body.len() + if key.0.is_some() { MAC_LEN } else { 0 }
+        HEADER_LEN + envelope_len(key) + self.body.len()
     }
 
-    /// The datagram frame.
+    /// The datagram frame, sealed now with a fresh nonce when `key` seals.
     pub fn datagram(&self, key: &Key) -> Vec<u8> {
+        self.datagram_at(key, wall_ms(), seal::nonce())
+    }
+
+    /// The datagram frame, sealed (when `key` seals) with send time `stamp` and `nonce`.
+    fn datagram_at(&self, key: &Key, stamp: u64, nonce: [u8; NONCE_LEN]) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.datagram_len(key));
         out.extend_from_slice(&MAGIC);
         out.push(PROTOCOL_VERSION);
         out.push(self.message_type as u8);
         out.push(flags(key));
+        let sealer = put_envelope(&mut out, key, stamp, &nonce);
+        let header = out.len();
         out.extend_from_slice(&self.body);
-        if let Some(k) = &key.0 {
-            let mut m = hmac(k);
-            m.update(&out);
-            out.extend_from_slice(&m.finalize().into_bytes()[..MAC_LEN]);
+        if let Some(s) = sealer {
+            let (head, body) = out.split_at_mut(header);
+            let tag = s.seal(head, &nonce, body);
+            out.extend_from_slice(&tag);
         }
         out
     }
 
     /// The stream frame (`stream.rs`).
     pub fn stream(&self, key: &Key) -> Vec<u8> {
-        stream::frame(self.message_type, &self.body, key)
+        stream::frame(self.message_type, &self.body, key, wall_ms(), seal::nonce())
     }
 }
 
 fn flags(key: &Key) -> u8 {
-    if key.0.is_some() {
-        FLAG_MAC
-    } else {
-        0
+    let mut f = 0;
+    if key.seals() {
+        f |= FLAG_SEALED;
     }
+    if key.label_tag().is_some() {
+        f |= FLAG_LABEL;
+    }
+    f
+}
+
+/// What follows a header under `key`, besides the body: the label's tag, and when sealing the
+/// send time, the nonce and the body's AEAD tag.
+fn envelope_len(key: &Key) -> usize {
+    key.label_tag().map_or(0, |t| t.len())
+        + if key.seals() {
+            SEAL_HEADER_LEN + TAG_LEN
+        } else {
+            0
+        }
+}
+
+/// Appends the label's tag and, when `key` seals, the send time and the nonce; what seals.
+fn put_envelope<'k>(
+    out: &mut Vec<u8>,
+    key: &'k Key,
+    stamp: u64,
+    nonce: &[u8; NONCE_LEN],
+) -> Option<seal::Sealer<'k>> {
+    if let Some(t) = key.label_tag() {
+        out.extend_from_slice(t);
+    }
+    let sealer = key.sealer()?;
+    out.extend_from_slice(&stamp.to_be_bytes());
+    out.extend_from_slice(nonce);
+    Some(sealer)
+}
+
+/// A frame's label part and sealing, read after its header at `at`: checks the label and
+/// whether `key` admits the frame sealed or plain; where the rest begins, and the send time and
+/// nonce's position when sealed.
+fn take_envelope(
+    frame: &[u8],
+    at: usize,
+    flags: u8,
+    key: &Key,
+) -> Result<(usize, Option<usize>), DecodeError> {
+    if flags & !(FLAG_SEALED | FLAG_LABEL) != 0 {
+        return Err(DecodeError::Malformed);
+    }
+    let mut at = at;
+    let tag = if flags & FLAG_LABEL != 0 {
+        let t = frame
+            .get(at..at + LABEL_TAG_LEN)
+            .ok_or(DecodeError::Malformed)?;
+        at += LABEL_TAG_LEN;
+        Some(t)
+    } else {
+        None
+    };
+    if !key.label_matches(tag) {
+        return Err(DecodeError::Label);
+    }
+    let sealed = flags & FLAG_SEALED != 0;
+    if !key.admits(sealed) {
+        return Err(DecodeError::Auth);
+    }
+    if !sealed {
+        return Ok((at, None));
+    }
+    if frame.len() < at + SEAL_HEADER_LEN {
+        return Err(DecodeError::Malformed);
+    }
+    Ok((at + SEAL_HEADER_LEN, Some(at)))
+}
+
+/// The send time at `at` of a sealed frame, checked against `now` and the window, once the
+/// frame has opened (a forged time would otherwise count as a replay).
+fn check_stamp(frame: &[u8], at: usize, key: &Key, now: u64) -> Result<(), DecodeError> {
+    let mut b = [0u8; STAMP_LEN];
+    b.copy_from_slice(&frame[at..at + STAMP_LEN]);
+    if u64::from_be_bytes(b).abs_diff(now) > key.window_ms() {
+        return Err(DecodeError::Replay);
+    }
+    Ok(())
 }
 
 /// Encodes one datagram frame.
@@ -216,9 +303,26 @@ pub fn encode(msg: &Message, key: &Key) -> Vec<u8> {
     Encoded::new(msg).datagram(key)
 }
 
-/// Decodes and authenticates one datagram frame that arrived with `limits`. The header and MAC
-/// are checked before the body is decoded.
+/// Encodes one datagram frame sealed (when `key` seals) as if sent at `stamp` (ms since the
+/// epoch): what a replay of a frame recorded then looks like, for tests and tools.
+pub fn encode_at(msg: &Message, key: &Key, stamp: u64) -> Vec<u8> {
+    Encoded::new(msg).datagram_at(key, stamp, seal::nonce())
+}
+
+/// Opens and decodes one datagram frame that arrived with `limits`, by the wall clock now.
 pub fn decode(frame: &[u8], key: &Key, limits: Limits) -> Result<Message, DecodeError> {
+    decode_at(frame, key, limits, wall_ms())
+}
+
+/// Opens and decodes one datagram frame that arrived with `limits` when the wall clock said
+/// `now` (ms since the epoch). The header, label and seal are checked before the body is
+/// decoded; the send time once the frame has opened.
+pub fn decode_at(
+    frame: &[u8],
+    key: &Key,
+    limits: Limits,
+    now: u64,
+) -> Result<Message, DecodeError> {
     if frame.len() > limits.frame {
         return Err(DecodeError::TooLarge);
     }
@@ -228,26 +332,21 @@ pub fn decode(frame: &[u8], key: &Key, limits: Limits) -> Result<Message, Decode
     let Some(message_type) = schema::MessageType::from_byte(frame[3]) else {
         return Err(DecodeError::Malformed);
     };
-    let flags = frame[4];
-    if flags & !FLAG_MAC != 0 {
+    let (body_at, stamp_at) = take_envelope(frame, HEADER_LEN, frame[4], key)?;
+    let Some(stamp_at) = stamp_at else {
+        return decode_body(&frame[body_at..], message_type, limits);
+    };
+    if frame.len() < body_at + TAG_LEN {
         return Err(DecodeError::Malformed);
     }
-    let body = match (&key.0, flags & FLAG_MAC != 0) {
-        (None, false) => &frame[HEADER_LEN..],
-        (Some(k), true) => {
-            if frame.len() < HEADER_LEN + MAC_LEN {
-                return Err(DecodeError::Malformed);
-            }
-            let (signed, tag) = frame.split_at(frame.len() - MAC_LEN);
-            let mut m = hmac(k);
-            m.update(signed);
-            m.verify_truncated_left(tag)
-                .map_err(|_| DecodeError::Auth)?;
-            &signed[HEADER_LEN..]
-        }
-        _ => return Err(DecodeError::Auth),
-    };
-    decode_body(body, message_type, limits)
+    let (sealed, tag) = frame.split_at(frame.len() - TAG_LEN);
+    let (header, ct) = sealed.split_at(body_at);
+    let mut body = ct.to_vec();
+    let nonce = &header[stamp_at + STAMP_LEN..];
+    key.open(header, nonce, &mut body, tag)
+        .ok_or(DecodeError::Auth)?;
+    check_stamp(frame, stamp_at, key, now)?;
+    decode_body(&body, message_type, limits)
 }
 
 /// Decodes a body that arrived under a header naming `message_type`.
@@ -292,7 +391,7 @@ impl RumorEncoding for WireRumors {
     }
 
     fn datagram_len(&self, msg: &Message) -> usize {
-        Encoded::new(msg).datagram_len(&Key(None))
+        Encoded::new(msg).datagram_len(&Key::new(None))
     }
 
     fn member_state_max_len(&self, name_len: usize, private_data_len: usize) -> usize {

@@ -1,65 +1,79 @@
 //! Stream framing: how a message travels on a TCP connection. The header carries the body's
-//! length and, with a key, its own tag, so a reader checks magic, version, type, flags, key and
-//! length — and bounds the length by the message type — before it reads a byte of the body:
+//! length and, sealed, its own AEAD tag, so a reader checks magic, version, type, flags, label,
+//! key, send time and length — and bounds the length by the message type — before it reads a
+//! byte of the body:
 //!
 //! ```text
-//! offset    size  field
-//! 0         2     magic "PK"
-//! 2         1     protocol version
-//! 3         1     message type
-//! 4         1     flags: bit 0 = tags present; other bits 0
-//! 5         4     n = body length, big-endian u32
-//! 9         16    header tag (with bit 0): HMAC(key, "pekonode stream header\0" | bytes 0..9)
-//! 9 or 25   n     body, as in a datagram frame
-//! then      16    body tag (with bit 0): HMAC(key, "pekonode stream body\0" | bytes 0..9 | body)
+//! offset      size  field
+//! 0           2     magic "PK"
+//! 2           1     protocol version
+//! 3           1     message type
+//! 4           1     flags: bit 0 = sealed, bit 1 = labeled; other bits 0
+//! 5           4     n = body length, big-endian u32
+//! [9          4     label tag (labeled)]
+//! [+0         8     send time, ms since the Unix epoch, big-endian (sealed)
+//!  +8         24    nonce
+//!  +32        16    header tag: XChaCha20-Poly1305 of nothing under the nonce with its first
+//!                   byte XOR 0x80, associated data = the bytes before it, then the label]
+//! then        n     body: as in a datagram frame, or (sealed) encrypted under the nonce with
+//!                   the same associated data as the header tag
+//! [then       16    body tag (sealed)]
 //! ```
 //!
-//! Tags are the first 16 bytes of HMAC-SHA256. The labels keep the three kinds of tag apart
-//! (a datagram frame's tag covers bytes that begin with "PK", these never do).
+//! The header tag and the body use different nonces (one bit apart), so no nonce is used twice.
 
 use super::schema::MessageType;
+use super::seal::{self, Opener};
 use super::{
-    decode_body, flags, hmac, DecodeError, Encoded, Key, Limits, Message, FLAG_MAC, MAC_LEN, MAGIC,
-    PROTOCOL_VERSION,
+    check_stamp, decode_body, flags, put_envelope, take_envelope, DecodeError, Encoded, Key,
+    Limits, Message, HEADER_LEN, MAGIC, NONCE_LEN, PROTOCOL_VERSION, STAMP_LEN, TAG_LEN,
 };
-use hmac::Mac;
 
-/// A stream header's fixed part; with a key the header tag follows it.
-pub const STREAM_HEADER_LEN: usize = 9;
+/// A stream header's fixed part: the frame header and the body's length...
+pub const STREAM_HEADER_LEN: usize = HEADER_LEN + 4;
+/// ...and the longest header: with a label's tag and sealed.
+pub const STREAM_HEADER_MAX: usize =
+    STREAM_HEADER_LEN + super::LABEL_TAG_LEN + super::SEAL_HEADER_LEN + TAG_LEN;
 /// Longest stream frame of any type other than push-pull, metadata response and offer: those carry a
 /// datagram's worth of rumors (1,283 bytes) beside at most one larger rumor (an `Alive` with
 /// 2 × 1024 bytes of attributes), so a few KiB; 64 KiB leaves room to spare.
 pub const STREAM_SMALL_FRAME_MAX: usize = 64 << 10;
 
-const HEADER_LABEL: &[u8] = b"pekonode stream header\0";
-const BODY_LABEL: &[u8] = b"pekonode stream body\0";
-
-fn tag(key: &[u8; 32], label: &[u8], parts: &[&[u8]]) -> hmac::Hmac<sha2::Sha256> {
-    let mut m = hmac(key);
-    m.update(label);
-    for p in parts {
-        m.update(p);
-    }
-    m
+/// The header tag's nonce: the frame's with its first bit flipped.
+fn header_nonce(nonce: &[u8]) -> [u8; NONCE_LEN] {
+    let mut n = [0u8; NONCE_LEN];
+    n.copy_from_slice(nonce);
+    n[0] ^= 0x80;
+    n
 }
 
-/// Frames an encoded body for a stream.
-pub(super) fn frame(message_type: MessageType, body: &[u8], key: &Key) -> Vec<u8> {
-    let tags = if key.0.is_some() { 2 * MAC_LEN } else { 0 };
-    let mut out = Vec::with_capacity(STREAM_HEADER_LEN + tags + body.len());
+/// Frames an encoded body for a stream, sealed (when `key` seals) with send time `stamp` and
+/// `nonce`.
+pub(super) fn frame(
+    message_type: MessageType,
+    body: &[u8],
+    key: &Key,
+    stamp: u64,
+    nonce: [u8; NONCE_LEN],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(STREAM_HEADER_MAX + body.len() + TAG_LEN);
     out.extend_from_slice(&MAGIC);
     out.push(PROTOCOL_VERSION);
     out.push(message_type as u8);
     out.push(flags(key));
     out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    if let Some(k) = &key.0 {
-        let header = tag(k, HEADER_LABEL, &[&out[..STREAM_HEADER_LEN]]).finalize();
-        out.extend_from_slice(&header.into_bytes()[..MAC_LEN]);
+    let sealer = put_envelope(&mut out, key, stamp, &nonce);
+    let ad = out.len();
+    if let Some(s) = &sealer {
+        let tag = s.seal(&out, &header_nonce(&nonce), &mut []);
+        out.extend_from_slice(&tag);
     }
+    let at = out.len();
     out.extend_from_slice(body);
-    if let Some(k) = &key.0 {
-        let t = tag(k, BODY_LABEL, &[&out[..STREAM_HEADER_LEN], body]).finalize();
-        out.extend_from_slice(&t.into_bytes()[..MAC_LEN]);
+    if let Some(s) = sealer {
+        let (head, rest) = out.split_at_mut(at);
+        let tag = s.seal(&head[..ad], &nonce, rest);
+        out.extend_from_slice(&tag);
     }
     out
 }
@@ -69,49 +83,92 @@ pub fn encode_stream(msg: &Message, key: &Key) -> Vec<u8> {
     Encoded::new(msg).stream(key)
 }
 
-/// A stream frame's header, checked (and with a key authenticated): what the reader may then
-/// read, and how to check it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A stream frame's header, checked (and when sealed opened): what the reader may then read,
+/// and how to open it.
+#[derive(Clone)]
 pub struct StreamHeader {
-    fixed: [u8; STREAM_HEADER_LEN],
+    /// The header's bytes up to the header tag: the body's associated data.
+    ad: [u8; STREAM_HEADER_MAX],
+    ad_len: usize,
     message_type: MessageType,
     body_len: usize,
-    keyed: bool,
+    header_len: usize,
+    /// Sealed: the key that opened the header, and the nonce.
+    sealed: Option<(Opener, [u8; NONCE_LEN])>,
+}
+
+impl std::fmt::Debug for StreamHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamHeader")
+            .field("message_type", &self.message_type)
+            .field("body_len", &self.body_len)
+            .field("sealed", &self.sealed.is_some())
+            .finish()
+    }
 }
 
 impl StreamHeader {
-    /// The bytes a header takes under `key`: what a reader reads before `decode`.
-    pub fn len(key: &Key) -> usize {
-        STREAM_HEADER_LEN + if key.0.is_some() { MAC_LEN } else { 0 }
-    }
-
-    /// Checks a header (`bytes` is `len(key)` long): magic, version, type, flags, the header tag
-    /// (a frame under another key, or with no key when we have one, is `Auth`), then the length
-    /// against `limits` for its type (`TooLarge`). Nothing of the body has been read.
-    pub fn decode(bytes: &[u8], key: &Key, limits: Limits) -> Result<StreamHeader, DecodeError> {
-        if bytes.len() != StreamHeader::len(key)
-            || bytes[..2] != MAGIC
-            || bytes[2] != PROTOCOL_VERSION
+    /// The whole header's length, from its first `HEADER_LEN` bytes (magic, version, type and
+    /// flags, all checked here): what a reader reads before `decode`.
+    pub fn len(prefix: &[u8]) -> Result<usize, DecodeError> {
+        if prefix.len() < HEADER_LEN
+            || prefix[..2] != MAGIC
+            || prefix[2] != PROTOCOL_VERSION
+            || MessageType::from_byte(prefix[3]).is_none()
+            || prefix[4] & !(super::FLAG_SEALED | super::FLAG_LABEL) != 0
         {
             return Err(DecodeError::Malformed);
         }
-        let message_type = MessageType::from_byte(bytes[3]).ok_or(DecodeError::Malformed)?;
-        let flags = bytes[4];
-        if flags & !FLAG_MAC != 0 {
+        let flags = prefix[4];
+        let mut n = STREAM_HEADER_LEN;
+        if flags & super::FLAG_LABEL != 0 {
+            n += super::LABEL_TAG_LEN;
+        }
+        if flags & super::FLAG_SEALED != 0 {
+            n += super::SEAL_HEADER_LEN + TAG_LEN;
+        }
+        Ok(n)
+    }
+
+    /// Checks a whole header (`len` bytes) by the wall clock now.
+    pub fn decode(bytes: &[u8], key: &Key, limits: Limits) -> Result<StreamHeader, DecodeError> {
+        StreamHeader::decode_at(bytes, key, limits, seal::wall_ms())
+    }
+
+    /// Checks a whole header (`len` bytes): magic, version, type, flags, the label, the header
+    /// tag (under no key we hold, or plain when we require sealed frames: `Auth`), the send time
+    /// against `now` (`Replay`), then the length against `limits` for its type (`TooLarge`).
+    /// Nothing of the body has been read.
+    pub fn decode_at(
+        bytes: &[u8],
+        key: &Key,
+        limits: Limits,
+        now: u64,
+    ) -> Result<StreamHeader, DecodeError> {
+        if StreamHeader::len(bytes)? != bytes.len() {
             return Err(DecodeError::Malformed);
         }
-        let mut fixed = [0u8; STREAM_HEADER_LEN];
-        fixed.copy_from_slice(&bytes[..STREAM_HEADER_LEN]);
-        match (&key.0, flags & FLAG_MAC != 0) {
-            (None, false) => {}
-            (Some(k), true) => tag(k, HEADER_LABEL, &[&fixed])
-                .verify_truncated_left(&bytes[STREAM_HEADER_LEN..])
-                .map_err(|_| DecodeError::Auth)?,
-            _ => return Err(DecodeError::Auth),
-        }
-        let body_len = u32::from_be_bytes([fixed[5], fixed[6], fixed[7], fixed[8]]) as u64;
-        let tags = if key.0.is_some() { 2 * MAC_LEN } else { 0 };
-        let frame_len = (STREAM_HEADER_LEN + tags) as u64 + body_len;
+        let message_type = MessageType::from_byte(bytes[3]).ok_or(DecodeError::Malformed)?;
+        let (end, stamp_at) = take_envelope(bytes, STREAM_HEADER_LEN, bytes[4], key)?;
+        let mut ad = [0u8; STREAM_HEADER_MAX];
+        ad[..end].copy_from_slice(&bytes[..end]);
+        let sealed = match stamp_at {
+            None => None,
+            Some(at) => {
+                let nonce = &bytes[at + STAMP_LEN..end];
+                let tag = &bytes[end..];
+                let opener = key
+                    .open(&bytes[..end], &header_nonce(nonce), &mut [], tag)
+                    .ok_or(DecodeError::Auth)?;
+                check_stamp(bytes, at, key, now)?;
+                let mut n = [0u8; NONCE_LEN];
+                n.copy_from_slice(nonce);
+                Some((opener, n))
+            }
+        };
+        let body_len = u32::from_be_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]) as u64;
+        let tags = if sealed.is_some() { TAG_LEN } else { 0 };
+        let frame_len = (bytes.len() + tags) as u64 + body_len;
         let most = match message_type {
             MessageType::PushPull | MessageType::Offer | MessageType::MetaResponse => limits.frame,
             _ => limits.frame.min(STREAM_SMALL_FRAME_MAX),
@@ -120,43 +177,40 @@ impl StreamHeader {
             return Err(DecodeError::TooLarge);
         }
         Ok(StreamHeader {
-            fixed,
+            ad,
+            ad_len: end,
             message_type,
             body_len: body_len as usize,
-            keyed: key.0.is_some(),
+            header_len: bytes.len(),
+            sealed,
         })
     }
 
-    /// The bytes that follow the header: the body and, with a key, its tag.
+    /// The bytes that follow the header: the body and, sealed, its tag.
     pub fn rest_len(&self) -> usize {
-        self.body_len + if self.keyed { MAC_LEN } else { 0 }
+        self.body_len + if self.sealed.is_some() { TAG_LEN } else { 0 }
     }
 
     /// The whole frame's length, header included.
     pub fn frame_len(&self) -> usize {
-        STREAM_HEADER_LEN + if self.keyed { 2 * MAC_LEN } else { 0 } + self.body_len
+        self.header_len + self.rest_len()
     }
 
-    /// Authenticates and decodes what followed the header (`rest_len()` bytes).
-    pub fn decode_rest(
-        &self,
-        rest: &[u8],
-        key: &Key,
-        limits: Limits,
-    ) -> Result<Message, DecodeError> {
+    /// Opens (under the key that opened the header) and decodes what followed the header
+    /// (`rest_len()` bytes; decrypted in place).
+    pub fn decode_rest(&self, rest: &mut [u8], limits: Limits) -> Result<Message, DecodeError> {
         if rest.len() != self.rest_len() {
             return Err(DecodeError::Malformed);
         }
-        let body = match &key.0 {
-            Some(k) if self.keyed => {
-                let (body, t) = rest.split_at(self.body_len);
-                tag(k, BODY_LABEL, &[&self.fixed, body])
-                    .verify_truncated_left(t)
-                    .map_err(|_| DecodeError::Auth)?;
-                body
+        let body = match &self.sealed {
+            Some((opener, nonce)) => {
+                let (body, tag) = rest.split_at_mut(self.body_len);
+                if !opener.open(&self.ad[..self.ad_len], nonce, body, tag) {
+                    return Err(DecodeError::Auth);
+                }
+                &*body
             }
-            None if !self.keyed => rest,
-            _ => return Err(DecodeError::Auth),
+            None => &*rest,
         };
         decode_body(body, self.message_type, limits)
     }

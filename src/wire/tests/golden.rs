@@ -11,7 +11,9 @@ use super::*;
 // so in the keyed frame's MAC, checked against Python's hmac). Version 3 added the `Offer`
 // message and a push-pull's `holds` (one more byte, 00, at the end of a push-pull without them);
 // the keyed MACs were computed again with Python's hmac, and the new frames written by hand from
-// docs/protocol.md's layout.
+// docs/protocol.md's layout. Version 4 seals frames (an AEAD instead of the HMAC tag): the plain
+// frames differ from version 3's only in the version byte; the sealed ones were computed by
+// scripts/golden_seal.py, an implementation of docs/protocol.md's layout on libsodium.
 
 fn g_id4(p: u16) -> std::net::SocketAddr {
     std::net::SocketAddr::from(([10, 0, 0, 1], p))
@@ -224,26 +226,26 @@ const GOLDEN_MESSAGES: &[(&str, &str)] = &[
     (
         "ping",
         concat!(
-            "504b0300000001000a000001fb0a1f0120010db8000000000000000000000007fb0a1f0200000a00",
+            "504b0400000001000a000001fb0a1f0120010db8000000000000000000000007fb0a1f0200000a00",
             "0001fb0a1f03057765622d31067a6f6e653d6101000a00000150fb2c010120010db8000000000000",
             "000000000007fb0a1f",
         ),
     ),
     (
         "ack",
-        "504b03010001fbfb000120010db8000000000000000000000007fb0a1f00",
+        "504b04010001fbfb000120010db8000000000000000000000007fb0a1f00",
     ),
     (
         "ping_req",
         concat!(
-            "504b03020002fc00000100000a000001fb0a1f000a000001fb0b1f0103000a000001fb0b1ffc00f2",
+            "504b04020002fc00000100000a000001fb0a1f000a000001fb0b1f0103000a000001fb0b1ffc00f2",
             "052a",
         ),
     ),
     (
         "gossip",
         concat!(
-            "504b03030003000a000001fb0a1f0600000a000001fb0a1f03057765622d31067a6f6e653d610100",
+            "504b04030003000a000001fb0a1f0600000a000001fb0a1f03057765622d31067a6f6e653d610100",
             "0a00000150fb2c010120010db8000000000000000000000007fb0a1f020120010db8000000000000",
             "000000000007fb0a1ffc70110100000a000001fb0a1f03000a000001fb0b1ffc00f2052a04fd0300",
             "005f2a8c01000120010db8000000000000000000000007fb0a1f0363666705fd0300005f2a8c0100",
@@ -253,7 +255,7 @@ const GOLDEN_MESSAGES: &[(&str, &str)] = &[
     (
         "push_pull",
         concat!(
-            "504b03040004000a000001fb0a1f0104000a000001fb0a1f0200057765622d31067a6f6e653d6101",
+            "504b04040004000a000001fb0a1f0104000a000001fb0a1f0200057765622d31067a6f6e653d6101",
             "20010db8000000000000000000000007fb0a1f09010000000a0000010100020000000a0000010201",
             "03000001fd0300005f2a8c01000120010db8000000000000000000000007fb0a1f01fd0300005f2a",
             "8c01000120010db8000000000000000000000007fb0a1f0363666700",
@@ -261,37 +263,37 @@ const GOLDEN_MESSAGES: &[(&str, &str)] = &[
     ),
     (
         "push_pull_empty",
-        "504b030400040120010db8000000000000000000000007fb0a1f0000000000",
+        "504b040400040120010db8000000000000000000000007fb0a1f0000000000",
     ),
     (
         "push_pull_holds",
         concat!(
-            "504b03040004000a000001fb0a1f0000000001",
+            "504b04040004000a000001fb0a1f0000000001",
             "02000a000001fb0a1f0200",
             "0120010db8000000000000000000000007fb0a1ffc7011010002",
         ),
     ),
-    ("meta_request", "504b03050005000a000001fb0a1f"),
+    ("meta_request", "504b04050005000a000001fb0a1f"),
     (
         "meta_response",
         concat!(
-            "504b030600060120010db8000000000000000000000007fb0a1ffd0300005f2a8c01000120010db8",
+            "504b040600060120010db8000000000000000000000007fb0a1ffd0300005f2a8c01000120010db8",
             "000000000000000000000007fb0a1f03636667",
         ),
     ),
-    ("nack", "504b03070007fcfeffffff000a000001fb0a1f"),
+    ("nack", "504b04070007fcfeffffff000a000001fb0a1f"),
     (
         "digest",
         concat!(
-            "504b03080008000a000001fb0a1ffd67452301efbeadde01fd0300005f2a8c01000120010db80000",
+            "504b04080008000a000001fb0a1ffd67452301efbeadde01fd0300005f2a8c01000120010db80000",
             "00000000000000000007fb0a1f",
         ),
     ),
-    ("digest_no_meta", "504b03080008000a000001fb0a1f0700"),
+    ("digest_no_meta", "504b04080008000a000001fb0a1f0700"),
     (
         "offer",
         concat!(
-            "504b030900090120010db8000000000000000000000007fb0a1f01000a00000150fb2c0101",
+            "504b040900090120010db8000000000000000000000007fb0a1f01000a00000150fb2c0101",
             "01fd0300005f2a8c01000120010db8000000000000000000000007fb0a1f",
         ),
     ),
@@ -306,11 +308,36 @@ const GOLDEN_RUMORS: &[&str] = &[
     "05fd0300005f2a8c01000120010db8000000000000000000000007fb0a1f",
 ];
 
-const GOLDEN_PING_KEYED: &str = concat!(
-    "504b0300010001000a000001fb0a1f0120010db8000000000000000000000007fb0a1f0200000a00",
-    "0001fb0a1f03057765622d31067a6f6e653d6101000a00000150fb2c010120010db8000000000000",
-    "000000000007fb0a1f34b55a518e9e8b100d3e3459b7bde170",
+/// The send time and nonce of the sealed goldens (`scripts/golden_seal.py`).
+pub(super) const G_STAMP: u64 = 0x0000_018c_2a5f_0000;
+pub(super) fn g_nonce() -> [u8; NONCE_LEN] {
+    std::array::from_fn(|i| i as u8)
+}
+
+/// The "ping" of `GOLDEN_MESSAGES` sealed with the key "golden", without and with the label
+/// "prod", at `G_STAMP` with `g_nonce`: computed by `scripts/golden_seal.py` with libsodium's
+/// XChaCha20-Poly1305 and the standard library's HMAC, from docs/protocol.md's layout.
+const GOLDEN_PING_SEALED: &str = concat!(
+    "504b040001",
+    "0000018c2a5f0000",
+    "000102030405060708090a0b0c0d0e0f1011121314151617",
+    "f079c828ff1803328a9adb942ff95809f2973eccf6e40982d2f034a91d486727f1a64771593a70cb",
+    "a93833012ead3273a1e983c56d8e078c4f3cfd758aeb1c0c33959b83da8a51c79ffd08da04cd526c",
+    "014eeb5a",
+    "f6a6e8e06f27448782af478545b8a9f0",
 );
+const GOLDEN_PING_SEALED_LABELED: &str = concat!(
+    "504b040003",
+    "0e51927a",
+    "0000018c2a5f0000",
+    "000102030405060708090a0b0c0d0e0f1011121314151617",
+    "f079c828ff1803328a9adb942ff95809f2973eccf6e40982d2f034a91d486727f1a64771593a70cb",
+    "a93833012ead3273a1e983c56d8e078c4f3cfd758aeb1c0c33959b83da8a51c79ffd08da04cd526c",
+    "014eeb5a",
+    "9a0ab5711a627cd34011f57bedfb8eb0",
+);
+/// The id `Key::list` gives the key "golden".
+const GOLDEN_KEY_ID: &str = "dcbe290078814be3";
 
 #[test]
 fn every_message_type_encodes_to_its_golden_bytes_and_back() {
@@ -344,9 +371,21 @@ fn every_rumor_variant_encodes_to_its_golden_bytes_and_back() {
 }
 
 #[test]
-fn keyed_frame_is_golden_too() {
-    let key = Key::new(Some("golden"));
+fn sealed_frames_are_golden_too() {
     let msg = golden_messages().remove(0).1;
-    assert_eq!(hex(&encode(&msg, &key)), GOLDEN_PING_KEYED);
-    assert_eq!(decode(&unhex(GOLDEN_PING_KEYED), &key, big()), Ok(msg));
+    let key = Key::new(Some("golden"));
+    let labeled = Key::new(Some("golden")).with_label("prod");
+    for (k, golden) in [
+        (&key, GOLDEN_PING_SEALED),
+        (&labeled, GOLDEN_PING_SEALED_LABELED),
+    ] {
+        let f = Encoded::new(&msg).datagram_at(k, G_STAMP, g_nonce());
+        assert_eq!(hex(&f), golden, "the sealed format changed");
+        assert_eq!(
+            decode_at(&unhex(golden), k, big(), G_STAMP),
+            Ok(msg.clone())
+        );
+    }
+    assert_eq!(key.list(), vec![GOLDEN_KEY_ID.to_string()]);
+    assert_eq!(Key::id_of("golden"), GOLDEN_KEY_ID);
 }

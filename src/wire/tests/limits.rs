@@ -138,7 +138,7 @@ fn counts_and_lengths_are_bounded_per_transport() {
 // ---- answers to datagrams ----------------------------------------------------------------------
 
 /// `ANSWER_OVERHEAD` bounds every byte of a ping, ack or nack besides its rumors, at the largest
-/// sequence number and ids, with a MAC and a 3-byte rumor count: an answer packed to
+/// sequence number and ids, sealed and labeled, with a 3-byte rumor count: an answer packed to
 /// `weight - ANSWER_OVERHEAD` bytes of rumors never outweighs its request.
 #[test]
 fn answer_overhead_bounds_every_answer_beside_its_rumors() {
@@ -148,7 +148,8 @@ fn answer_overhead_bounds_every_answer_beside_its_rumors() {
         incarnation: 7,
     };
     let one = RUMOR_ENCODING.encode(&rumor).len();
-    for key in [Key::new(None), Key::new(Some("k"))] {
+    let sealed = Key::new(Some("k")).with_label("l");
+    for key in [Key::new(None), Key::new(Some("k")), sealed.clone()] {
         for count in [0usize, 1, 251, 300] {
             let rumors = vec![rumor.clone(); count];
             let weight = count * one;
@@ -182,10 +183,55 @@ fn answer_overhead_bounds_every_answer_beside_its_rumors() {
         target: v6,
         rumors: vec![],
     };
-    assert_eq!(
-        encode(&ping, &Key::new(Some("k"))).len(),
-        ANSWER_OVERHEAD - 2
-    );
+    assert_eq!(encode(&ping, &sealed).len(), ANSWER_OVERHEAD - 2);
+}
+
+/// `MESSAGE_OVERHEAD` bounds every byte of a datagram message besides its rumors, sealed and
+/// labeled, at the largest sequence number and ids: a message packed with the rumor budget
+/// (`datagram_budget`) still fits in `DATAGRAM_MAX`.
+#[test]
+fn a_full_sealed_datagram_fits() {
+    let v6: std::net::SocketAddr = "[2001:db8::ffff:ffff]:65535".parse().unwrap();
+    let rumor = Rumor::Left {
+        id: v6,
+        incarnation: u32::MAX,
+    };
+    let one = RUMOR_ENCODING.encode(&rumor).len();
+    let budget = RUMOR_ENCODING.datagram_budget();
+    assert_eq!(budget, 1_283, "the rumors a datagram carries changed");
+    let rumors = vec![rumor; budget / one];
+    let key = Key::new(Some("k")).with_label(&"l".repeat(LABEL_MAX));
+    for msg in [
+        Message::Ping {
+            seq: u32::MAX,
+            from: v6,
+            target: v6,
+            rumors: rumors.clone(),
+        },
+        Message::PingReq {
+            seq: u32::MAX,
+            from: v6,
+            target: v6,
+            rumors: rumors.clone(),
+        },
+        Message::Ack {
+            seq: u32::MAX,
+            from: v6,
+            rumors: rumors.clone(),
+        },
+        Message::Gossip {
+            from: v6,
+            rumors: rumors.clone(),
+        },
+    ] {
+        let len = encode(&msg, &key).len();
+        let fixed = len - rumors.len() * one;
+        assert!(
+            fixed <= MESSAGE_OVERHEAD,
+            "{fixed} bytes besides the rumors"
+        );
+        assert!(len <= DATAGRAM_MAX, "{len} bytes");
+    }
 }
 
 #[test]
