@@ -200,7 +200,7 @@ func TestCountersBeyondPekoStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.Write([]byte{'P', 'K', 3, 4, 0, 0xff, 0xff, 0xff, 0xff}); err != nil {
+	if _, err := conn.Write([]byte{'P', 'K', 4, 4, 0, 0xff, 0xff, 0xff, 0xff}); err != nil {
 		t.Fatal(err)
 	}
 	conn.Close()

@@ -48,13 +48,15 @@ pub struct Plan {
     /// `--storm --storm-phase`: stop once the lists are complete and print what the storm took
     /// (the A/B runs of a change to the storm; no settle, window, publish or stop).
     pub storm_phase: bool,
+    /// `--secret S`: every member configured with this secret key (frames sealed).
+    pub secret: Option<String>,
 }
 
 pub fn usage(msg: &str) -> ! {
     eprintln!("bench: {msg}");
     eprintln!(
         "usage: bench [--sizes 50,100,200] [--cycle MS] [--timeout MS] [--steady SECS] \
-         [--settle SECS] [--tcp] [--large | --storm [--storm-phase]] [--json FILE]\n       \
+         [--settle SECS] [--tcp] [--secret KEY] [--large | --storm [--storm-phase]] [--json FILE]\n       \
          bench --overload [--sizes 200] [--settle SECS] [--spin-secs 30] [--spin-threads 2] \
          [--after-secs 30] [--json FILE]"
     );
@@ -95,6 +97,7 @@ pub fn parse_args() -> Plan {
     let mut after = Duration::from_secs(30);
     let mut storm = false;
     let mut storm_phase = false;
+    let mut secret: Option<String> = None;
     let mut sizes: Option<Vec<usize>> = None;
     let mut cycle_ms: Option<u32> = None;
     let mut timeout_ms: Option<u32> = None;
@@ -138,6 +141,7 @@ pub fn parse_args() -> Plan {
             }
             "--storm" => storm = true,
             "--storm-phase" => storm_phase = true,
+            "--secret" => secret = Some(value("--secret")),
             "--json" => json = Some(value("--json")),
             "-h" | "--help" => usage("help"),
             other => usage(&format!("unknown argument {other:?}")),
@@ -174,6 +178,7 @@ pub fn parse_args() -> Plan {
             spin,
             after,
             storm_phase,
+            secret: secret.clone(),
         }
     } else if large {
         Plan {
@@ -195,6 +200,7 @@ pub fn parse_args() -> Plan {
             spin,
             after,
             storm_phase: false,
+            secret: secret.clone(),
         }
     } else {
         Plan {
@@ -219,6 +225,7 @@ pub fn parse_args() -> Plan {
             spin,
             after,
             storm_phase: false,
+            secret: secret.clone(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Cluster benchmark: N members in one process on 127.0.0.1, one cluster size after another.
 //!
 //!     cargo run --release --example bench -- [--sizes 50,100,200] [--cycle MS] [--timeout MS]
-//!                                            [--steady SECS] [--settle SECS] [--tcp]
+//!                                            [--steady SECS] [--settle SECS] [--tcp] [--secret KEY]
 //!                                            [--large | --storm] [--json FILE]
 //!
 //! Default mode, for each N: time until every member lists all N, steady-state traffic and CPU
@@ -64,6 +64,7 @@ fn main() {
         cycle_ms: plan.cycle_ms,
         timeout_ms: plan.timeout_ms,
         protocol: plan.protocol,
+        secret_key: plan.secret.clone(),
         ..Config::default()
     };
     let cfg = match cfg.resolve() {

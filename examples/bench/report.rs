@@ -43,9 +43,19 @@ pub fn protocol_name(p: Protocol) -> &'static str {
     }
 }
 
+/// The transport and whether frames are sealed (`--secret`), for the headers.
+pub fn transport(cfg: &Config) -> String {
+    let sealed = if cfg.secret_key.is_some() {
+        ", frames sealed (--secret)"
+    } else {
+        ""
+    };
+    format!("{}{sealed}", protocol_name(cfg.protocol))
+}
+
 /// The line above the table: what was run, and how.
 pub fn print_header(plan: &Plan, cfg: &Config, cores: Option<usize>) {
-    let protocol = protocol_name(cfg.protocol);
+    let protocol = transport(cfg);
     let cores_s = cores.map_or("?".into(), |c| c.to_string());
     match plan.mode {
         Mode::Default => println!(
@@ -155,6 +165,8 @@ pub struct ConfigJson<'a> {
     timeout_ms: u32,
     amount: u32,
     protocol: &'static str,
+    /// Every member had a secret key: frames sealed.
+    sealed: bool,
     cores: Option<usize>,
     seeds: usize,
     batch_size: Option<usize>,
@@ -308,6 +320,7 @@ pub fn config_json<'a>(
         timeout_ms: cfg.timeout_ms,
         amount: cfg.amount,
         protocol: protocol_name(cfg.protocol),
+        sealed: cfg.secret_key.is_some(),
         cores,
         seeds: SEEDS,
         batch_size: plan.batch.map(|b| b.0),

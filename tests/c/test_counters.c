@@ -54,6 +54,8 @@ static const struct {
     { "CLOCKS_IMPLAUSIBLE", PEKO_COUNTER_CLOCKS_IMPLAUSIBLE, 28 },
     { "INTRODUCTIONS_REFUSED", PEKO_COUNTER_INTRODUCTIONS_REFUSED, 29 },
     { "ANNOUNCES_IGNORED", PEKO_COUNTER_ANNOUNCES_IGNORED, 30 },
+    { "DROPPED_REPLAY", PEKO_COUNTER_DROPPED_REPLAY, 31 },
+    { "DROPPED_LABEL", PEKO_COUNTER_DROPPED_LABEL, 32 },
 };
 #define NCOUNTERS (sizeof COUNTERS / sizeof COUNTERS[0])
 
@@ -98,9 +100,9 @@ static void count_errors(void *userdata, uint32_t level, const char *line)
 /* Connects to the member's TCP port and sends a frame length beyond any limit. */
 static void send_oversized_frame(uint16_t port)
 {
-    /* A stream frame header (docs/protocol.md, protocol version 3, no key):
-     * "PK", version 3, type 4 (PushPull), flags 0, a body of 2^32 - 1 bytes. */
-    static const unsigned char huge[9] = { 'P', 'K', 3, 4, 0, 0xff, 0xff, 0xff, 0xff };
+    /* A stream frame header (docs/protocol.md, protocol version 4, no key):
+     * "PK", version 4, type 4 (PushPull), flags 0, a body of 2^32 - 1 bytes. */
+    static const unsigned char huge[9] = { 'P', 'K', 4, 4, 0, 0xff, 0xff, 0xff, 0xff };
     struct sockaddr_in sa;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     CHECK_MSG(fd >= 0, "socket: %s", strerror(errno));

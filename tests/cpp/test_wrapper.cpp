@@ -293,9 +293,9 @@ TEST(Counters, BeyondPekoStats) {
         sa.sin_port = htons(a.local_port());
         sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-        // A protocol v3 stream header (docs/protocol.md): PushPull, no key, a body of
+        // A protocol v4 stream header (docs/protocol.md): PushPull, no key, a body of
         // 2^32 - 1 bytes, beyond any frame limit.
-        const unsigned char huge[9] = {'P', 'K', 3, 4, 0, 0xff, 0xff, 0xff, 0xff};
+        const unsigned char huge[9] = {'P', 'K', 4, 4, 0, 0xff, 0xff, 0xff, 0xff};
         ASSERT_EQ(::write(fd, huge, sizeof huge), static_cast<ssize_t>(sizeof huge));
         ::close(fd);
     }

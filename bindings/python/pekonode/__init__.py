@@ -20,6 +20,7 @@ bindings/python for the details (threads, the GIL, errors, logging).
 from ._lib import LIB_PATH
 from ._node import (
     Config,
+    Encryption,
     Event,
     EventKind,
     LogLevel,
@@ -29,6 +30,7 @@ from ._node import (
     Protocol,
     Stats,
     Status,
+    key_id,
     lib_version,
     set_log,
 )
@@ -37,6 +39,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Config",
+    "Encryption",
     "Event",
     "EventKind",
     "LIB_PATH",
@@ -47,6 +50,7 @@ __all__ = [
     "Protocol",
     "Stats",
     "Status",
+    "key_id",
     "lib_version",
     "set_log",
 ]

@@ -86,6 +86,15 @@ PEKO_COUNTER_INCARNATIONS_IMPLAUSIBLE = 27
 PEKO_COUNTER_CLOCKS_IMPLAUSIBLE = 28
 PEKO_COUNTER_INTRODUCTIONS_REFUSED = 29
 PEKO_COUNTER_ANNOUNCES_IGNORED = 30
+PEKO_COUNTER_DROPPED_REPLAY = 31
+PEKO_COUNTER_DROPPED_LABEL = 32
+
+PEKO_ENCRYPTION_ACCEPT = 1
+PEKO_ENCRYPTION_SEND = 2
+PEKO_ENCRYPTION_REQUIRE = 3
+PEKO_KEYS_MAX = 8
+PEKO_LABEL_MAX = 255
+PEKO_KEY_ID_LEN = 16
 
 PEKO_OK = 0
 PEKO_ERR_NULL_ARG = 1
@@ -187,6 +196,15 @@ PROTOTYPES = {
     "peko_set_log": (peko_status, [peko_log_fn, c_void_p, c_uint32]),
     "peko_stats": (peko_status, [peko_node_p, POINTER(peko_stats_t)]),
     "peko_counter": (peko_status, [peko_node_p, c_uint32, POINTER(c_uint64)]),
+    "peko_key_install": (peko_status, [peko_node_p, c_char_p]),
+    "peko_key_use": (peko_status, [peko_node_p, c_char_p]),
+    "peko_key_remove": (peko_status, [peko_node_p, c_char_p]),
+    # buf is a char* output: a create_string_buffer(...) or None.
+    "peko_key_list": (peko_status, [peko_node_p, POINTER(c_char), c_size_t, POINTER(c_size_t)]),
+    "peko_key_id": (peko_status, [c_char_p, POINTER(c_char), c_size_t]),
+    "peko_encryption_set": (peko_status, [peko_node_p, c_uint32]),
+    "peko_encryption_get": (peko_status, [peko_node_p, POINTER(c_uint32)]),
+    "peko_label_set": (peko_status, [peko_node_p, c_char_p]),
 }
 
 

@@ -19,6 +19,7 @@ from ._lib import lib
 
 __all__ = [
     "Config",
+    "Encryption",
     "Event",
     "EventKind",
     "LogLevel",
@@ -28,6 +29,7 @@ __all__ = [
     "Protocol",
     "Stats",
     "Status",
+    "key_id",
     "lib_version",
     "set_log",
 ]
@@ -67,6 +69,18 @@ class Protocol(enum.IntEnum):
 
     UDP = _lib.PEKO_PROTOCOL_UDP
     TCP = _lib.PEKO_PROTOCOL_TCP
+
+
+class Encryption(enum.IntEnum):
+    """How a member treats plain frames (peko_encryption_set): the three steps of switching a
+    running cluster to keys, each done on every member before the next. ACCEPT sends plain
+    frames and accepts plain and sealed ones (a member without a key, or given one at run
+    time); SEND sends sealed ones and still accepts plain ones; REQUIRE accepts only sealed
+    ones (a member configured with a secret_key)."""
+
+    ACCEPT = _lib.PEKO_ENCRYPTION_ACCEPT
+    SEND = _lib.PEKO_ENCRYPTION_SEND
+    REQUIRE = _lib.PEKO_ENCRYPTION_REQUIRE
 
 
 class LogLevel(enum.IntEnum):
@@ -149,6 +163,15 @@ def _ms(seconds: float) -> int:
 
 def _text(b: Optional[bytes]) -> str:
     return b.decode("utf-8", "replace") if b else ""
+
+
+def key_id(key: str) -> str:
+    """The id Node.key_list gives ``key``: 16 hex digits derived from it, which name a key
+    without revealing it."""
+    k = _cstr(key, "key", none_ok=False)
+    buf = ctypes.create_string_buffer(_lib.PEKO_KEY_ID_LEN + 1)
+    _check(lib.peko_key_id(k, buf, len(buf)), "peko_key_id")
+    return buf.value.decode("ascii")
 
 
 def lib_version() -> str:
@@ -258,6 +281,8 @@ class Stats(NamedTuple):
     clocks_implausible: int = 0  # metadata refused: its clock more than 60 s ahead of ours
     introductions_refused: int = 0  # new members not added: introduction limits reached
     announces_ignored: int = 0  # metadata announced by datagram from an unverified sender
+    dropped_replay: int = 0  # sealed frames sent further from our clock than the replay window
+    dropped_label: int = 0  # frames of another cluster label (or none, or one when we have none)
 
 
 # Stats fields read with peko_counter, and their ids.
@@ -454,6 +479,71 @@ class Node:
                 _check(lib.peko_counter(h, counter_id, byref(v)), "peko_counter")
                 values[field] = v.value
             return Stats(**values)
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def key_install(self, key: str) -> None:
+        """Adds ``key`` (a secret, as Config.secret_key) to the keyring: frames sealed with it
+        open from now on. The first key of a member without one becomes its primary, but the
+        member keeps sending plain frames (Encryption.ACCEPT) until set_encryption. At most 8
+        keys (PekoError STATE beyond)."""
+        k = _cstr(key, "key", none_ok=False)
+        with self._use("peko_key_install") as h:
+            _check(lib.peko_key_install(h, k), "peko_key_install")
+
+    def key_use(self, key: str) -> None:
+        """Makes the installed ``key`` the primary: what this member sends is sealed with it."""
+        k = _cstr(key, "key", none_ok=False)
+        with self._use("peko_key_use") as h:
+            _check(lib.peko_key_use(h, k), "peko_key_use")
+
+    def key_remove(self, key: str) -> None:
+        """Removes the installed ``key`` (never the primary: PekoError STATE)."""
+        k = _cstr(key, "key", none_ok=False)
+        with self._use("peko_key_remove") as h:
+            _check(lib.peko_key_remove(h, k), "peko_key_remove")
+
+    def key_list(self) -> List[str]:
+        """The installed keys' ids (key_id), the primary first."""
+        with self._use("peko_key_list") as h:
+            need = c_size_t(0)
+            st = lib.peko_key_list(h, None, 0, byref(need))
+            for _ in range(64):  # each retry means a concurrent install made it grow
+                if st != _lib.PEKO_ERR_BUFFER_TOO_SMALL:
+                    break
+                buf = ctypes.create_string_buffer(need.value)
+                st = lib.peko_key_list(h, buf, len(buf), byref(need))
+                if st == _lib.PEKO_OK:
+                    return buf.value.decode("ascii").split("\n")[:-1]
+            _check(st, "peko_key_list")
+            return []
+
+    def set_encryption(self, mode: Union[Encryption, int, str]) -> None:
+        """Sets how this member treats plain frames (an :class:`Encryption` or its name);
+        SEND and REQUIRE need a key (PekoError STATE)."""
+        if isinstance(mode, str):
+            try:
+                mode = Encryption[mode.upper()]
+            except KeyError:
+                raise ValueError(f"encryption mode {mode!r} is none of accept, send, require") from None
+        with self._use("peko_encryption_set") as h:
+            _check(lib.peko_encryption_set(h, int(mode)), "peko_encryption_set")
+
+    @property
+    def encryption(self) -> Union[Encryption, int]:
+        """This member's :class:`Encryption` mode."""
+        with self._use("peko_encryption_get") as h:
+            v = ctypes.c_uint32(0)
+            _check(lib.peko_encryption_get(h, byref(v)), "peko_encryption_get")
+            return _enum(Encryption, v.value)
+
+    def set_label(self, label: Optional[str]) -> None:
+        """Sets the cluster label, before join (PekoError STATE after): frames of other labels
+        (or none) are dropped and counted (Stats.dropped_label), with or without keys. At most
+        255 bytes of UTF-8; None or "" for none."""
+        b = _cstr(label, "label")
+        with self._use("peko_label_set") as h:
+            _check(lib.peko_label_set(h, b), "peko_label_set")
 
     # -- metadata --------------------------------------------------------------------------
 

@@ -1,20 +1,15 @@
 """A three-member cluster on 127.0.0.1 with OS-chosen ports: lists, metadata, stats, stop/start."""
 
-import hashlib
-import hmac
 import socket
 
 import pekonode
-from conftest import LOOPBACK, SESSION_KEY, members, wait_until
+from conftest import LOOPBACK, members, wait_until
 
 
-def oversized_stream_header(secret):
-    """A protocol v3 stream header (docs/protocol.md) under `secret`: PushPull, a body of
-    2^32 - 1 bytes, beyond any limit; its tag is right, so the length is what gets it dropped."""
-    key = hashlib.sha256(b"pekonode v1 frame MAC key\0" + secret.encode()).digest()
-    header = b"PK\x03\x04\x01\xff\xff\xff\xff"
-    tag = hmac.new(key, b"pekonode stream header\0" + header, hashlib.sha256).digest()[:16]
-    return header + tag
+# A protocol v4 stream header (docs/protocol.md), plain: PushPull, a body of 2^32 - 1 bytes,
+# beyond any limit. A member that accepts plain frames (Encryption.SEND) checks the length and
+# drops it for that; one that requires sealed frames would drop it as unauthenticated.
+OVERSIZED_STREAM_HEADER = b"PK\x04\x04\x00\xff\xff\xff\xff"
 
 
 def test_three_members_converge(cluster):
@@ -80,8 +75,9 @@ def test_counters_beyond_peko_stats(make_node):
             s.bind((LOOPBACK, 0))
             held.append(s)
             a.set(LOOPBACK, s.getsockname()[1])
+        a.set_encryption("send")  # sealed frames out, plain ones still read: the header is
         with socket.create_connection((LOOPBACK, a.local_port)) as c:
-            c.sendall(oversized_stream_header(SESSION_KEY))
+            c.sendall(OVERSIZED_STREAM_HEADER)
         st = wait_until(
             lambda: (lambda s: s if s.dropped_too_large >= 1 and s.send_errors >= 1
                      and s.events_lost >= silent - 64 else None)(a.stats()),

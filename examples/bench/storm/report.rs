@@ -4,7 +4,7 @@
 use super::watch::Point;
 use super::StormRow;
 use crate::args::Plan;
-use crate::report::{fixed, protocol_name, s, secs, RowJson, CPU_TARGET_PCT, RSS_TARGET_MIB};
+use crate::report::{fixed, s, secs, transport, RowJson, CPU_TARGET_PCT, RSS_TARGET_MIB};
 use crate::SEEDS;
 use pekonode::Config;
 use serde::Serialize;
@@ -30,7 +30,7 @@ pub fn print_header(plan: &Plan, cfg: &Config, cores: &str) {
         cfg.cycle_ms,
         cfg.timeout_ms,
         cfg.amount,
-        protocol_name(cfg.protocol),
+        transport(cfg),
         plan.list_poll.as_millis(),
         plan.deadline.as_secs(),
         plan.settle.as_secs_f64(),
