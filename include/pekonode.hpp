@@ -207,7 +207,7 @@ struct Stats {
     std::uint64_t bytes_sent = 0;
     std::uint64_t packets_received = 0;  // datagrams and TCP frames received
     std::uint64_t bytes_received = 0;
-    std::uint64_t dropped_auth = 0;            // dropped: wrong or missing MAC
+    std::uint64_t dropped_auth = 0;            // dropped: not sealed under a key we hold
     std::uint64_t dropped_malformed = 0;       // dropped: garbage, truncated or oversized
     std::uint64_t dropped_queue_full = 0;      // dropped: a send queue was full
     std::uint64_t anti_entropy_exchanges = 0;  // digests, offers and push-pulls sent
@@ -232,7 +232,26 @@ struct Stats {
     std::uint64_t clocks_implausible = 0;        // metadata refused: clock over 60 s ahead
     std::uint64_t introductions_refused = 0;     // new members not added: introduction limits
     std::uint64_t announces_ignored = 0;         // metadata announces from unverified senders
+    std::uint64_t dropped_replay = 0;  // sealed frames sent further from our clock than the window
+    std::uint64_t dropped_label = 0;   // frames of another cluster label (or none)
 };
+
+// How a member treats plain frames (peko_encryption_set): the three steps of switching a
+// running cluster to keys, each on every member before the next.
+enum class Encryption : std::uint32_t {
+    Accept = PEKO_ENCRYPTION_ACCEPT,    // sends plain, accepts plain and sealed (no key yet)
+    Send = PEKO_ENCRYPTION_SEND,        // sends sealed, still accepts plain
+    Require = PEKO_ENCRYPTION_REQUIRE,  // accepts only sealed (a configured secret_key)
+};
+
+// peko_key_id: the id Node::key_list() gives `key` (16 hex digits derived from it).
+inline std::string key_id(const std::string& key) {
+    static const char call[] = "peko_key_id";
+    char buf[PEKO_KEY_ID_LEN + 1];
+    detail::check(::peko_key_id(detail::c_string(key, "key", call).c_str(), buf, sizeof buf),
+                  call);
+    return std::string(buf);
+}
 
 // ---- the node ----------------------------------------------------------------------------
 
@@ -412,6 +431,8 @@ public:
             {PEKO_COUNTER_CLOCKS_IMPLAUSIBLE, &Stats::clocks_implausible},
             {PEKO_COUNTER_INTRODUCTIONS_REFUSED, &Stats::introductions_refused},
             {PEKO_COUNTER_ANNOUNCES_IGNORED, &Stats::announces_ignored},
+            {PEKO_COUNTER_DROPPED_REPLAY, &Stats::dropped_replay},
+            {PEKO_COUNTER_DROPPED_LABEL, &Stats::dropped_label},
         };
         for (const auto& m : more) s.*(m.second) = counter(m.first);
         return s;
@@ -424,6 +445,69 @@ public:
         std::uint64_t v = 0;
         detail::check(::peko_counter(h(call), id, &v), call);
         return v;
+    }
+
+    // peko_key_install: adds `key` to the keyring (frames sealed with it open from now on). The
+    // first key of a member without one is its primary, but the member keeps sending plain
+    // frames (Encryption::Accept) until set_encryption(). A full keyring throws PEKO_ERR_STATE.
+    void key_install(const std::string& key) {
+        static const char call[] = "peko_key_install";
+        detail::check(::peko_key_install(h(call), detail::c_string(key, "key", call).c_str()),
+                      call);
+    }
+
+    // peko_key_use: the installed `key` becomes the primary, which seals what this member sends.
+    void key_use(const std::string& key) {
+        static const char call[] = "peko_key_use";
+        detail::check(::peko_key_use(h(call), detail::c_string(key, "key", call).c_str()), call);
+    }
+
+    // peko_key_remove: removes the installed `key`; the primary throws PEKO_ERR_STATE.
+    void key_remove(const std::string& key) {
+        static const char call[] = "peko_key_remove";
+        detail::check(::peko_key_remove(h(call), detail::c_string(key, "key", call).c_str()),
+                      call);
+    }
+
+    // peko_key_list: the installed keys' ids (peko::key_id), the primary first.
+    std::vector<std::string> key_list() const {
+        static const char call[] = "peko_key_list";
+        std::size_t need = 0;
+        peko_status st = ::peko_key_list(h(call), nullptr, 0, &need);
+        for (int tries = 0; st == PEKO_ERR_BUFFER_TOO_SMALL && tries < 64; tries++) {
+            std::string buf(need, '\0');
+            st = ::peko_key_list(h(call), &buf[0], buf.size(), &need);
+            if (st == PEKO_OK) {
+                std::vector<std::string> ids;
+                std::size_t at = 0;
+                for (std::size_t nl; (nl = buf.find('\n', at)) != std::string::npos; at = nl + 1)
+                    ids.push_back(buf.substr(at, nl - at));
+                return ids;
+            }
+        }
+        detail::check(st, call);
+        return {};
+    }
+
+    // peko_encryption_set: Send and Require without a key throw PEKO_ERR_STATE.
+    void set_encryption(Encryption mode) {
+        static const char call[] = "peko_encryption_set";
+        detail::check(::peko_encryption_set(h(call), static_cast<std::uint32_t>(mode)), call);
+    }
+
+    // peko_encryption_get.
+    Encryption encryption() const {
+        static const char call[] = "peko_encryption_get";
+        std::uint32_t mode = 0;
+        detail::check(::peko_encryption_get(h(call), &mode), call);
+        return static_cast<Encryption>(mode);
+    }
+
+    // peko_label_set: the cluster label, before join() (PEKO_ERR_STATE after); "" for none.
+    void set_label(const std::string& label) {
+        static const char call[] = "peko_label_set";
+        detail::check(::peko_label_set(h(call), detail::c_string(label, "label", call).c_str()),
+                      call);
     }
 
     // peko_local_port: the bound port after join (useful with port 0), the configured one before.

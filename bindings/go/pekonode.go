@@ -94,7 +94,7 @@ type Stats struct {
 	BytesSent            uint64
 	PacketsReceived      uint64 // datagrams and TCP frames received
 	BytesReceived        uint64
-	DroppedAuth          uint64 // dropped: wrong or missing MAC
+	DroppedAuth          uint64 // dropped: not sealed under a key this member holds
 	DroppedMalformed     uint64 // dropped: garbage, truncated or oversized
 	DroppedQueueFull     uint64 // dropped: a send queue was full
 	AntiEntropyExchanges uint64 // digests, offers and push-pulls sent
@@ -120,6 +120,8 @@ type Stats struct {
 	ClocksImplausible       uint64 // metadata refused: its clock was over 60 s ahead of ours
 	IntroductionsRefused    uint64 // new members not added: a message or period introduced enough
 	AnnouncesIgnored        uint64 // metadata announced by datagram from an unverified sender, not fetched
+	DroppedReplay           uint64 // sealed frames sent further from our clock than the replay window
+	DroppedLabel            uint64 // frames of another cluster label (or none, or one when we have none)
 }
 
 // DefaultLeaveTimeout is how long Leave waits for its notices to reach the network when its
@@ -389,6 +391,8 @@ func (n *Node) Stats() (Stats, error) {
 			{C.PEKO_COUNTER_CLOCKS_IMPLAUSIBLE, &st.ClocksImplausible},
 			{C.PEKO_COUNTER_INTRODUCTIONS_REFUSED, &st.IntroductionsRefused},
 			{C.PEKO_COUNTER_ANNOUNCES_IGNORED, &st.AnnouncesIgnored},
+			{C.PEKO_COUNTER_DROPPED_REPLAY, &st.DroppedReplay},
+			{C.PEKO_COUNTER_DROPPED_LABEL, &st.DroppedLabel},
 		} {
 			var v C.uint64_t
 			if err := check("stats", C.peko_counter(h, c.id, &v)); err != nil {

@@ -676,3 +676,98 @@ int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
     return RUN_ALL_TESTS();
 }
+
+// ---- encryption ---------------------------------------------------------------------------
+
+namespace {
+
+peko::Config keyed_config(const std::string& secret) {
+    peko::Config cfg = loopback_config();
+    cfg.secret_key = secret;
+    return cfg;
+}
+
+// Waits until every node has run `rounds` more gossip rounds; every list must stay whole.
+void run_rounds(std::vector<peko::Node>& nodes, std::uint64_t rounds, const char* step) {
+    std::vector<std::uint64_t> start;
+    for (peko::Node& n : nodes) start.push_back(n.stats().round);
+    bool whole = true;
+    const bool done = eventually([&] {
+        for (peko::Node& n : nodes) whole = whole && n.stats().members_alive == nodes.size();
+        for (std::size_t i = 0; i < nodes.size(); i++)
+            if (nodes[i].stats().round < start[i] + rounds) return false;
+        return true;
+    });
+    EXPECT_TRUE(done) << step << ": rounds stopped";
+    EXPECT_TRUE(whole) << step << ": a member lost one";
+}
+
+}  // namespace
+
+TEST(Keys, CallsAndErrors) {
+    peko::Node n(loopback_config(), peko::Member(kLoopback, 0, "keys"));
+    EXPECT_TRUE(n.key_list().empty());
+    EXPECT_EQ(n.encryption(), peko::Encryption::Accept);
+    expect_error([&] { n.set_encryption(peko::Encryption::Send); }, PEKO_ERR_STATE,
+                 "Send without a key");
+    expect_error([&] { n.key_install(""); }, PEKO_ERR_INVALID_ARG, "empty key");
+    expect_error([&] { n.key_install(std::string("a\0b", 3)); }, PEKO_ERR_INVALID_ARG,
+                 "key with a NUL");
+    n.key_install("a");
+    n.key_install("b");
+    EXPECT_EQ(n.key_list(), (std::vector<std::string>{peko::key_id("a"), peko::key_id("b")}));
+    EXPECT_EQ(peko::key_id("a").size(), 16u);
+    expect_error([&] { n.key_remove("a"); }, PEKO_ERR_STATE, "remove the primary");
+    expect_error([&] { n.key_use("c"); }, PEKO_ERR_INVALID_ARG, "use an unknown key");
+    n.key_use("b");
+    n.key_remove("a");
+    EXPECT_EQ(n.key_list(), std::vector<std::string>{peko::key_id("b")});
+    n.set_encryption(peko::Encryption::Require);
+    EXPECT_EQ(n.encryption(), peko::Encryption::Require);
+    expect_error([&] { n.set_label(std::string(256, 'x')); }, PEKO_ERR_INVALID_ARG,
+                 "label too long");
+    n.set_label("blue");
+    n.join();
+    expect_error([&] { n.set_label("late"); }, PEKO_ERR_STATE, "label after join");
+}
+
+TEST(Keys, RotationWithoutARemoval) {
+    std::vector<peko::Node> nodes;
+    for (int i = 0; i < 3; i++) {
+        nodes.push_back(joined("r" + std::to_string(i), "", keyed_config("old")));
+        if (i > 0) nodes.back().set(peko::Member(kLoopback, nodes[0].local_port()));
+    }
+    ASSERT_TRUE(eventually([&] {
+        for (peko::Node& n : nodes)
+            if (n.stats().members_alive != 3) return false;
+        return true;
+    }));
+    EXPECT_EQ(nodes[0].encryption(), peko::Encryption::Require);
+    // Each step one member at a time, more than the timeout (2 s, 20 rounds) apart.
+    for (peko::Node& n : nodes) {
+        n.key_install("new");
+        run_rounds(nodes, 22, "install");
+    }
+    for (peko::Node& n : nodes) {
+        n.key_use("new");
+        run_rounds(nodes, 22, "use");
+    }
+    for (peko::Node& n : nodes) {
+        n.key_remove("old");
+        run_rounds(nodes, 22, "remove");
+    }
+    for (peko::Node& n : nodes) EXPECT_EQ(n.key_list(), std::vector<std::string>{peko::key_id("new")});
+}
+
+TEST(Keys, OtherLabelsStayApart) {
+    peko::Node a(loopback_config(), peko::Member(kLoopback, 0, "a"));
+    peko::Node b(loopback_config(), peko::Member(kLoopback, 0, "b"));
+    a.set_label("blue");
+    b.set_label("green");
+    a.join();
+    b.join();
+    b.set(peko::Member(kLoopback, a.local_port()));
+    EXPECT_TRUE(eventually([&] { return a.stats().dropped_label > 0; }))
+        << "a dropped none of b's frames";
+    EXPECT_EQ(a.get().size(), 1u);
+}
