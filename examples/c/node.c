@@ -2,12 +2,21 @@
  * node: one pekonode member as a command-line program.
  *
  *   node [--addr A] [--port N] [--join HOST:PORT]... [--name S] [--data S]
- *        [--key S] [--tcp] [--publish TEXT] [--print] [--cycle MS]
- *        [--timeout MS] [--rounds N]
+ *        [--key S] [--label S] [--tcp] [--publish TEXT] [--print] [--cycle MS]
+ *        [--timeout MS] [--rounds N] [--machine] [--commands]
  *
  * It joins, then once per round prints the member list and the cluster
  * metadata.  It runs until SIGINT/SIGTERM (or --rounds N rounds), then leaves
  * and frees the node.
+ *
+ * --machine prints, instead, one line per round for a program to read:
+ *   LIST <unix ms> <count> <addr:port>...     the member list, the local one first
+ *   META <unix ms> <hex of the metadata>      (only when there is some)
+ *   EVENT <unix ms> <JOINED|LEFT|FAILED|UPDATED|METADATA> <addr:port>
+ * --commands reads commands from standard input, one per line, and answers
+ * each with "OK <command>" or "ERR <command>: <message>":
+ *   key-install S | key-use S | key-remove S | encryption accept|send|require
+ *   publish TEXT
  *
  * Example, two terminals:
  *   build/node --port 7946 --name a --publish "hello"
@@ -16,11 +25,13 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pekonode.h"
 
@@ -46,12 +57,15 @@ static void usage(FILE *to, const char *prog)
             "  --name S          this member's name\n"
             "  --data S          this member's private data\n"
             "  --key S           shared secret key\n"
+            "  --label S         cluster label\n"
             "  --tcp             use TCP instead of UDP\n"
             "  --publish TEXT    publish TEXT as cluster metadata after joining\n"
             "  --print           let the library log to the console\n"
             "  --cycle MS        round period in ms (default %d)\n"
             "  --timeout MS      silent members are dropped after MS ms (default 10 x cycle)\n"
             "  --rounds N        exit after N rounds (default: until SIGINT/SIGTERM)\n"
+            "  --machine         one line per round and event, for programs (see the source)\n"
+            "  --commands        read commands from standard input (see the source)\n"
             "  --help            this text\n",
             prog, DEFAULT_PORT, DEFAULT_CYCLE_MS);
 }
@@ -106,7 +120,7 @@ static int parse_host_port(const char *arg, char **host, uint16_t *port)
 static int takes_value_option(const char *opt)
 {
     static const char *const options[] = {
-        "--addr", "--port", "--join", "--name", "--data", "--key",
+        "--addr", "--port", "--join", "--name", "--data", "--key", "--label",
         "--publish", "--cycle", "--timeout", "--rounds",
     };
     size_t i;
@@ -203,23 +217,145 @@ static int print_round(peko_node *node, unsigned long round)
     return 1;
 }
 
-/* Sleeps ms milliseconds unless a signal asks us to stop first. */
-static void wait_round(unsigned long ms)
+static long long unix_ms(void)
 {
-    struct timespec ts;
-    ts.tv_sec = (time_t)(ms / 1000);
-    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-    while (!stop_requested && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000L;
+}
+
+static void print_addr(const char *addr, uint16_t port)
+{
+    int v6 = addr != NULL && strchr(addr, ':') != NULL;
+    printf(" %s%s%s:%u", v6 ? "[" : "", addr ? addr : "?", v6 ? "]" : "", port);
+}
+
+/* --machine: the list, the metadata and the events since the last round. */
+static int print_machine(peko_node *node)
+{
+    static const char *const kinds[] = { "?", "JOINED", "LEFT", "FAILED", "UPDATED", "METADATA" };
+    peko_node_info *nodes = NULL;
+    size_t count = 0, i, len = 0;
+    uint8_t meta[4096];
+    peko_event ev;
+    peko_status st;
+
+    while ((st = peko_next_event(node, 0, &ev)) == PEKO_OK) {
+        printf("EVENT %lld %s", unix_ms(), ev.kind <= 5 ? kinds[ev.kind] : "?");
+        print_addr(ev.member.addr, ev.member.port);
+        putchar('\n');
+        peko_event_clear(&ev);
+    }
+    if (st != PEKO_ERR_TIMEOUT)
+        return check(st, "peko_next_event");
+    if (!check(peko_get(node, &nodes, &count), "peko_get"))
+        return 0;
+    printf("LIST %lld %lu", unix_ms(), (unsigned long)count);
+    for (i = 0; i < count; i++)
+        print_addr(nodes[i].addr, nodes[i].port);
+    putchar('\n');
+    peko_nodes_free(nodes, count);
+    st = peko_read(node, meta, sizeof meta, &len);
+    if (st == PEKO_OK && len > 0) {
+        printf("META %lld ", unix_ms());
+        for (i = 0; i < len; i++)
+            printf("%02x", meta[i]);
+        putchar('\n');
+    } else if (st != PEKO_OK && st != PEKO_ERR_BUFFER_TOO_SMALL) {
+        return check(st, "peko_read");
+    }
+    fflush(stdout);
+    return 1;
+}
+
+/* --commands: runs one line read from standard input. */
+static void run_command(peko_node *node, char *line)
+{
+    char *arg = strchr(line, ' ');
+    peko_status st;
+    char msg[512];
+
+    if (arg != NULL)
+        *arg++ = '\0';
+    if (strcmp(line, "key-install") == 0 && arg != NULL)
+        st = peko_key_install(node, arg);
+    else if (strcmp(line, "key-use") == 0 && arg != NULL)
+        st = peko_key_use(node, arg);
+    else if (strcmp(line, "key-remove") == 0 && arg != NULL)
+        st = peko_key_remove(node, arg);
+    else if (strcmp(line, "encryption") == 0 && arg != NULL)
+        st = peko_encryption_set(node, strcmp(arg, "accept") == 0    ? PEKO_ENCRYPTION_ACCEPT
+                                       : strcmp(arg, "send") == 0    ? PEKO_ENCRYPTION_SEND
+                                       : strcmp(arg, "require") == 0 ? PEKO_ENCRYPTION_REQUIRE
+                                                                     : 0);
+    else if (strcmp(line, "publish") == 0 && arg != NULL)
+        st = peko_publish(node, (const uint8_t *)arg, strlen(arg));
+    else {
+        printf("ERR %s: unknown command\n", line);
+        fflush(stdout);
+        return;
+    }
+    if (st == PEKO_OK) {
+        printf("OK %s\n", line);
+    } else {
+        msg[0] = '\0';
+        peko_last_error(msg, sizeof msg);
+        printf("ERR %s: %s\n", line, msg);
+    }
+    fflush(stdout);
+}
+
+/* --commands: the bytes of standard input not yet ended by a newline. */
+static char cmd_buf[1024];
+static size_t cmd_len = 0;
+static int cmd_eof = 0;
+
+static void read_commands(peko_node *node)
+{
+    ssize_t n = read(STDIN_FILENO, cmd_buf + cmd_len, sizeof cmd_buf - 1 - cmd_len);
+    char *nl;
+    if (n <= 0) {
+        if (n == 0 || (errno != EINTR && errno != EAGAIN))
+            cmd_eof = 1;
+        return;
+    }
+    cmd_len += (size_t)n;
+    cmd_buf[cmd_len] = '\0';
+    while ((nl = strchr(cmd_buf, '\n')) != NULL) {
+        *nl = '\0';
+        run_command(node, cmd_buf);
+        cmd_len -= (size_t)(nl + 1 - cmd_buf);
+        memmove(cmd_buf, nl + 1, cmd_len + 1);
+    }
+    if (cmd_len == sizeof cmd_buf - 1) /* a line too long: dropped */
+        cmd_len = 0;
+}
+
+/* Sleeps ms milliseconds unless a signal asks us to stop first; with
+ * `commands`, runs the commands that arrive meanwhile. */
+static void wait_round(unsigned long ms, peko_node *node, int commands)
+{
+    long long end = unix_ms() + (long long)ms;
+    for (;;) {
+        long long left = end - unix_ms();
+        struct pollfd p;
+        if (stop_requested || left <= 0)
+            return;
+        p.fd = STDIN_FILENO;
+        p.events = POLLIN;
+        p.revents = 0;
+        if (poll(&p, commands && !cmd_eof ? 1 : 0, (int)left) > 0)
+            read_commands(node);
     }
 }
 
 int main(int argc, char **argv)
 {
     const char *prog = argv[0] != NULL ? argv[0] : "node";
-    const char *addr = "127.0.0.1", *name = NULL, *data = NULL, *key = NULL;
+    const char *addr = "127.0.0.1", *name = NULL, *data = NULL, *key = NULL, *label = NULL;
     const char *publish = NULL;
     unsigned long port = DEFAULT_PORT, cycle = 0, timeout = 0, rounds = 0;
-    int tcp = 0, print = 0, have_rounds = 0, i, rc = 1;
+    int tcp = 0, print = 0, have_rounds = 0, machine = 0, commands = 0, i, rc = 1;
     char **join_hosts = NULL;
     uint16_t *join_ports = NULL;
     size_t njoin = 0, j;
@@ -249,6 +385,12 @@ int main(int argc, char **argv)
             takes_value = 0;
         } else if (strcmp(opt, "--print") == 0) {
             print = 1;
+            takes_value = 0;
+        } else if (strcmp(opt, "--machine") == 0) {
+            machine = 1;
+            takes_value = 0;
+        } else if (strcmp(opt, "--commands") == 0) {
+            commands = 1;
             takes_value = 0;
         } else if (!takes_value_option(opt)) {
             known = 0;
@@ -280,6 +422,8 @@ int main(int argc, char **argv)
             data = val;
         } else if (strcmp(opt, "--key") == 0) {
             key = val;
+        } else if (strcmp(opt, "--label") == 0) {
+            label = val;
         } else if (strcmp(opt, "--publish") == 0) {
             publish = val;
         } else if (strcmp(opt, "--cycle") == 0) {
@@ -320,6 +464,8 @@ int main(int argc, char **argv)
 
     if (!check(peko_new(&cfg, &local, &node), "peko_new"))
         goto done;
+    if (label != NULL && !check(peko_label_set(node, label), "peko_label_set"))
+        goto done;
     for (j = 0; j < njoin; j++) {
         peko_node_info peer;
         peer.addr = join_hosts[j];
@@ -350,10 +496,10 @@ int main(int argc, char **argv)
         goto done;
 
     for (round = 1; !stop_requested; round++) {
-        wait_round(cycle > 0 ? cycle : DEFAULT_CYCLE_MS);
+        wait_round(cycle > 0 ? cycle : DEFAULT_CYCLE_MS, node, commands);
         if (stop_requested)
             break;
-        if (!print_round(node, round))
+        if (!(machine ? print_machine(node) : print_round(node, round)))
             goto done;
         if (have_rounds && round >= rounds)
             break;
