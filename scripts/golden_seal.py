@@ -14,7 +14,8 @@ KEY_INFO = b"pekonode v4 frame key"
 ID_INFO = b"pekonode v4 key id"
 LABEL_CONTEXT = b"pekonode label\0"
 STAMP = 0x0000_018C_2A5F_0000  # ms since the epoch, fixed for the goldens
-NONCE = bytes(range(24))
+# The nonce: the send time, then 16 random bytes (fixed for the goldens: 00 01 .. 0f).
+NONCE = STAMP.to_bytes(8, "big") + bytes(range(16))
 
 
 def hkdf(secret, info, n):
@@ -33,7 +34,7 @@ def datagram(plain_frame, secret, label=b""):
     header = plain_frame[:4] + bytes([flags])
     if label:
         header += label_tag(label)
-    header += STAMP.to_bytes(8, "big") + NONCE
+    header += NONCE
     body = plain_frame[5:]
     return header + seal(body, header + label, NONCE, key)
 
@@ -45,7 +46,7 @@ def stream(plain_frame, secret, label=b""):
     header = plain_frame[:4] + bytes([flags]) + plain_frame[5:9]
     if label:
         header += label_tag(label)
-    header += STAMP.to_bytes(8, "big") + NONCE
+    header += NONCE
     header_nonce = bytes([NONCE[0] ^ 0x80]) + NONCE[1:]
     header_tag = seal(b"", header + label, header_nonce, key)
     body = plain_frame[9:]

@@ -2,8 +2,8 @@
 //! schema and the codec. `docs/protocol.md` describes the same format for another
 //! implementation.
 //!
-//! A datagram frame is `magic "PK" | version | message type | flags | [label tag] | [send time |
-//! nonce] | body | [AEAD tag]`, one per datagram; sealed (`seal.rs`) its body is encrypted and
+//! A datagram frame is `magic "PK" | version | message type | flags | [label tag] | [nonce, its
+//! first 8 bytes the send time] | body | [AEAD tag]`, one per datagram; sealed (`seal.rs`) its body is encrypted and
 //! everything before it authenticated. A stream frame (`stream.rs`) puts the body's length in
 //! its header and seals the header on its own, so a reader checks type, length, label and key
 //! before it reads the body.
@@ -25,7 +25,7 @@ use crate::proto::{Message, Rumor, RumorEncoding, MEMBERS_MAX};
 pub use crate::proto::ATTR_MAX;
 pub use seal::{
     wall_ms, Key, KeyError, SealMode, KEYS_MAX, LABEL_MAX, LABEL_TAG_LEN, NONCE_LEN,
-    SEAL_HEADER_LEN, STAMP_LEN, TAG_LEN, WINDOW_MIN_MS, WINDOW_PROBE_INTERVALS,
+    NONCE_RANDOM_LEN, SEAL_HEADER_LEN, STAMP_LEN, TAG_LEN, WINDOW_MIN_MS, WINDOW_PROBE_INTERVALS,
 };
 pub use stream::{
     encode_stream, StreamHeader, STREAM_HEADER_LEN, STREAM_HEADER_MAX, STREAM_SMALL_FRAME_MAX,
@@ -50,7 +50,8 @@ pub const HEADER_LEN: usize = 5;
 const FLAG_SEALED: u8 = 1;
 /// ...and it carries a cluster label's tag (after the header, or a stream header's length).
 const FLAG_LABEL: u8 = 2;
-/// The most a frame's sealing and label add to it: label tag, send time, nonce and AEAD tag.
+/// The most a frame's sealing and label add to it: label tag, nonce (with the send time) and
+/// AEAD tag.
 pub const SEAL_OVERHEAD: usize = LABEL_TAG_LEN + SEAL_HEADER_LEN + TAG_LEN;
 
 /// Largest datagram we send: under a 1500-byte Ethernet MTU with IPv6 and UDP headers, so nothing
@@ -63,10 +64,10 @@ pub const DATAGRAM_RECV_MAX: usize = 2048;
 pub const MESSAGE_OVERHEAD: usize = HEADER_LEN + SEAL_OVERHEAD + MESSAGE_FIXED_MAX;
 /// The most bytes of a datagram message's body besides its rumors: the variant, a 5-byte
 /// sequence number, two IPv6 ids (1 + 16 + 3 bytes each) and a 3-byte rumor count take 49
-/// (`wire/tests/limits.rs` checks every message that carries rumors); 11 to spare. Version 3
-/// allowed 96 here beside a 16-byte MAC: sealing's 52 bytes came out of that room, so a datagram
-/// still carries 1,283 bytes of rumors.
-pub const MESSAGE_FIXED_MAX: usize = 60;
+/// (`wire/tests/limits.rs` checks every message that carries rumors); 19 to spare. Version 3
+/// allowed 96 here beside a 16-byte MAC: sealing's 44 bytes (with a label) came out of that
+/// room, so a datagram still carries 1,283 bytes of rumors.
+pub const MESSAGE_FIXED_MAX: usize = 68;
 /// Largest metadata rumor carried inline in a datagram; larger metadata is announced and fetched.
 pub const INLINE_META_MAX: usize = 900;
 /// Largest configurable metadata / packet size.
@@ -184,17 +185,19 @@ impl Encoded {
 
     /// The datagram frame, sealed now with a fresh nonce when `key` seals.
     pub fn datagram(&self, key: &Key) -> Vec<u8> {
-        self.datagram_at(key, wall_ms(), seal::nonce())
+        self.datagram_at(key, wall_ms(), seal::nonce_random())
     }
 
-    /// The datagram frame, sealed (when `key` seals) with send time `stamp` and `nonce`.
-    fn datagram_at(&self, key: &Key, stamp: u64, nonce: [u8; NONCE_LEN]) -> Vec<u8> {
+    /// The datagram frame, sealed (when `key` seals) with send time `stamp` and the nonce's
+    /// `random` bytes.
+    fn datagram_at(&self, key: &Key, stamp: u64, random: [u8; NONCE_RANDOM_LEN]) -> Vec<u8> {
+        let nonce = seal::nonce_at(stamp, &random);
         let mut out = Vec::with_capacity(self.datagram_len(key));
         out.extend_from_slice(&MAGIC);
         out.push(PROTOCOL_VERSION);
         out.push(self.message_type as u8);
         out.push(flags(key));
-        let sealer = put_envelope(&mut out, key, stamp, &nonce);
+        let sealer = put_envelope(&mut out, key, &nonce);
         let header = out.len();
         out.extend_from_slice(&self.body);
         if let Some(s) = sealer {
@@ -207,7 +210,8 @@ impl Encoded {
 
     /// The stream frame (`stream.rs`).
     pub fn stream(&self, key: &Key) -> Vec<u8> {
-        stream::frame(self.message_type, &self.body, key, wall_ms(), seal::nonce())
+        let nonce = seal::nonce_at(wall_ms(), &seal::nonce_random());
+        stream::frame(self.message_type, &self.body, key, nonce)
     }
 }
 
@@ -223,7 +227,7 @@ fn flags(key: &Key) -> u8 {
 }
 
 /// What follows a header under `key`, besides the body: the label's tag, and when sealing the
-/// send time, the nonce and the body's AEAD tag.
+/// nonce and the body's AEAD tag.
 fn envelope_len(key: &Key) -> usize {
     key.label_tag().map_or(0, |t| t.len())
         + if key.seals() {
@@ -233,25 +237,23 @@ fn envelope_len(key: &Key) -> usize {
         }
 }
 
-/// Appends the label's tag and, when `key` seals, the send time and the nonce; what seals.
+/// Appends the label's tag and, when `key` seals, the nonce; what seals.
 fn put_envelope<'k>(
     out: &mut Vec<u8>,
     key: &'k Key,
-    stamp: u64,
     nonce: &[u8; NONCE_LEN],
 ) -> Option<seal::Sealer<'k>> {
     if let Some(t) = key.label_tag() {
         out.extend_from_slice(t);
     }
     let sealer = key.sealer()?;
-    out.extend_from_slice(&stamp.to_be_bytes());
     out.extend_from_slice(nonce);
     Some(sealer)
 }
 
 /// A frame's label part and sealing, read after its header at `at`: checks the label and
-/// whether `key` admits the frame sealed or plain; where the rest begins, and the send time and
-/// nonce's position when sealed.
+/// whether `key` admits the frame sealed or plain; where the rest begins, and the nonce's
+/// position when sealed.
 fn take_envelope(
     frame: &[u8],
     at: usize,
@@ -287,8 +289,9 @@ fn take_envelope(
     Ok((at + SEAL_HEADER_LEN, Some(at)))
 }
 
-/// The send time at `at` of a sealed frame, checked against `now` and the window, once the
-/// frame has opened (a forged time would otherwise count as a replay).
+/// The send time of a sealed frame (the first bytes of its nonce, at `at`), checked against
+/// `now` and the window, once the frame has opened (a forged time would otherwise count as a
+/// replay).
 fn check_stamp(frame: &[u8], at: usize, key: &Key, now: u64) -> Result<(), DecodeError> {
     let mut b = [0u8; STAMP_LEN];
     b.copy_from_slice(&frame[at..at + STAMP_LEN]);
@@ -306,7 +309,7 @@ pub fn encode(msg: &Message, key: &Key) -> Vec<u8> {
 /// Encodes one datagram frame sealed (when `key` seals) as if sent at `stamp` (ms since the
 /// epoch): what a replay of a frame recorded then looks like, for tests and tools.
 pub fn encode_at(msg: &Message, key: &Key, stamp: u64) -> Vec<u8> {
-    Encoded::new(msg).datagram_at(key, stamp, seal::nonce())
+    Encoded::new(msg).datagram_at(key, stamp, seal::nonce_random())
 }
 
 /// Opens and decodes one datagram frame that arrived with `limits`, by the wall clock now.
@@ -332,8 +335,8 @@ pub fn decode_at(
     let Some(message_type) = schema::MessageType::from_byte(frame[3]) else {
         return Err(DecodeError::Malformed);
     };
-    let (body_at, stamp_at) = take_envelope(frame, HEADER_LEN, frame[4], key)?;
-    let Some(stamp_at) = stamp_at else {
+    let (body_at, nonce_at) = take_envelope(frame, HEADER_LEN, frame[4], key)?;
+    let Some(nonce_at) = nonce_at else {
         return decode_body(&frame[body_at..], message_type, limits);
     };
     if frame.len() < body_at + TAG_LEN {
@@ -342,10 +345,10 @@ pub fn decode_at(
     let (sealed, tag) = frame.split_at(frame.len() - TAG_LEN);
     let (header, ct) = sealed.split_at(body_at);
     let mut body = ct.to_vec();
-    let nonce = &header[stamp_at + STAMP_LEN..];
+    let nonce = &header[nonce_at..];
     key.open(header, nonce, &mut body, tag)
         .ok_or(DecodeError::Auth)?;
-    check_stamp(frame, stamp_at, key, now)?;
+    check_stamp(frame, nonce_at, key, now)?;
     decode_body(&body, message_type, limits)
 }
 

@@ -2,15 +2,16 @@
 //!
 //! A sealed frame's body is encrypted and authenticated with XChaCha20-Poly1305 under a key
 //! derived from the user's secret with HKDF-SHA256 (fixed salt and context strings: the secret
-//! itself never travels, nor does anything derived from it but tags). Each frame gets a fresh
-//! random 24-byte nonce: at 192 bits random nonces cannot collide in any cluster's lifetime,
-//! where AES-GCM's and ChaCha20-Poly1305's 96-bit ones would reach the 2^32-frames-per-key bound
-//! in days at a thousand members (~15,000 datagrams a second). ChaCha20 also runs in constant
-//! time without AES instructions, which not every host a C library lands on has.
+//! itself never travels, nor does anything derived from it but tags). Each frame's 24-byte nonce
+//! is its send time (milliseconds since the epoch, 8 bytes) followed by 16 fresh random bytes:
+//! 128 random bits per millisecond cannot collide in any cluster's lifetime, where AES-GCM's and
+//! ChaCha20-Poly1305's 96-bit random nonces would reach the 2^32-frames-per-key bound in days at
+//! a thousand members (~15,000 datagrams a second), and the send time the replay check needs
+//! costs no byte of its own: a changed nonce does not open. ChaCha20 also runs in constant time
+//! without AES instructions, which not every host a C library lands on has.
 //!
-//! The associated data is the frame's header (which carries its send time, `STAMP_LEN`) followed
-//! by the cluster label: a frame from another label never opens, and one whose header was
-//! changed in flight neither. A plain frame (no key, or a cluster being switched to keys,
+//! The associated data is the frame's header (the nonce included) followed by the cluster label:
+//! a frame from another label never opens, and one whose header was changed in flight neither. A plain frame (no key, or a cluster being switched to keys,
 //! `SealMode`) carries the label's 4-byte tag instead, so clusters that share a network without
 //! keys stay apart too. A receiver drops a sealed frame whose send time is further than its
 //! window (`Key::window_ms`) from its own clock, either way: a replay, or a clock that is off.
@@ -20,16 +21,18 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 
-/// Bytes of a sealed frame's nonce...
+/// Bytes of a sealed frame's nonce: its send time (`STAMP_LEN`), then random bytes...
 pub const NONCE_LEN: usize = 24;
+/// ...of the send time, milliseconds since the Unix epoch, big-endian...
+pub const STAMP_LEN: usize = 8;
 /// ...of its Poly1305 tag (a stream frame has two: its header's and its body's)...
 pub const TAG_LEN: usize = 16;
-/// ...of its send time (milliseconds since the Unix epoch, big-endian)...
-pub const STAMP_LEN: usize = 8;
 /// ...and of the label's tag in any frame of a labeled member.
 pub const LABEL_TAG_LEN: usize = 4;
-/// What sealing adds to a frame's header: send time and nonce.
-pub const SEAL_HEADER_LEN: usize = STAMP_LEN + NONCE_LEN;
+/// What sealing adds to a frame's header: the nonce.
+pub const SEAL_HEADER_LEN: usize = NONCE_LEN;
+/// The random part of a nonce.
+pub const NONCE_RANDOM_LEN: usize = NONCE_LEN - STAMP_LEN;
 /// Longest cluster label, bytes.
 pub const LABEL_MAX: usize = 255;
 /// Most keys a keyring holds: a frame no key opens costs at most this many tries.
@@ -389,12 +392,20 @@ impl Opener {
     }
 }
 
-/// A fresh random nonce.
-pub(super) fn nonce() -> [u8; NONCE_LEN] {
+/// Fresh random bytes for a nonce.
+pub(super) fn nonce_random() -> [u8; NONCE_RANDOM_LEN] {
     // The thread's CSPRNG (ChaCha12, seeded from the OS and reseeded): a system call per
     // frame would cost more than sealing it.
-    let mut n = [0u8; NONCE_LEN];
+    let mut n = [0u8; NONCE_RANDOM_LEN];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut n);
+    n
+}
+
+/// The nonce of a frame sent at `stamp` (ms since the epoch) with `random` bytes.
+pub(super) fn nonce_at(stamp: u64, random: &[u8; NONCE_RANDOM_LEN]) -> [u8; NONCE_LEN] {
+    let mut n = [0u8; NONCE_LEN];
+    n[..STAMP_LEN].copy_from_slice(&stamp.to_be_bytes());
+    n[STAMP_LEN..].copy_from_slice(random);
     n
 }
 

@@ -11,22 +11,23 @@
 //! 4           1     flags: bit 0 = sealed, bit 1 = labeled; other bits 0
 //! 5           4     n = body length, big-endian u32
 //! [9          4     label tag (labeled)]
-//! [+0         8     send time, ms since the Unix epoch, big-endian (sealed)
-//!  +8         24    nonce
-//!  +32        16    header tag: XChaCha20-Poly1305 of nothing under the nonce with its first
+//! [+0         24    nonce: the send time (ms since the Unix epoch, 8 bytes big-endian), then
+//!                   16 random bytes (sealed)
+//!  +24        16    header tag: XChaCha20-Poly1305 of nothing under the nonce with its first
 //!                   byte XOR 0x80, associated data = the bytes before it, then the label]
 //! then        n     body: as in a datagram frame, or (sealed) encrypted under the nonce with
 //!                   the same associated data as the header tag
 //! [then       16    body tag (sealed)]
 //! ```
 //!
-//! The header tag and the body use different nonces (one bit apart), so no nonce is used twice.
+//! The header tag and the body use different nonces (one bit apart: the top bit of a send time,
+//! which no clock reaches), so no nonce is used twice.
 
 use super::schema::MessageType;
 use super::seal::{self, Opener};
 use super::{
     check_stamp, decode_body, flags, put_envelope, take_envelope, DecodeError, Encoded, Key,
-    Limits, Message, HEADER_LEN, MAGIC, NONCE_LEN, PROTOCOL_VERSION, STAMP_LEN, TAG_LEN,
+    Limits, Message, HEADER_LEN, MAGIC, NONCE_LEN, PROTOCOL_VERSION, TAG_LEN,
 };
 
 /// A stream header's fixed part: the frame header and the body's length...
@@ -47,13 +48,12 @@ fn header_nonce(nonce: &[u8]) -> [u8; NONCE_LEN] {
     n
 }
 
-/// Frames an encoded body for a stream, sealed (when `key` seals) with send time `stamp` and
-/// `nonce`.
+/// Frames an encoded body for a stream, sealed (when `key` seals) with `nonce` (which begins
+/// with the send time).
 pub(super) fn frame(
     message_type: MessageType,
     body: &[u8],
     key: &Key,
-    stamp: u64,
     nonce: [u8; NONCE_LEN],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(STREAM_HEADER_MAX + body.len() + TAG_LEN);
@@ -62,7 +62,7 @@ pub(super) fn frame(
     out.push(message_type as u8);
     out.push(flags(key));
     out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    let sealer = put_envelope(&mut out, key, stamp, &nonce);
+    let sealer = put_envelope(&mut out, key, &nonce);
     let ad = out.len();
     if let Some(s) = &sealer {
         let tag = s.seal(&out, &header_nonce(&nonce), &mut []);
@@ -149,13 +149,13 @@ impl StreamHeader {
             return Err(DecodeError::Malformed);
         }
         let message_type = MessageType::from_byte(bytes[3]).ok_or(DecodeError::Malformed)?;
-        let (end, stamp_at) = take_envelope(bytes, STREAM_HEADER_LEN, bytes[4], key)?;
+        let (end, nonce_at) = take_envelope(bytes, STREAM_HEADER_LEN, bytes[4], key)?;
         let mut ad = [0u8; STREAM_HEADER_MAX];
         ad[..end].copy_from_slice(&bytes[..end]);
-        let sealed = match stamp_at {
+        let sealed = match nonce_at {
             None => None,
             Some(at) => {
-                let nonce = &bytes[at + STAMP_LEN..end];
+                let nonce = &bytes[at..end];
                 let tag = &bytes[end..];
                 let opener = key
                     .open(&bytes[..end], &header_nonce(nonce), &mut [], tag)

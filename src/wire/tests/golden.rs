@@ -308,33 +308,31 @@ const GOLDEN_RUMORS: &[&str] = &[
     "05fd0300005f2a8c01000120010db8000000000000000000000007fb0a1f",
 ];
 
-/// The send time and nonce of the sealed goldens (`scripts/golden_seal.py`).
+/// The send time and the nonce's random bytes of the sealed goldens (`scripts/golden_seal.py`).
 pub(super) const G_STAMP: u64 = 0x0000_018c_2a5f_0000;
-pub(super) fn g_nonce() -> [u8; NONCE_LEN] {
+pub(super) fn g_random() -> [u8; NONCE_RANDOM_LEN] {
     std::array::from_fn(|i| i as u8)
 }
 
 /// The "ping" of `GOLDEN_MESSAGES` sealed with the key "golden", without and with the label
-/// "prod", at `G_STAMP` with `g_nonce`: computed by `scripts/golden_seal.py` with libsodium's
+/// "prod", at `G_STAMP` with `g_random`: computed by `scripts/golden_seal.py` with libsodium's
 /// XChaCha20-Poly1305 and the standard library's HMAC, from docs/protocol.md's layout.
 const GOLDEN_PING_SEALED: &str = concat!(
     "504b040001",
-    "0000018c2a5f0000",
-    "000102030405060708090a0b0c0d0e0f1011121314151617",
-    "f079c828ff1803328a9adb942ff95809f2973eccf6e40982d2f034a91d486727f1a64771593a70cb",
-    "a93833012ead3273a1e983c56d8e078c4f3cfd758aeb1c0c33959b83da8a51c79ffd08da04cd526c",
-    "014eeb5a",
-    "f6a6e8e06f27448782af478545b8a9f0",
+    "0000018c2a5f0000000102030405060708090a0b0c0d0e0f",
+    "937ad96c6fe4df9aee1b6f4eeae514ed033f0c42a16a64bd55d0e670c46bae501e7131230686ea00",
+    "1ccaa8fbcdf5e1fb1195ae97f5980a8db4723a8355fcfacb1843c0f10a7395534374e823a7c4b1fc",
+    "09f55d26",
+    "359e7e761bdc230ca20322a408d52d23",
 );
 const GOLDEN_PING_SEALED_LABELED: &str = concat!(
     "504b040003",
     "0e51927a",
-    "0000018c2a5f0000",
-    "000102030405060708090a0b0c0d0e0f1011121314151617",
-    "f079c828ff1803328a9adb942ff95809f2973eccf6e40982d2f034a91d486727f1a64771593a70cb",
-    "a93833012ead3273a1e983c56d8e078c4f3cfd758aeb1c0c33959b83da8a51c79ffd08da04cd526c",
-    "014eeb5a",
-    "9a0ab5711a627cd34011f57bedfb8eb0",
+    "0000018c2a5f0000000102030405060708090a0b0c0d0e0f",
+    "937ad96c6fe4df9aee1b6f4eeae514ed033f0c42a16a64bd55d0e670c46bae501e7131230686ea00",
+    "1ccaa8fbcdf5e1fb1195ae97f5980a8db4723a8355fcfacb1843c0f10a7395534374e823a7c4b1fc",
+    "09f55d26",
+    "773be5601e62f549174408c32ea8ca61",
 );
 /// The id `Key::list` gives the key "golden".
 const GOLDEN_KEY_ID: &str = "dcbe290078814be3";
@@ -379,7 +377,7 @@ fn sealed_frames_are_golden_too() {
         (&key, GOLDEN_PING_SEALED),
         (&labeled, GOLDEN_PING_SEALED_LABELED),
     ] {
-        let f = Encoded::new(&msg).datagram_at(k, G_STAMP, g_nonce());
+        let f = Encoded::new(&msg).datagram_at(k, G_STAMP, g_random());
         assert_eq!(hex(&f), golden, "the sealed format changed");
         assert_eq!(
             decode_at(&unhex(golden), k, big(), G_STAMP),

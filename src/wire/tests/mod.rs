@@ -134,7 +134,7 @@ fn a_sealed_datagram_hides_its_body() {
 #[test]
 fn a_datagram_of_another_label_or_time_is_dropped() {
     let prod = Key::new(Some("k")).with_label("prod");
-    let f = Encoded::new(&sample()).datagram_at(&prod, 1_000_000, [7; NONCE_LEN]);
+    let f = Encoded::new(&sample()).datagram_at(&prod, 1_000_000, [7; NONCE_RANDOM_LEN]);
     for (k, want) in [
         (Key::new(Some("k")).with_label("test"), DecodeError::Label),
         (Key::new(Some("k")), DecodeError::Label),

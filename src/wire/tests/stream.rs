@@ -1,29 +1,27 @@
 //! Stream frames: their golden bytes, and the header checked before the body.
 
-use super::golden::{g_nonce, G_STAMP};
+use super::golden::{g_random, G_STAMP};
 use super::*;
 
 /// The `nack` of `golden_messages` as a stream frame: header (magic, version, type, flags, body
 /// length), body; then sealed with the key "golden" without and with the label "prod", at
-/// `G_STAMP` with `g_nonce` (`scripts/golden_seal.py`): header, [label tag], send time, nonce,
-/// header tag, encrypted body, body tag.
+/// `G_STAMP` with `g_random` (`scripts/golden_seal.py`): header, [label tag], nonce (the send
+/// time, then the random bytes), header tag, encrypted body, body tag.
 const GOLDEN_STREAM_NACK: &str = concat!("504b0407000000000e", "07fcfeffffff000a000001fb0a1f");
 const GOLDEN_STREAM_NACK_SEALED: &str = concat!(
     "504b0407010000000e",
-    "0000018c2a5f0000",
-    "000102030405060708090a0b0c0d0e0f1011121314151617",
-    "c4641e9c014037ac1b186598c24546c7",
-    "f78436dd00e702c38085db4f24eb",
-    "d32b88bba51524c7985174aab8d38ed3",
+    "0000018c2a5f0000000102030405060708090a0b0c0d0e0f",
+    "4f67ade932eccd0a5721e831242613d8",
+    "94872799901bde6be4046f95e1f7",
+    "4bb32aeccd7458082cc48cf3b691cd97",
 );
 const GOLDEN_STREAM_NACK_SEALED_LABELED: &str = concat!(
     "504b0407030000000e",
     "0e51927a",
-    "0000018c2a5f0000",
-    "000102030405060708090a0b0c0d0e0f1011121314151617",
-    "0630bec462aa0f89612cb7b682f69508",
-    "f78436dd00e702c38085db4f24eb",
-    "2321f010eb7ecd2adfaceff95fd36157",
+    "0000018c2a5f0000000102030405060708090a0b0c0d0e0f",
+    "6c327f54059b8dd2d5f5fb5c7a0c7f03",
+    "94872799901bde6be4046f95e1f7",
+    "948a5cb58d96487b5c844b17da490e93",
 );
 
 fn golden_nack() -> Message {
@@ -34,10 +32,11 @@ fn golden_nack() -> Message {
         .1
 }
 
-/// The stream frame of `msg` under `key` at `G_STAMP` with `g_nonce`.
+/// The stream frame of `msg` under `key` at `G_STAMP` with `g_random`.
 fn frame_at(msg: &Message, key: &Key) -> Vec<u8> {
     let e = Encoded::new(msg);
-    crate::wire::stream::frame(e.message_type, &e.body, key, G_STAMP, g_nonce())
+    let nonce = crate::wire::seal::nonce_at(G_STAMP, &g_random());
+    crate::wire::stream::frame(e.message_type, &e.body, key, nonce)
 }
 
 /// The header's length, from its first bytes.
