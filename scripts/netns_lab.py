@@ -45,8 +45,10 @@ AE_MS = 30 * CYCLE_MS
 POLL = 0.05
 LAG_S = CYCLE_MS / 1000 + POLL
 
-# How long a 5|5 split may take until each side lists only itself.
-SPLIT_MAX_S = 90
+# How long a 5|5 split may take until each side lists only itself. Seven splits in this lab
+# took 6.3 to 16.9 s; the simulator's `partition` at 10 members and 5% loss: p50 6.4 s, max
+# 12.6 s over 30 seeds (`sim partition --n 10 --seeds 30 --loss 0.05 --cycle 200 --timeout 5000`).
+SPLIT_MAX_S = 40
 
 NODE = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "build", "node"))
 
@@ -319,9 +321,8 @@ class Lab:
             self.deafen(i, b)
         for i in b:
             self.deafen(i, a)
-        # The split lasts 20 s, or until each side lists only itself if that takes longer (a
-        # partition has no hard bound on detection, README "Configuration"; SPLIT_MAX_S is the
-        # bound this lab holds it to).
+        # The split lasts 20 s, and longer if each side does not list only itself by then, up to
+        # SPLIT_MAX_S (the stated bound: a split has no hard one, README "Configuration").
         self.hosts[a[0]].command("publish written on side A during the split")
         split = self.wait(lambda: self.complete(a) and self.complete(b), SPLIT_MAX_S)
         self.check(split is not None,

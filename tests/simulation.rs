@@ -193,3 +193,39 @@ fn a_joiner_lists_the_cluster_quietly() {
     let back = s.run_until(TIMEOUT as Millis * 2, |s| s.listed_by(7) == n - 1);
     assert!(back.is_some(), "the joiner was never listed by everyone");
 }
+
+/// Half of the cluster goes silent at once: each side lists only itself within the 20 s a
+/// partition lasts in `make test-netns` (issue 12), at 5% loss, 10 and 20 members, `cycle_ms`
+/// 200, `timeout_ms` 5000. Before a probe passed over the successors it suspected, and before a
+/// single nack cleared our own health, survivors removed the far side one suspicion after
+/// another at probe intervals stretched up to 9x: the median split of 10 took over 20 s (`sim
+/// partition --n 10,20 --seeds 30 --loss 0,0.05 --cycle 200 --timeout 5000`).
+#[test]
+fn a_split_shows_on_both_sides_within_twenty_seconds() {
+    for (n, bound_ms) in [(10, 15_000), (20, 20_000)] {
+        for seed in 1..=10 {
+            let mut s = Sim::new(SimConfig {
+                members: n,
+                loss: 0.05,
+                seed,
+                cycle_ms: CYCLE,
+                timeout_ms: 5_000,
+                ..SimConfig::default()
+            });
+            s.count_bytes = false;
+            s.start_converged();
+            s.run_for(20 * CYCLE as Millis + seed * 7);
+            for i in 0..n / 2 {
+                s.group[i] = 1;
+            }
+            let across = |s: &Sim| {
+                (0..n).all(|i| (0..n).all(|j| s.group[i] == s.group[j] || !s.lists(i, j)))
+            };
+            let took = s.run_until_step(bound_ms, 10, across);
+            assert!(
+                took.is_some(),
+                "{n} members, seed {seed}: the split did not show within {bound_ms} ms"
+            );
+        }
+    }
+}

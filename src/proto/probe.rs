@@ -9,7 +9,7 @@
 //! probe, from its target, proves that a member is there (`Core::verified`).
 
 use super::state::{live_peers, member_hash};
-use super::types::{Arrival, MemberId, Message, Millis, Route, Rumor};
+use super::types::{Arrival, MemberId, Message, Millis, Route, Rumor, Status};
 use super::Core;
 
 /// Members asked to probe a silent member on our behalf.
@@ -276,12 +276,18 @@ impl Core {
         let Some(p) = self.probe.take() else {
             return;
         };
-        // No ack. If the helpers did not even nack, the trouble may be ours (Lifeguard): slow
-        // down rather than accuse.
-        let missing = if p.nacks_expected > 0 {
-            p.nacks_expected.saturating_sub(p.nacks)
-        } else {
-            1
+        // No ack. If no helper even nacked, the trouble may be ours (Lifeguard): slow down
+        // rather than accuse. One nack proves that our own messages go out and answers come
+        // back, so the nacks the other helpers did not send say something about them, not us:
+        // when part of the cluster goes silent at once (a partition), the helpers picked there
+        // send none, and counting each (Lifeguard's rule, memberlist's too) stretched probe
+        // intervals up to 9x. A 5|5 split of 10 members at 5% loss took 11.2 s (median of 30
+        // simulated) with suspects passed over (`next_probe_target`) and this rule as it was,
+        // 6.4 s with both; 20 members: 18.7 s (over 20 s in 3 seeds of 30) and 12.6 s.
+        let missing = match (p.nacks_expected, p.nacks) {
+            (0, _) => 1,
+            (expected, 0) => expected,
+            _ => 0,
         };
         self.health.worsen(missing);
         let Some(m) = self.members.get(&p.target) else {
@@ -315,6 +321,17 @@ impl Core {
         let Some(target) = self.next_probe_target() else {
             return;
         };
+        // The ring successor skipped for being suspected is still told of its suspicion each
+        // interval, as our probe told it before, so a member that is alive refutes at once.
+        if let Some((s, rumor)) = self
+            .ring_successor()
+            .filter(|s| *s != target)
+            .and_then(|s| Some((s, self.suspicion_of(s)?)))
+        {
+            let seq = self.next_seq();
+            let rumors = self.piggyback_after(rumor);
+            self.send_ping(s, seq, rumors);
+        }
         let seq = self.next_seq();
         self.probe = Some(Probe {
             target,
@@ -383,8 +400,21 @@ impl Core {
     /// `detection_max` (1.9 intervals). Random targets would leave a long tail, and each one in
     /// the sequence would double the gap between two probes of the successor; the probe budget
     /// (one ping per interval) goes where it bounds detection.
+    ///
+    /// A successor we suspect is passed over for the next one (its suspicion decides it, and
+    /// `start_probe` still tells it): when many members go silent at once (a partition) each
+    /// survivor suspects the silent ones after it one interval apart, not one suspicion timeout
+    /// apart, each waiting for the one before it to be removed. Only when every live peer is
+    /// suspected is a suspect probed.
     fn next_probe_target(&self) -> Option<MemberId> {
-        self.ring_successor()
+        let mut ring = self.members.ring_from(member_hash(&self.cfg.me, None));
+        let first = ring.clone().next()?;
+        ring.find(|id| {
+            self.members
+                .get(id)
+                .is_some_and(|m| m.status != Status::Suspect)
+        })
+        .or(Some(first))
     }
 
     fn ring_successor(&self) -> Option<MemberId> {

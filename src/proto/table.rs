@@ -292,9 +292,14 @@ impl Table {
     /// The live peer after `hash` on the ring, wrapping to the first; `None` when there are no
     /// live peers.
     pub fn ring_after(&self, hash: u64) -> Option<MemberId> {
+        self.ring_from(hash).next()
+    }
+
+    /// The live peers in ring order from the first after `hash`, wrapping, each once.
+    pub fn ring_from(&self, hash: u64) -> impl Iterator<Item = MemberId> + Clone + '_ {
         let ring = &self.index.ring;
         let at = ring.partition_point(|id| member_hash(id, None) <= hash);
-        ring.get(at).or(ring.first()).copied()
+        ring[at..].iter().chain(&ring[..at]).copied()
     }
 
     /// XOR of `member_hash(id, Some(incarnation))` over the listed members that are not
