@@ -13,7 +13,8 @@ distribution of failure-detection times, list completeness over time in the join
 storm (`bench --storm`), and CPU and false removals under overload (`bench
 --overload`, when the bench has that mode; its JSON: {"mode": "overload", "rows":
 [{"n", "spin_threads", "spin_secs", "false_removals", optional "spin_start_s",
-"series": [{"t", "cpu_pct", "false_removals"}, ...]}]}). A bench that fails, times
+"series": [{"t", "cpu_pct", "false_removals"}, ...]}]}); then, as root, the fault lab's
+scenarios (scripts/netns_lab.py, `make test-netns`). A bench that fails, times
 out or is killed is recorded as such; every figure in the report comes from a
 bench's own output.
 """
@@ -71,7 +72,7 @@ QUIET_LOAD_SHARE = 0.5
 QUIET_WAIT_S = 600
 # Seconds before a run is killed.
 TIMEOUTS = {"sim": 3600, "scale": 1800, "bench": 1200, "large": 1800, "storm": 1800,
-            "overload": 1800}
+            "overload": 1800, "netns": 900}
 
 
 # --- running ---------------------------------------------------------------
@@ -192,7 +193,21 @@ def run_all(plan, sim, bench, data_dir):
         recs["storm"].append(run(name, [bench, "--storm", *args, "--json", out], data_dir,
                                  TIMEOUTS["storm"], out))
     recs["overload"] = run_overload(bench, data_dir)
+    recs["netns"] = run_netns(data_dir)
     return recs
+
+
+def run_netns(data_dir):
+    """The multi-host fault lab (`make test-netns`) with its figures, or None without root or
+    iptables (the report says so)."""
+    if os.geteuid() != 0 or shutil.which("iptables") is None:
+        print("[report] no root or no iptables: no fault-lab section", flush=True)
+        return None
+    subprocess.run(["make", "--no-print-directory", "build/node"], cwd=ROOT, check=True)
+    out = data_dir / "netns-lab.json"
+    wait_quiet()
+    return run("netns-lab", [sys.executable, ROOT / "scripts" / "netns_lab.py", "--json", out],
+               data_dir, TIMEOUTS["netns"], out)
 
 
 def has_overload(bench):
@@ -547,12 +562,33 @@ def overload_section(recs, plots):
     return md + section(rec)
 
 
+def netns_section(recs):
+    md = ["## Fault lab (network namespaces): `make test-netns`", ""]
+    rec = recs.get("netns")
+    if rec is None:
+        return md + ["_Not run: the lab needs root and iptables._", ""]
+    data = rec["data"] or {}
+    md += [f"{data.get('hosts', '?')} hosts, one `build/node` each, in network namespaces on one "
+           f"bridge; `cycle_ms` {data.get('cycle_ms')}, `timeout_ms` {data.get('timeout_ms')}; "
+           f"loss by {data.get('loss', '?')}. Each scenario asserts its property (the script's "
+           f"docstrings); the lab took {data.get('seconds', '?')} s.", ""]
+    scenarios = data.get("scenarios") or {}
+    if scenarios:
+        md += ["| scenario | figures |", "|---|---|"]
+        md += [f"| {name} | " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figs.items())
+               + " |" for name, figs in scenarios.items()]
+        md += [""]
+    return md + section(rec)
+
+
 def write_summary(out, recs, plots, info, build_cmd, quick, total):
     all_recs = [recs["dissemination"], recs["detection"], recs["pause"], recs["rejoin"],
                 *recs["scale"],
                 recs["bench"]] + ([recs["large"]] if "large" in recs else []) + recs["storm"]
     if recs.get("overload"):
         all_recs.append(recs["overload"])
+    if recs.get("netns"):
+        all_recs.append(recs["netns"])
     failed = [r for r in all_recs if r["status"] != "ok"]
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     md = ["# pekonode bench report", ""]
@@ -600,6 +636,7 @@ def write_summary(out, recs, plots, info, build_cmd, quick, total):
         md += ["### Real sockets: `bench --large`", "", *section(recs["large"])]
     md += storm_section(recs, plots)
     md += overload_section(recs, plots)
+    md += netns_section(recs)
     md += ["## Failure detection (simulator)", "",
            "Time from a member's crash until no other member lists it, one crash per seed.", ""]
     md += image(plots, "detection", "failure detection time CDF") + section(recs["detection"])
