@@ -227,7 +227,7 @@
 
 // `peko_counter`: sealed frames (datagrams and TCP frames) dropped because their send time was
 // further from this member's system clock than the replay window, either way: 5 probe intervals
-// and at least 5 s (5.55 s at the defaults). A replayed frame, or a sender whose clock is that
+// and at least 10 s (10 s at the defaults). A replayed frame, or a sender whose clock is that
 // far off (it hears no one and no one hears it: set its clock right). Counted once the frame
 // has opened under a key, so only frames sealed by a key holder count.
 #define PEKO_COUNTER_DROPPED_REPLAY 31

@@ -96,13 +96,14 @@ func (n *Node) KeyList() ([]string, error) {
 		for tries := 0; st == C.PEKO_ERR_BUFFER_TOO_SMALL && tries < 64; tries++ {
 			buf := C.malloc(need)
 			st = C.peko_key_list(h, (*C.char)(buf), need, &need)
-			text := C.GoString((*C.char)(buf))
-			C.free(buf)
-			if st == C.PEKO_OK {
+			if st == C.PEKO_OK { // only then does buf hold a NUL-terminated list
+				text := C.GoString((*C.char)(buf))
+				C.free(buf)
 				ids = strings.Split(text, "\n")
 				ids = ids[:len(ids)-1] // each id ends in '\n'
 				return nil
 			}
+			C.free(buf)
 		}
 		return check("key list", st)
 	})

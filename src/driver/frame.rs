@@ -6,6 +6,7 @@
 use super::budget::{self, Budget};
 use crate::proto::Message;
 use crate::wire::{self, DecodeError, StreamHeader};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -28,13 +29,14 @@ pub(super) enum ReadError {
 }
 
 /// Reads one frame from `r`: waits up to `idle` for its first byte, checks the header (type,
-/// length and key) before reading the body, then reads the body only within `budget` and a
+/// length, label and key, the keys `key` gives once that byte has come: a key removed while
+/// the connection was idle no longer opens) before reading the body, then reads the body only within `budget` and a
 /// deadline proportional to its length (waiting for the budget included), growing the buffer as
 /// bytes arrive. Returns the message, the frame's length on the wire, and the body's grant: hold
 /// it until the message has been handled.
 pub(super) async fn read_frame<'b, R: AsyncRead + Unpin>(
     r: &mut R,
-    key: &wire::Key,
+    key: impl FnOnce() -> Arc<wire::Key>,
     limits: wire::Limits,
     budget: &'b Budget,
     idle: Duration,
@@ -44,6 +46,7 @@ pub(super) async fn read_frame<'b, R: AsyncRead + Unpin>(
         Ok(Ok(1)) => {}
         _ => return Err(ReadError::Closed),
     }
+    let key = key();
     // The first bytes say how long the header is (sealed, labeled), the rest follows in time.
     let rest_of_header = async {
         r.read_exact(&mut header[1..wire::HEADER_LEN]).await.ok()?;
@@ -62,7 +65,7 @@ pub(super) async fn read_frame<'b, R: AsyncRead + Unpin>(
         Ok(Some(Err(Some(e)))) => return Err(ReadError::Rejected(e)),
         _ => return Err(ReadError::Closed),
     };
-    let h = StreamHeader::decode(&header[..n], key, limits).map_err(ReadError::Rejected)?;
+    let h = StreamHeader::decode(&header[..n], &key, limits).map_err(ReadError::Rejected)?;
     let len = h.rest_len();
     let deadline = tokio::time::Instant::now()
         + BODY_TIMEOUT
@@ -118,8 +121,8 @@ pub(super) mod tests {
             let full = budget.available();
             let frame = meta_request();
             let limits = wire::Limits::stream(1 << 20);
-            let key = wire::Key::new(None);
-            let read = read_frame(&mut &frame[..], &key, limits, &budget, BODY_TIMEOUT).await;
+            let key = || Arc::new(wire::Key::new(None));
+            let read = read_frame(&mut &frame[..], key, limits, &budget, BODY_TIMEOUT).await;
             assert!(read.is_ok());
             let body = frame.len() - wire::STREAM_HEADER_LEN;
             assert_eq!(
@@ -141,8 +144,8 @@ pub(super) mod tests {
             let _long = budget.grant(budget::MEMBER_BYTES).await;
             let frame = meta_request();
             let limits = wire::Limits::stream(1 << 20);
-            let key = wire::Key::new(None);
-            let read = read_frame(&mut &frame[..], &key, limits, &budget, BODY_TIMEOUT).await;
+            let key = || Arc::new(wire::Key::new(None));
+            let read = read_frame(&mut &frame[..], key, limits, &budget, BODY_TIMEOUT).await;
             assert!(
                 read.is_ok(),
                 "a small frame waited behind long ones until its deadline"

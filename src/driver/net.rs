@@ -126,6 +126,16 @@ impl Shared {
                 (Route::Answer { limit }, Some(sock)) if frame.len() <= limit && small => {
                     self.send_datagram(sock, o.to, &frame)
                 }
+                // A plain request to a member that sends sealed frames but still accepts plain
+                // ones (`SealMode::Send`: a cluster being switched to keys) is answered plain, as
+                // it came: sealed, the answer would outweigh it (40 bytes more) and be withheld,
+                // and the requester accepts plain frames (it sent one).
+                (Route::Answer { limit }, Some(sock))
+                    if key.mode() == wire::SealMode::Send
+                        && encoded.datagram_plain(&key).len() <= limit =>
+                {
+                    self.send_datagram(sock, o.to, &encoded.datagram_plain(&key))
+                }
                 // An answer that would outweigh its request (the core keeps within it; this is
                 // the guarantee), or no socket any more: withheld, counted as a failed send.
                 (Route::Answer { .. }, _) => add(&self.stats.send_errors, 1),

@@ -372,7 +372,7 @@ impl Core {
         self.heard_from(from);
         self.introductions.next_message();
         // What an answer to a datagram may weigh, measured as `RumorEncoding::datagram_len`
-        // measures it (without the MAC a key adds to request and answer alike); only the
+        // measures it (plain: sealing adds the same to a sealed request and its answer); only the
         // messages whose answer may carry news beyond the worst-case overhead are measured.
         let room = match (arrival, &msg) {
             (

@@ -16,13 +16,14 @@ pub trait RumorEncoding: Sync {
     fn datagram_budget(&self) -> usize;
     /// Largest encoded `Rumor::Meta` sent inline; larger metadata is announced and fetched.
     fn inline_meta_max(&self) -> usize;
-    /// Most bytes a `Ping`, `Ack` or `Nack` takes besides its rumors (header, MAC, sequence
-    /// number, ids, rumor count): what an answer to a datagram needs before any rumor.
+    /// Most bytes a `Ping`, `Ack` or `Nack` takes besides its rumors (header, label tag, sealing,
+    /// sequence number, ids, rumor count): what an answer to a datagram needs before any rumor.
     fn answer_overhead(&self) -> usize;
-    /// Bytes of `msg` as a datagram frame without a MAC. A cluster key adds the same MAC to every
-    /// frame, so comparing two of these compares the frames themselves: how the core checks that
-    /// an answer carrying news beyond `answer_overhead`'s worst case still weighs no more than
-    /// the datagram it answers.
+    /// Bytes of `msg` as a plain datagram frame. Sealing adds the same to a sealed request and its
+    /// sealed answer, and a plain request gets a plain answer (the driver, in `SealMode::Send`),
+    /// so comparing two of these compares the frames themselves: how the core checks that an
+    /// answer carrying news beyond `answer_overhead`'s worst case still weighs no more than the
+    /// datagram it answers.
     fn datagram_len(&self, msg: &Message) -> usize;
     /// At most how many bytes one member state with attributes of these lengths encodes to.
     fn member_state_max_len(&self, name_len: usize, private_data_len: usize) -> usize;

@@ -208,6 +208,22 @@ impl Encoded {
         out
     }
 
+    /// The datagram frame without sealing (with the label's tag when `key` has a label): the
+    /// answer to a plain request in `SealMode::Send`, which a sealed answer would outweigh.
+    pub fn datagram_plain(&self, key: &Key) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN + LABEL_TAG_LEN + self.body.len());
+        out.extend_from_slice(&MAGIC);
+        out.push(PROTOCOL_VERSION);
+        out.push(self.message_type as u8);
+        let tag = key.label_tag();
+        out.push(if tag.is_some() { FLAG_LABEL } else { 0 });
+        if let Some(t) = tag {
+            out.extend_from_slice(t);
+        }
+        out.extend_from_slice(&self.body);
+        out
+    }
+
     /// The stream frame (`stream.rs`).
     pub fn stream(&self, key: &Key) -> Vec<u8> {
         let nonce = seal::nonce_at(wall_ms(), &seal::nonce_random());

@@ -38,7 +38,10 @@ pub const LABEL_MAX: usize = 255;
 /// Most keys a keyring holds: a frame no key opens costs at most this many tries.
 pub const KEYS_MAX: usize = 8;
 /// The replay window's floor, and its length in probe intervals above that (`Key::window_ms`).
-pub const WINDOW_MIN_MS: u64 = 5_000;
+/// A frame is sealed when it is queued, and a stream frame may wait up to 5 s in its
+/// connection's write queue (`driver::stream`'s write timeout): the floor leaves as much again
+/// for clock skew and a receiver that reads late.
+pub const WINDOW_MIN_MS: u64 = 10_000;
 pub const WINDOW_PROBE_INTERVALS: u64 = 5;
 
 const HKDF_SALT: &[u8] = b"pekonode v4 salt";
@@ -346,7 +349,7 @@ fn label_tag(label: &[u8]) -> [u8; LABEL_TAG_LEN] {
 }
 
 /// Runs `f` on the associated data of a frame: its header, then the label. On the stack when it
-/// fits (a header is at most 45 bytes, a label set through `Node` at most `LABEL_MAX`).
+/// fits (a header is at most 37 bytes, a label set through `Node` at most `LABEL_MAX`).
 fn with_ad<T>(header: &[u8], label: &[u8], f: impl FnOnce(&[u8]) -> T) -> T {
     let mut buf = [0u8; 64 + LABEL_MAX];
     let n = header.len() + label.len();

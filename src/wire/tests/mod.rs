@@ -170,10 +170,11 @@ fn a_datagram_of_another_label_or_time_is_dropped() {
 }
 
 #[test]
-fn the_window_is_five_probe_intervals_and_at_least_five_seconds() {
+fn the_window_is_five_probe_intervals_and_at_least_ten_seconds() {
     assert_eq!(Key::new(Some("k")).window_ms(), WINDOW_MIN_MS);
-    assert_eq!(Key::new(Some("k")).with_window(100).window_ms(), 5_000);
-    assert_eq!(Key::new(Some("k")).with_window(1_111).window_ms(), 5_555);
+    assert_eq!(Key::new(Some("k")).with_window(100).window_ms(), 10_000);
+    assert_eq!(Key::new(Some("k")).with_window(1_111).window_ms(), 10_000);
+    assert_eq!(Key::new(Some("k")).with_window(3_000).window_ms(), 15_000);
     assert_eq!(
         Key::new(Some("k")).with_window(u64::MAX).window_ms(),
         u64::MAX
