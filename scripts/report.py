@@ -575,7 +575,8 @@ def netns_section(recs):
     scenarios = data.get("scenarios") or {}
     if scenarios:
         md += ["| scenario | figures |", "|---|---|"]
-        md += [f"| {name} | " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figs.items())
+        md += [f"| {name.replace('|', chr(92) + '|')} | "
+               + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figs.items())
                + " |" for name, figs in scenarios.items()]
         md += [""]
     return md + section(rec)
