@@ -75,14 +75,21 @@ fn outsider_is_refused(nodes: &[Node], cfg: Config) {
     );
 }
 
-#[test]
-fn a_key_rotates_on_a_running_cluster_without_a_removal() {
-    let nodes = cluster(MEMBERS, keyed(Some("old key")));
+/// `MEMBERS` joined with `cfg` and every list complete; the removals seen so far (the steps
+/// after assert that there are none, from the first join on).
+fn listing_cluster(cfg: Config) -> (Vec<Node>, Removals) {
+    let nodes = cluster(MEMBERS, cfg);
     let ids = ids(&nodes);
     let refs: Vec<&Node> = nodes.iter().collect();
     assert!(wait_for(GENEROUS, || all_list(&refs, &ids)).is_some());
     let mut removals = Removals(0);
     removals.drain(&nodes);
+    (nodes, removals)
+}
+
+#[test]
+fn a_key_rotates_on_a_running_cluster_without_a_removal() {
+    let (nodes, mut removals) = listing_cluster(keyed(Some("old key")));
     // Each step on half the members first, then, more than the timeout later (2 s; a round is
     // a 100 ms cycle), on the others: members with and without the change hear each other.
     for n in &nodes {
@@ -115,12 +122,7 @@ fn a_key_rotates_on_a_running_cluster_without_a_removal() {
 
 #[test]
 fn a_plain_cluster_switches_to_keys_in_three_steps() {
-    let nodes = cluster(MEMBERS, keyed(None));
-    let ids = ids(&nodes);
-    let refs: Vec<&Node> = nodes.iter().collect();
-    assert!(wait_for(GENEROUS, || all_list(&refs, &ids)).is_some());
-    let mut removals = Removals(0);
-    removals.drain(&nodes);
+    let (nodes, mut removals) = listing_cluster(keyed(None));
     for n in &nodes {
         assert!(
             n.set_seal_mode(SealMode::Send).is_err(),

@@ -459,7 +459,15 @@ async fn reader(
 ) {
     let limits = wire::Limits::stream(s.cfg.size as usize);
     loop {
-        match read_frame(&mut stream, || s.key(), limits, &s.pool.budget, INBOUND_IDLE).await {
+        match read_frame(
+            &mut stream,
+            || s.key(),
+            limits,
+            &s.pool.budget,
+            INBOUND_IDLE,
+        )
+        .await
+        {
             Ok((msg, len, grant)) => {
                 if let Some(a) = admitted {
                     a.touch();

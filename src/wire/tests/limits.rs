@@ -137,6 +137,34 @@ fn counts_and_lengths_are_bounded_per_transport() {
 
 // ---- answers to datagrams ----------------------------------------------------------------------
 
+/// The datagram messages that carry rumors, at the largest sequence number, with `from` and
+/// `target` both `id`.
+fn carrying(id: std::net::SocketAddr, rumors: &[Rumor]) -> [Message; 4] {
+    [
+        Message::Ping {
+            seq: u32::MAX,
+            from: id,
+            target: id,
+            rumors: rumors.to_vec(),
+        },
+        Message::PingReq {
+            seq: u32::MAX,
+            from: id,
+            target: id,
+            rumors: rumors.to_vec(),
+        },
+        Message::Ack {
+            seq: u32::MAX,
+            from: id,
+            rumors: rumors.to_vec(),
+        },
+        Message::Gossip {
+            from: id,
+            rumors: rumors.to_vec(),
+        },
+    ]
+}
+
 /// `ANSWER_OVERHEAD` bounds every byte of a ping, ack or nack besides its rumors, at the largest
 /// sequence number and ids, sealed and labeled, with a 3-byte rumor count: an answer packed to
 /// `weight - ANSWER_OVERHEAD` bytes of rumors never outweighs its request.
@@ -153,23 +181,12 @@ fn answer_overhead_bounds_every_answer_beside_its_rumors() {
         for count in [0usize, 1, 251, 300] {
             let rumors = vec![rumor.clone(); count];
             let weight = count * one;
-            for msg in [
-                Message::Ping {
-                    seq: u32::MAX,
-                    from: v6,
-                    target: v6,
-                    rumors: rumors.clone(),
-                },
-                Message::Ack {
-                    seq: u32::MAX,
-                    from: v6,
-                    rumors: rumors.clone(),
-                },
-                Message::Nack {
-                    seq: u32::MAX,
-                    from: v6,
-                },
-            ] {
+            let [ping, _, ack, _] = carrying(v6, &rumors);
+            let nack = Message::Nack {
+                seq: u32::MAX,
+                from: v6,
+            };
+            for msg in [ping, ack, nack] {
                 let len = encode(&msg, &key).len();
                 assert!(len <= ANSWER_OVERHEAD + weight, "{msg:?}: {len} bytes");
             }
@@ -201,29 +218,7 @@ fn a_full_sealed_datagram_fits() {
     assert_eq!(budget, 1_283, "the rumors a datagram carries changed");
     let rumors = vec![rumor; budget / one];
     let key = Key::new(Some("k")).with_label(&"l".repeat(LABEL_MAX));
-    for msg in [
-        Message::Ping {
-            seq: u32::MAX,
-            from: v6,
-            target: v6,
-            rumors: rumors.clone(),
-        },
-        Message::PingReq {
-            seq: u32::MAX,
-            from: v6,
-            target: v6,
-            rumors: rumors.clone(),
-        },
-        Message::Ack {
-            seq: u32::MAX,
-            from: v6,
-            rumors: rumors.clone(),
-        },
-        Message::Gossip {
-            from: v6,
-            rumors: rumors.clone(),
-        },
-    ] {
+    for msg in carrying(v6, &rumors) {
         let len = encode(&msg, &key).len();
         let fixed = len - rumors.len() * one;
         assert!(
