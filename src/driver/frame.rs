@@ -29,10 +29,10 @@ pub(super) enum ReadError {
 }
 
 /// Reads one frame from `r`: waits up to `idle` for its first byte, checks the header (type,
-/// length, label and key, the keys `key` gives once that byte has come: a key removed while
-/// the connection was idle no longer opens) before reading the body, then reads the body only within `budget` and a
-/// deadline proportional to its length (waiting for the budget included), growing the buffer as
-/// bytes arrive. Returns the message, the frame's length on the wire, and the body's grant: hold
+/// length, label and key: the keys `key` gives once that byte has come, so a key removed while
+/// the connection was idle no longer opens) before reading the body, then reads the body only
+/// within `budget` and a deadline proportional to its length (waiting for the budget included),
+/// growing the buffer as bytes arrive. Returns the message, the frame's length on the wire, and the body's grant: hold
 /// it until the message has been handled.
 pub(super) async fn read_frame<'b, R: AsyncRead + Unpin>(
     r: &mut R,

@@ -130,11 +130,13 @@ impl Shared {
                 // ones (`SealMode::Send`: a cluster being switched to keys) is answered plain, as
                 // it came: sealed, the answer would outweigh it (40 bytes more) and be withheld,
                 // and the requester accepts plain frames (it sent one).
-                (Route::Answer { limit }, Some(sock))
-                    if key.mode() == wire::SealMode::Send
-                        && encoded.datagram_plain(&key).len() <= limit =>
-                {
-                    self.send_datagram(sock, o.to, &encoded.datagram_plain(&key))
+                (Route::Answer { limit }, Some(sock)) if key.mode() == wire::SealMode::Send => {
+                    let plain = encoded.datagram_plain(&key);
+                    if plain.len() <= limit.min(wire::DATAGRAM_MAX) {
+                        self.send_datagram(sock, o.to, &plain)
+                    } else {
+                        add(&self.stats.send_errors, 1)
+                    }
                 }
                 // An answer that would outweigh its request (the core keeps within it; this is
                 // the guarantee), or no socket any more: withheld, counted as a failed send.
