@@ -220,13 +220,13 @@ fn a_replayed_datagram_is_dropped_and_counted() {
         from: sock.local_addr().unwrap(),
         rumors: vec![],
     };
-    let window = n.counters(); // before
+    let before = n.counters();
     let old = wire::wall_ms() - 60_000;
     sock.send_to(&wire::encode_at(&gossip, &key, old), n.local_id())
         .unwrap();
     assert!(
         wait_for(GENEROUS, || n.counters().dropped_replay
-            == window.dropped_replay + 1)
+            == before.dropped_replay + 1)
         .is_some(),
         "a frame sealed 60 s ago was not dropped as a replay"
     );
@@ -235,7 +235,7 @@ fn a_replayed_datagram_is_dropped_and_counted() {
         .unwrap();
     assert!(wait_for(GENEROUS, || n.counters().udp_datagrams_received > received).is_some());
     let c = n.counters();
-    assert_eq!(c.dropped_replay, window.dropped_replay + 1);
-    assert_eq!(c.dropped_auth, window.dropped_auth);
-    assert_eq!(c.dropped_malformed, window.dropped_malformed);
+    assert_eq!(c.dropped_replay, before.dropped_replay + 1);
+    assert_eq!(c.dropped_auth, before.dropped_auth);
+    assert_eq!(c.dropped_malformed, before.dropped_malformed);
 }

@@ -47,24 +47,11 @@ pub(super) async fn read_frame<'b, R: AsyncRead + Unpin>(
         _ => return Err(ReadError::Closed),
     }
     let key = key();
-    // The first bytes say how long the header is (sealed, labeled), the rest follows in time.
-    let rest_of_header = async {
-        r.read_exact(&mut header[1..wire::HEADER_LEN]).await.ok()?;
-        let n = StreamHeader::len(&header[..wire::HEADER_LEN]).map_err(Some);
-        match n {
-            Ok(n) => r
-                .read_exact(&mut header[wire::HEADER_LEN..n])
-                .await
-                .ok()
-                .map(|_| Ok(n)),
-            Err(e) => Some(Err(e)),
-        }
-    };
-    let n = match tokio::time::timeout(HEADER_TIMEOUT, rest_of_header).await {
-        Ok(Some(Ok(n))) => n,
-        Ok(Some(Err(Some(e)))) => return Err(ReadError::Rejected(e)),
-        _ => return Err(ReadError::Closed),
-    };
+    // The first bytes say how long the header is (sealed, labeled); all of it comes in time.
+    let header_by = tokio::time::Instant::now() + HEADER_TIMEOUT;
+    read_by(r, &mut header[1..wire::HEADER_LEN], header_by).await?;
+    let n = StreamHeader::len(&header[..wire::HEADER_LEN]).map_err(ReadError::Rejected)?;
+    read_by(r, &mut header[wire::HEADER_LEN..n], header_by).await?;
     let h = StreamHeader::decode(&header[..n], &key, limits).map_err(ReadError::Rejected)?;
     let len = h.rest_len();
     let deadline = tokio::time::Instant::now()
@@ -92,6 +79,18 @@ pub(super) async fn read_frame<'b, R: AsyncRead + Unpin>(
         .decode_rest(&mut rest, limits)
         .map_err(ReadError::Rejected)?;
     Ok((msg, h.frame_len(), grant))
+}
+
+/// Fills `buf` from `r` by `deadline`.
+async fn read_by<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut [u8],
+    deadline: tokio::time::Instant,
+) -> Result<(), ReadError> {
+    match tokio::time::timeout_at(deadline, r.read_exact(buf)).await {
+        Ok(Ok(_)) => Ok(()),
+        _ => Err(ReadError::Closed),
+    }
 }
 
 #[cfg(test)]

@@ -18,31 +18,41 @@ impl Node {
     /// open from now on. The first key installed becomes the primary; a member started without a
     /// key keeps sending plain frames until `set_seal_mode`. At most `wire::KEYS_MAX` keys.
     pub fn key_install(&self, secret: &str) -> Result<()> {
-        self.open("peko_key_install")?;
-        self.shared()
-            .change_key(|k| k.install(secret))
-            .map_err(key_error)?;
-        self.log_key("installed", secret);
-        Ok(())
+        self.change_keyring("peko_key_install", secret, "installed", wire::Key::install)
     }
 
     /// Makes the installed `secret` the primary: what we send is sealed with it from now on.
     pub fn key_use(&self, secret: &str) -> Result<()> {
-        self.open("peko_key_use")?;
-        self.shared()
-            .change_key(|k| k.use_key(secret))
-            .map_err(key_error)?;
-        self.log_key("now the primary:", secret);
-        Ok(())
+        self.change_keyring(
+            "peko_key_use",
+            secret,
+            "now the primary:",
+            wire::Key::use_key,
+        )
     }
 
     /// Removes the installed `secret` (never the primary): frames sealed with it no longer open.
     pub fn key_remove(&self, secret: &str) -> Result<()> {
-        self.open("peko_key_remove")?;
+        self.change_keyring("peko_key_remove", secret, "removed", wire::Key::remove)
+    }
+
+    /// Applies `change` with `secret` to the keyring (`call` names the C function for a closed
+    /// member's error), then logs the key's id and `what` happened to it.
+    fn change_keyring(
+        &self,
+        call: &str,
+        secret: &str,
+        what: &str,
+        change: fn(&mut wire::Key, &str) -> std::result::Result<(), KeyError>,
+    ) -> Result<()> {
+        self.open(call)?;
         self.shared()
-            .change_key(|k| k.remove(secret))
+            .change_key(|k| change(k, secret))
             .map_err(key_error)?;
-        self.log_key("removed", secret);
+        self.shared().log.info(
+            "Keys",
+            format_args!("key {} {what}", wire::Key::id_of(secret)),
+        );
         Ok(())
     }
 
@@ -82,12 +92,5 @@ impl Node {
             k.set_label(label);
             Ok(())
         })
-    }
-
-    fn log_key(&self, what: &str, secret: &str) {
-        self.shared().log.info(
-            "Keys",
-            format_args!("key {} {what}", wire::Key::id_of(secret)),
-        );
     }
 }

@@ -37,6 +37,18 @@ unsafe fn key_arg(key: *const c_char) -> Result<String> {
     }
 }
 
+/// A keyring call: `f` on the node with the key argument.
+unsafe fn with_key(
+    node: *mut peko_node,
+    key: *const c_char,
+    f: fn(&crate::driver::Node, &str) -> Result<()>,
+) -> peko_status {
+    boundary(|| {
+        let n = handle(node)?;
+        f(&n, &key_arg(key)?)
+    })
+}
+
 /// Installs `key` (a secret, as `peko_config.secret_key`) in the keyring: frames sealed with it
 /// open from now on. Installing a key already there changes nothing. The first key a member
 /// without keys installs becomes its primary, but it keeps sending plain frames
@@ -44,30 +56,21 @@ unsafe fn key_arg(key: *const c_char) -> Result<String> {
 /// (PEKO_KEYS_MAX keys) is PEKO_ERR_STATE. Valid any time before peko_free; the key is copied.
 #[no_mangle]
 pub unsafe extern "C" fn peko_key_install(node: *mut peko_node, key: *const c_char) -> peko_status {
-    boundary(|| {
-        let n = handle(node)?;
-        n.key_install(&key_arg(key)?)
-    })
+    with_key(node, key, crate::driver::Node::key_install)
 }
 
 /// Makes the installed `key` the primary: every frame this member sends is sealed with it from
 /// now on (when it seals at all). A key not installed is PEKO_ERR_INVALID_ARG.
 #[no_mangle]
 pub unsafe extern "C" fn peko_key_use(node: *mut peko_node, key: *const c_char) -> peko_status {
-    boundary(|| {
-        let n = handle(node)?;
-        n.key_use(&key_arg(key)?)
-    })
+    with_key(node, key, crate::driver::Node::key_use)
 }
 
 /// Removes the installed `key`: frames sealed with it no longer open. The primary cannot be
 /// removed (PEKO_ERR_STATE: use another key first); a key not installed is PEKO_ERR_INVALID_ARG.
 #[no_mangle]
 pub unsafe extern "C" fn peko_key_remove(node: *mut peko_node, key: *const c_char) -> peko_status {
-    boundary(|| {
-        let n = handle(node)?;
-        n.key_remove(&key_arg(key)?)
-    })
+    with_key(node, key, crate::driver::Node::key_remove)
 }
 
 /// Lists the installed keys by id: 16 lower-case hex digits derived from each key (they name a

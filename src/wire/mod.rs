@@ -362,8 +362,9 @@ pub fn decode_at(
     let (header, ct) = sealed.split_at(body_at);
     let mut body = ct.to_vec();
     let nonce = &header[nonce_at..];
-    key.open(header, nonce, &mut body, tag)
-        .ok_or(DecodeError::Auth)?;
+    if !key.open(header, nonce, &mut body, tag) {
+        return Err(DecodeError::Auth);
+    }
     check_stamp(frame, nonce_at, key, now)?;
     decode_body(&body, message_type, limits)
 }

@@ -194,9 +194,12 @@ impl Key {
         self.ring.is_empty() || self.mode != SealMode::Require
     }
 
-    fn position(&self, secret: &str) -> Option<usize> {
-        let id = SealKey::derive(secret.as_bytes()).id;
-        self.ring.iter().position(|k| k.id == id)
+    fn position(&self, id: &[u8; 8]) -> Option<usize> {
+        self.ring.iter().position(|k| k.id == *id)
+    }
+
+    fn position_of(&self, secret: &str) -> Option<usize> {
+        self.position(&SealKey::derive(secret.as_bytes()).id)
     }
 
     /// Installs `secret` (already installed: nothing changes). The first key installed becomes
@@ -206,19 +209,20 @@ impl Key {
         if secret.is_empty() {
             return Err(KeyError::Empty);
         }
-        if self.position(secret).is_some() {
+        let key = SealKey::derive(secret.as_bytes());
+        if self.position(&key.id).is_some() {
             return Ok(());
         }
         if self.ring.len() >= KEYS_MAX {
             return Err(KeyError::Full);
         }
-        self.ring.push(SealKey::derive(secret.as_bytes()));
+        self.ring.push(key);
         Ok(())
     }
 
     /// Makes the installed `secret` the primary, which seals what we send.
     pub fn use_key(&mut self, secret: &str) -> Result<(), KeyError> {
-        let at = self.position(secret).ok_or(KeyError::Unknown)?;
+        let at = self.position_of(secret).ok_or(KeyError::Unknown)?;
         let k = self.ring.remove(at);
         self.ring.insert(0, k);
         Ok(())
@@ -226,7 +230,7 @@ impl Key {
 
     /// Removes the installed `secret`; never the primary.
     pub fn remove(&mut self, secret: &str) -> Result<(), KeyError> {
-        match self.position(secret) {
+        match self.position_of(secret) {
             None => Err(KeyError::Unknown),
             Some(0) => Err(KeyError::Primary),
             Some(at) => {
@@ -247,19 +251,12 @@ impl Key {
     /// The installed keys' ids (16 hex digits, derived from the key: they name it without
     /// revealing it), the primary first.
     pub fn list(&self) -> Vec<String> {
-        self.ring
-            .iter()
-            .map(|k| k.id.iter().map(|b| format!("{b:02x}")).collect())
-            .collect()
+        self.ring.iter().map(|k| hex(&k.id)).collect()
     }
 
     /// The id `list` gives the key of `secret`.
     pub fn id_of(secret: &str) -> String {
-        SealKey::derive(secret.as_bytes())
-            .id
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex(&SealKey::derive(secret.as_bytes()).id)
     }
 
     /// The label's tag, when we have a label.
@@ -300,24 +297,45 @@ impl Key {
     }
 
     /// Opens `ct` in place (`tag` its Poly1305 tag) with each key in turn, the primary first;
-    /// what opened it (to open the body of the same stream frame), or `None`.
-    pub(super) fn open(
+    /// the key that opened it, or `None`.
+    fn opening_key(
+        &self,
+        header: &[u8],
+        nonce: &[u8],
+        ct: &mut [u8],
+        tag: &[u8],
+    ) -> Option<&SealKey> {
+        let label = self.label_bytes();
+        self.ring
+            .iter()
+            .find(|k| open_with(k, label, header, nonce, ct, tag))
+    }
+
+    /// Opens `ct` in place, as `opening_key`; whether a key opened it (a datagram).
+    pub(super) fn open(&self, header: &[u8], nonce: &[u8], ct: &mut [u8], tag: &[u8]) -> bool {
+        self.opening_key(header, nonce, ct, tag).is_some()
+    }
+
+    /// Opens `ct` in place, as `opening_key`; what opened it, to open the body of the same
+    /// stream frame, or `None`.
+    pub(super) fn opener(
         &self,
         header: &[u8],
         nonce: &[u8],
         ct: &mut [u8],
         tag: &[u8],
     ) -> Option<Opener> {
-        let label = self.label_bytes();
-        let k = self
-            .ring
-            .iter()
-            .find(|k| open_with(k, label, header, nonce, ct, tag))?;
+        let k = self.opening_key(header, nonce, ct, tag)?;
         Some(Opener {
             key: k.clone(),
-            label: label.to_vec(),
+            label: self.label_bytes().to_vec(),
         })
     }
+}
+
+/// Lower-case hex, for key ids.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Checks `tag` and decrypts `ct` in place under `k` (left as it was when the tag is wrong).

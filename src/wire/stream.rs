@@ -158,7 +158,7 @@ impl StreamHeader {
                 let nonce = &bytes[at..end];
                 let tag = &bytes[end..];
                 let opener = key
-                    .open(&bytes[..end], &header_nonce(nonce), &mut [], tag)
+                    .opener(&bytes[..end], &header_nonce(nonce), &mut [], tag)
                     .ok_or(DecodeError::Auth)?;
                 check_stamp(bytes, at, key, now)?;
                 let mut n = [0u8; NONCE_LEN];
