@@ -255,7 +255,8 @@ typedef struct peko_config {
   // 0 = 16384. From 1024 to 64 MiB.
   uint32_t size;
   // A silent member is gone from every list within this many milliseconds.
-  // 0 = 10 x cycle_ms (peko_config_default sets 5000). At least 5 x cycle_ms.
+  // 0 = the default: 5000, or 10 x cycle_ms when that is longer (peko_config_default
+  // leaves it 0; the same rule in every binding). At least 5 x cycle_ms.
   uint32_t timeout_ms;
   // Shared secret: every frame is sealed (encrypted and authenticated with XChaCha20-Poly1305)
   // under a key derived from it, and only sealed frames are accepted (PEKO_ENCRYPTION_REQUIRE);
@@ -378,7 +379,7 @@ extern "C" {
 #endif // __cplusplus
 
 // Fills `*out` with every default: amount 3, cycle_ms 500, buffer 256, size 16384,
-// timeout_ms 5000, no secret key, UDP, listen on the wildcard address, no console log.
+// timeout_ms 0 (= 5000, or 10 x cycle_ms when that is longer), no secret key, UDP, listen on the wildcard address, no console log.
 // NULL does nothing.
 void peko_config_default(struct peko_config *out);
 

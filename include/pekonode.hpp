@@ -137,7 +137,8 @@ enum class Protocol : std::uint32_t {
 };
 
 // Configuration for a Node. Every unset field keeps the C default (peko_config_default):
-// amount 3, cycle 500 ms, buffer 256, size 16384, timeout 5000 ms, no key, UDP, wildcard
+// amount 3, cycle 500 ms, buffer 256, size 16384, timeout 5000 ms or 10 cycles when that is
+// longer (README, "Configuration": the rule every binding shares), no key, UDP, wildcard
 // listen address, no console log. See pekonode.h for each field's range.
 struct Config {
     std::optional<std::uint32_t> amount;               // gossip fan-out, 1..64

@@ -8,7 +8,10 @@ pub const DEFAULT_AMOUNT: u32 = 3;
 pub const DEFAULT_CYCLE_MS: u32 = 500;
 pub const DEFAULT_BUFFER: u32 = 256;
 pub const DEFAULT_SIZE: u32 = 16 * 1024;
+/// `timeout_ms` 0 means this, or `DEFAULT_TIMEOUT_CYCLES` cycles when that is longer: the one
+/// rule for every binding (a fixed 5 s would be shorter than the minimum at cycles over 1 s).
 pub const DEFAULT_TIMEOUT_MS: u32 = 5000;
+pub const DEFAULT_TIMEOUT_CYCLES: u32 = 10;
 /// `timeout_ms` must leave room for a few probe rounds.
 pub const MIN_TIMEOUT_CYCLES: u32 = 5;
 
@@ -39,13 +42,19 @@ impl Default for Config {
             cycle_ms: DEFAULT_CYCLE_MS,
             buffer: DEFAULT_BUFFER,
             size: DEFAULT_SIZE,
-            timeout_ms: DEFAULT_TIMEOUT_MS,
+            // Derived from cycle_ms by `resolve` (`default_timeout_ms`).
+            timeout_ms: 0,
             secret_key: None,
             protocol: Protocol::Udp,
             listen_addr: None,
             is_print: false,
         }
     }
+}
+
+/// What `timeout_ms` 0 means: 5000 ms, or 10 × `cycle_ms` when that is longer.
+pub fn default_timeout_ms(cycle_ms: u32) -> u32 {
+    DEFAULT_TIMEOUT_MS.max(cycle_ms.saturating_mul(DEFAULT_TIMEOUT_CYCLES))
 }
 
 impl Config {
@@ -64,7 +73,7 @@ impl Config {
             self.size = DEFAULT_SIZE;
         }
         if self.timeout_ms == 0 {
-            self.timeout_ms = self.cycle_ms.saturating_mul(10);
+            self.timeout_ms = default_timeout_ms(self.cycle_ms);
         }
         if self.amount > 64 {
             return Err(Error::invalid(format!(
@@ -101,5 +110,43 @@ impl Config {
             self.secret_key = None;
         }
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeout_for(cycle_ms: u32, timeout_ms: u32) -> Result<u32> {
+        let cfg = Config {
+            cycle_ms,
+            timeout_ms,
+            ..Config::default()
+        };
+        cfg.resolve().map(|c| c.timeout_ms)
+    }
+
+    /// One rule for a zero timeout, whichever binding passed it: 5 s, or 10 cycles when longer.
+    #[test]
+    fn a_zero_timeout_is_five_seconds_or_ten_cycles_when_longer() {
+        assert_eq!(timeout_for(0, 0).unwrap(), 5000);
+        assert_eq!(timeout_for(200, 0).unwrap(), 5000);
+        assert_eq!(timeout_for(500, 0).unwrap(), 5000);
+        assert_eq!(timeout_for(2000, 0).unwrap(), 20_000);
+        assert_eq!(timeout_for(3_600_000, 0).unwrap(), 36_000_000);
+        assert_eq!(timeout_for(200, 1000).unwrap(), 1000, "a given timeout is kept");
+        assert!(timeout_for(200, 999).is_err(), "below 5 cycles");
+    }
+
+    /// The default configuration leaves the timeout to that rule, so changing only the cycle
+    /// never makes the defaults invalid.
+    #[test]
+    fn the_defaults_with_any_cycle_resolve() {
+        assert_eq!(Config::default().timeout_ms, 0);
+        for cycle_ms in [10, 200, 999, 1000, 1001, 2000, 60_000, 3_600_000] {
+            let t = timeout_for(cycle_ms, Config::default().timeout_ms)
+                .unwrap_or_else(|e| panic!("cycle {cycle_ms}: {e}"));
+            assert!(t >= cycle_ms * MIN_TIMEOUT_CYCLES && t >= DEFAULT_TIMEOUT_MS);
+        }
     }
 }

@@ -28,7 +28,8 @@ pub struct peko_config {
     /// 0 = 16384. From 1024 to 64 MiB.
     pub size: u32,
     /// A silent member is gone from every list within this many milliseconds.
-    /// 0 = 10 x cycle_ms (peko_config_default sets 5000). At least 5 x cycle_ms.
+    /// 0 = the default: 5000, or 10 x cycle_ms when that is longer (peko_config_default
+    /// leaves it 0; the same rule in every binding). At least 5 x cycle_ms.
     pub timeout_ms: u32,
     /// Shared secret: every frame is sealed (encrypted and authenticated with XChaCha20-Poly1305)
     /// under a key derived from it, and only sealed frames are accepted (PEKO_ENCRYPTION_REQUIRE);
@@ -75,7 +76,7 @@ pub(super) unsafe fn config(c: &peko_config) -> Result<Config> {
 }
 
 /// Fills `*out` with every default: amount 3, cycle_ms 500, buffer 256, size 16384,
-/// timeout_ms 5000, no secret key, UDP, listen on the wildcard address, no console log.
+/// timeout_ms 0 (= 5000, or 10 x cycle_ms when that is longer), no secret key, UDP, listen on the wildcard address, no console log.
 /// NULL does nothing.
 #[no_mangle]
 pub unsafe extern "C" fn peko_config_default(out: *mut peko_config) {

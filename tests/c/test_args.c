@@ -29,6 +29,12 @@ static void test_config_default(void)
     cfg.listen_addr = "127.0.0.1";
     node = new_node(&cfg, 0, "d", "");
     peko_free(node);
+    /* The timeout is left to the rule every binding shares (0 = 5000 ms, or 10 cycles when
+     * longer), so changing only the cycle keeps the defaults valid. */
+    CHECK(cfg.timeout_ms == 0);
+    cfg.cycle_ms = 2000;
+    node = new_node(&cfg, 0, "d", "");
+    peko_free(node);
 }
 
 /* ---- NULL arguments ------------------------------------------------------- */
