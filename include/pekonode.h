@@ -270,8 +270,10 @@ typedef struct peko_config {
   // Local address to bind. NULL = the wildcard of the local member's family
   // ("0.0.0.0" or "::"). Copied by peko_new.
   const char *listen_addr;
-  // Print a timestamped console log ([Join], the member list each round, [Stop], [Start],
-  // [Publish], [PushPull], [Error]). Errors go to stderr even when false, rate-limited.
+  // Print a timestamped console log on stdout: the calls made ([Join], [Publish], [Stop],
+  // [Start], [Update], [Leave], [Keys]), member news ([Join], [Update], [Failed], [Leave],
+  // [Metadata], [PushPull]) and the member list when it changes ([List]; README, API
+  // conventions, lists every tag). Errors go to stderr even when false, rate-limited.
   bool is_print;
 } peko_config;
 

@@ -134,7 +134,11 @@ mod tests {
         assert_eq!(timeout_for(500, 0).unwrap(), 5000);
         assert_eq!(timeout_for(2000, 0).unwrap(), 20_000);
         assert_eq!(timeout_for(3_600_000, 0).unwrap(), 36_000_000);
-        assert_eq!(timeout_for(200, 1000).unwrap(), 1000, "a given timeout is kept");
+        assert_eq!(
+            timeout_for(200, 1000).unwrap(),
+            1000,
+            "a given timeout is kept"
+        );
         assert!(timeout_for(200, 999).is_err(), "below 5 cycles");
     }
 

@@ -6,6 +6,8 @@
 //! many were not printed. The other lines follow the host's own doing: one member list per cycle
 //! while the log is on, and one line per call that changes something.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,6 +18,12 @@ pub const ERRORS_PER_WINDOW: u32 = 5;
 pub const EVENT_LINES_PER_WINDOW: u32 = 50;
 /// The rate limiter's interval.
 pub const WINDOW: Duration = Duration::from_secs(10);
+/// An error line about one source on one topic (`Logger::error_about`) is repeated at most this
+/// often while the cause lasts...
+pub const NOTICE_PERIOD: Duration = Duration::from_secs(60);
+/// ...for at most this many sources at once (a flood from many addresses names the first ones;
+/// the others wait for an entry to age out, and the errors' budget bounds the lines anyway).
+const NOTICE_SOURCES: usize = 64;
 
 /// Severity of a log line, as `peko_set_log` takes it.
 pub const LEVEL_ERROR: u32 = 0;
@@ -81,6 +89,8 @@ pub struct Logger {
     label: Mutex<String>,
     errors: Mutex<Budget>,
     events: Mutex<Budget>,
+    /// When each (source, topic) of `error_about` was last logged.
+    notices: Mutex<HashMap<(SocketAddr, &'static str), Instant>>,
 }
 
 /// Lines of one kind printed and held back in the current window.
@@ -118,11 +128,17 @@ impl Budget {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS.mmm` in UTC.
+/// Now as `YYYY-MM-DD HH:MM:SS.mmm` in UTC.
 pub fn timestamp() -> String {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
+    utc(d.as_millis() as u64)
+}
+
+/// `ms` since the Unix epoch as `YYYY-MM-DD HH:MM:SS.mmm` in UTC.
+pub fn utc(ms: u64) -> String {
+    let d = Duration::from_millis(ms);
     let secs = d.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -151,6 +167,7 @@ impl Logger {
             label: Mutex::new(label),
             errors: Mutex::new(Budget::new()),
             events: Mutex::new(Budget::new()),
+            notices: Mutex::new(HashMap::new()),
         }
     }
 
@@ -214,6 +231,33 @@ impl Logger {
         }
     }
 
+    /// An error line about `source` (an address whose frames we cannot authenticate, say): the
+    /// first at once, then at most once per `NOTICE_PERIOD` for that source and `topic`, within
+    /// the errors' budget.
+    pub fn error_about(
+        &self,
+        source: SocketAddr,
+        topic: &'static str,
+        msg: impl std::fmt::Display,
+    ) {
+        let now = Instant::now();
+        {
+            let mut seen = self.notices.lock().unwrap_or_else(|e| e.into_inner());
+            let fresh = |t: &Instant| now.duration_since(*t) < NOTICE_PERIOD;
+            if seen.get(&(source, topic)).is_some_and(fresh) {
+                return;
+            }
+            if seen.len() >= NOTICE_SOURCES {
+                seen.retain(|_, t| fresh(t));
+                if seen.len() >= NOTICE_SOURCES {
+                    return;
+                }
+            }
+            seen.insert((source, topic), now);
+        }
+        self.error(msg);
+    }
+
     pub fn error(&self, msg: impl std::fmt::Display) {
         // Decided under the budget's lock, printed after it: a host logger must never run
         // inside our locks.
@@ -252,6 +296,37 @@ mod tests {
             "the next window says 15 were held back"
         );
         assert_eq!(Budget::admit(&b, 5), (0, true));
+    }
+
+    /// A notice about one source is said once per period, others' notices still come, and a
+    /// flood of sources cannot grow the table past its bound.
+    #[test]
+    fn a_notice_about_a_source_comes_once_per_period() {
+        let log = Logger::new(false, "t".into());
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let printed = || log.errors.lock().unwrap().printed;
+        log.error_about(a, "auth", "x");
+        log.error_about(a, "auth", "x");
+        assert_eq!(printed(), 1);
+        log.error_about(a, "label", "x");
+        assert_eq!(printed(), 2, "another topic about the same source");
+        for port in 2..200 {
+            log.error_about(SocketAddr::from(([127, 0, 0, 1], port)), "auth", "x");
+        }
+        assert_eq!(log.notices.lock().unwrap().len(), NOTICE_SOURCES);
+        let mut seen = log.notices.lock().unwrap();
+        *seen.get_mut(&(a, "auth")).unwrap() -= NOTICE_PERIOD;
+        drop(seen);
+        *log.errors.lock().unwrap() = Budget::new();
+        log.error_about(a, "auth", "x");
+        assert_eq!(printed(), 1, "said again once the period is over");
+    }
+
+    #[test]
+    fn utc_of_known_instants() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00.000");
+        assert_eq!(utc(951_782_400_123), "2000-02-29 00:00:00.123");
+        assert_eq!(utc(1_796_207_868_494), "2026-12-02 10:37:48.494");
     }
 
     #[test]

@@ -16,9 +16,11 @@
 //! - `keys`: the keyring, sealing mode and cluster label of a node.
 //! - `events`: the user's pull-style event queue and its pollable descriptor.
 //! - `stats`: the counters.
+//! - `console`: what the console log prints on its own (the member list when it changes).
 
 pub mod args;
 mod budget;
+mod console;
 pub mod events;
 mod frame;
 mod inbound;

@@ -10,7 +10,7 @@ use super::stream;
 use crate::config::{Config, Protocol};
 use crate::error::{Error, Result};
 use crate::proto::{Arrival, Message, Outgoing, Route};
-use crate::wire::{self, DecodeError};
+use crate::wire::{self, DecodeError, SealMode};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::{TcpListener, UdpSocket};
@@ -164,7 +164,7 @@ impl Shared {
     /// Decodes and handles one datagram (stream frames are read by `frame::read_frame`). A
     /// message that travels only on streams (`wire::stream_only`) is malformed in a datagram:
     /// its `from` is only a claim, and its answer could outweigh it.
-    fn receive_datagram(self: &Arc<Self>, datagram: &[u8]) {
+    fn receive_datagram(self: &Arc<Self>, datagram: &[u8], source: SocketAddr) {
         match wire::decode(datagram, &self.key(), wire::Limits::datagram()) {
             Ok(msg) if wire::stream_only(&msg) => add(&self.stats.dropped_malformed, 1),
             Ok(msg) => {
@@ -173,29 +173,85 @@ impl Shared {
                 };
                 self.with_core(|core, now| core.handle(now, via, msg));
             }
-            Err(e) => self.count_dropped(e),
+            Err(e) => self.count_dropped(e, source, false),
         }
     }
 
-    /// Counts a frame dropped for `e`.
-    pub(super) fn count_dropped(&self, e: DecodeError) {
+    /// Counts a frame from `source` dropped for `e`. One that failed authentication, or carried
+    /// another label, is also logged (`Logger::error_about`: once a minute per address): it is a
+    /// setting the operators of both members must see, and nothing else would tell them.
+    /// `stream`: `source` is the far end of a connection it opened, whose port is an ephemeral
+    /// one, not its member's: the notice names the address alone, once for all its connections.
+    pub(super) fn count_dropped(&self, e: DecodeError, source: SocketAddr, stream: bool) {
         let counter = match e {
             DecodeError::Auth => &self.stats.dropped_auth,
             DecodeError::Replay => &self.stats.dropped_replay,
             DecodeError::Label => &self.stats.dropped_label,
-            DecodeError::Malformed => &self.stats.dropped_malformed,
+            // Only a peer we sent to may refuse us (`stream::reader`): elsewhere it is garbage.
+            DecodeError::Malformed | DecodeError::Refused => &self.stats.dropped_malformed,
             DecodeError::TooLarge => &self.stats.dropped_too_large,
         };
         add(counter, 1);
+        if !matches!(e, DecodeError::Auth | DecodeError::Label) {
+            return;
+        }
+        let (key, from) = if stream {
+            let ip = source.ip();
+            let port = source.port();
+            (
+                SocketAddr::new(ip, 0),
+                format!("{ip} (a TCP connection from its port {port})"),
+            )
+        } else {
+            (source, source.to_string())
+        };
+        if e == DecodeError::Auth {
+            self.log.error_about(
+                key,
+                "auth",
+                format_args!(
+                    "frames from {from} fail authentication: wrong or missing secret key? ({})",
+                    self.key_state()
+                ),
+            );
+        } else {
+            self.log.error_about(
+                key,
+                "label",
+                format_args!(
+                    "frames from {from} carry another cluster label (or none, or one when this \
+                     member has none): both must call peko_label_set with the same label"
+                ),
+            );
+        }
+    }
+
+    /// What this member's keyring accepts, for the authentication notices.
+    pub(super) fn key_state(&self) -> String {
+        let key = self.key();
+        let n = key.list().len();
+        match key.mode() {
+            _ if n == 0 => "this member has no secret key: it accepts only plain frames".into(),
+            SealMode::Require => format!(
+                "this member accepts only frames sealed under its {} secret key{}",
+                n,
+                if n == 1 { "" } else { "s" }
+            ),
+            SealMode::Accept | SealMode::Send => format!(
+                "this member accepts plain frames and frames sealed under its {} secret key{}",
+                n,
+                if n == 1 { "" } else { "s" }
+            ),
+        }
     }
 }
 
 impl Shared {
     /// A datagram read from the socket: counted, then handled.
-    fn on_datagram(self: &Arc<Self>, bytes: &[u8]) {
+    fn on_datagram(self: &Arc<Self>, bytes: &[u8], source: SocketAddr) {
         add(&self.stats.datagrams_received, 1);
         add(&self.stats.bytes_received, bytes.len() as u64);
-        self.receive_datagram(bytes);
+        self.receive_datagram(bytes, source);
     }
 }
 
@@ -212,7 +268,7 @@ impl Shared {
         };
         for _ in 0..PENDING_BEFORE_TICK {
             match sock.try_recv_from(buf) {
-                Ok((n, _src)) => self.on_datagram(&buf[..n]),
+                Ok((n, source)) => self.on_datagram(&buf[..n], source),
                 // Empty (or an error the receive task will see and handle).
                 Err(_) => return,
             }
@@ -224,7 +280,7 @@ pub(super) async fn udp_loop(s: Arc<Shared>, sock: Arc<UdpSocket>) {
     let mut buf = vec![0u8; wire::DATAGRAM_RECV_MAX];
     loop {
         match sock.recv_from(&mut buf).await {
-            Ok((n, _src)) => s.on_datagram(&buf[..n]),
+            Ok((n, source)) => s.on_datagram(&buf[..n], source),
             // ICMP errors from earlier sends (a peer went away) surface here on Linux.
             Err(_) => tokio::task::yield_now().await,
         }

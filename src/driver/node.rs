@@ -196,9 +196,9 @@ impl Node {
         })
         .map_err(|refused| {
             Error::state(format!(
-                "the metadata held (version {} from {}) is at the top of the clock: a new \
-                 version cannot be newer, so the publish was not applied",
-                refused.held.hlc, refused.held.origin
+                "the metadata held (version {}) is at the top of the clock: a new version \
+                 cannot be newer, so the publish was not applied",
+                super::console::version(&refused.held)
             ))
         })?;
         s.log

@@ -2,6 +2,7 @@
 //! background work: the UDP receive loop, the TCP accept loop and the timer loop that ticks the
 //! core.
 
+use super::console::ListPrinter;
 use super::net::{self, Sockets};
 use super::shared::{lock, wall_ms, Shared};
 use super::stream;
@@ -78,12 +79,13 @@ pub(super) fn start(s: &Arc<Shared>, sockets: Sockets) {
 }
 
 /// Ticks the core at its next deadline (at least once per cycle, sooner when woken), after the
-/// datagrams already waiting in the socket, and prints the member list once per cycle when the
-/// console log is on. A tick that runs later than the core asked for counts against its own
+/// datagrams already waiting in the socket, and looks at the member list once per cycle when the
+/// console log is on (printed when it changed, `console::ListPrinter`). A tick that runs later than the core asked for counts against its own
 /// health (`Core::tick`).
 async fn tick_loop(s: Arc<Shared>) {
     let cycle = lock(&s.core).timing().cycle;
-    let mut next_print = 0u64;
+    let mut next_list = 0u64;
+    let mut lists = ListPrinter::default();
     let mut buf = vec![0u8; crate::wire::DATAGRAM_RECV_MAX];
     loop {
         // What arrived while we were late is read before the tick judges the probes.
@@ -95,9 +97,11 @@ async fn tick_loop(s: Arc<Shared>) {
             core.next_wake()
         });
         let now = s.now();
-        if s.log.enabled() && now >= next_print && lock(&s.core).is_running() {
-            next_print = now + cycle;
-            s.print_list();
+        if s.log.enabled() && now >= next_list && lock(&s.core).is_running() {
+            next_list = now + cycle;
+            if let Some(list) = lists.due(now, s.member_list()) {
+                s.log.info("List", list);
+            }
         }
         let sleep_ms = wake.saturating_sub(now).clamp(1, cycle);
         tokio::select! {

@@ -172,32 +172,13 @@ impl Shared {
                 Event::Left(id) => self.log.event("Leave", format_args!("{id} left")),
                 Event::MetadataChanged(v) => self.log.event(
                     "Metadata",
-                    format_args!("new metadata from {} (version {})", v.origin, v.hlc),
+                    format_args!("new metadata, version {}", super::console::version(&v)),
                 ),
                 Event::Synced(id) => self
                     .log
                     .event("PushPull", format_args!("state exchanged with {id}")),
             }
         }
-    }
-
-    /// The console log's member list (once per cycle while the log is on).
-    pub(super) fn print_list(&self) {
-        let members = lock(&self.core).members();
-        let list: Vec<String> = members
-            .iter()
-            .map(|(id, a)| {
-                if a.name.is_empty() {
-                    id.to_string()
-                } else {
-                    format!("{id}/{}", a.name)
-                }
-            })
-            .collect();
-        self.log.info(
-            "List",
-            format_args!("{} members: {}", list.len(), list.join(" ")),
-        );
     }
 }
 

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -356,8 +356,8 @@ async fn outbound(s: &Arc<Shared>, to: MemberId, id: ConnId, rx: Queue) {
         }
     };
     let _ = stream.set_nodelay(true);
-    let (read, write) = stream.into_split();
-    let reading = reader(s, read, id, None);
+    let (mut read, write) = stream.into_split();
+    let reading = reader(s, &mut read, to, id, None);
     tokio::pin!(reading);
     // The reader ending (the peer closed, or sent garbage) ends the connection.
     tokio::select! {
@@ -434,18 +434,61 @@ pub async fn accept_loop(s: Arc<Shared>, listener: TcpListener) {
         s.spawn(async move {
             let soft = s2.soft_stop.clone();
             let _ = stream.set_nodelay(true);
-            let (read, write) = stream.into_split();
+            let (mut read, write) = stream.into_split();
             // The peer's requests are read here; our answers go back through the queue. The
             // reader decides when the connection ends.
-            tokio::select! {
-                _ = soft.cancelled() => {}
-                _ = admitted.evicted() => add(&s2.stats.connections_evicted, 1),
-                _ = reader(&s2, read, id, Some(&admitted)) => {}
-                _ = writer(&s2, peer, write, rx, None) => {}
+            let writing = writer(&s2, peer, write, rx, None);
+            tokio::pin!(writing);
+            let end = {
+                let reading = reader(&s2, &mut read, peer, id, Some(&admitted));
+                tokio::select! {
+                    _ = soft.cancelled() => Ended::Closed,
+                    _ = admitted.evicted() => {
+                        add(&s2.stats.connections_evicted, 1);
+                        Ended::Closed
+                    }
+                    end = reading => end,
+                    _ = &mut writing => Ended::Closed,
+                }
+            };
+            if end == Ended::Unauthenticated {
+                refuse(&s2, id, &mut read, writing).await;
             }
             s2.pool.forget(id);
         });
     }
+}
+
+/// Tells the peer of an inbound connection that its frame failed authentication (or carried
+/// another label), so its operator learns why it hears nothing: queues the refusal behind any
+/// answers, closes the queue, lets the writer finish, then reads (and drops) what the peer still
+/// sends until it closes, briefly, so that closing with unread bytes does not reset the
+/// connection and discard the refusal. Nine bytes, once, to an address the handshake proved:
+/// no more than the header it answers.
+async fn refuse(
+    s: &Arc<Shared>,
+    id: ConnId,
+    read: &mut (impl AsyncRead + Unpin),
+    writing: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) {
+    reply(s, id, Arc::new(wire::REFUSAL.to_vec()));
+    s.pool.forget(id);
+    let drain = async {
+        let _ = writing.await;
+        let mut sink = [0u8; 4096];
+        while matches!(read.read(&mut sink).await, Ok(n) if n > 0) {}
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
+/// How a connection's reader ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// The peer closed, went idle, sent garbage, or refused us.
+    Closed,
+    /// A frame on an inbound connection failed authentication or carried another label: the
+    /// peer gets the refusal (`refuse`).
+    Unauthenticated,
 }
 
 /// Reads frames from one connection (either side may have opened it; `admitted` is the inbound
@@ -454,9 +497,10 @@ pub async fn accept_loop(s: Arc<Shared>, listener: TcpListener) {
 async fn reader(
     s: &Arc<Shared>,
     mut stream: impl AsyncRead + Unpin,
+    peer: SocketAddr,
     conn: ConnId,
     admitted: Option<&inbound::Admitted>,
-) {
+) -> Ended {
     let limits = wire::Limits::stream(s.cfg.size as usize);
     loop {
         match read_frame(
@@ -482,8 +526,21 @@ async fn reader(
                     a.handled();
                 }
             }
+            Err(ReadError::Rejected(DecodeError::Refused)) if admitted.is_none() => {
+                s.log.error_about(
+                    peer,
+                    "refused",
+                    format_args!(
+                        "{peer} refused our frames: they fail authentication there (wrong or \
+                         missing secret key, or another cluster label?; {})",
+                        s.key_state()
+                    ),
+                );
+                return Ended::Closed;
+            }
             Err(ReadError::Rejected(e)) => {
-                s.count_dropped(e);
+                // Our own connection's peer is a member's address; an inbound one's port is not.
+                s.count_dropped(e, peer, admitted.is_some());
                 if e == DecodeError::TooLarge {
                     s.log.error(format_args!(
                         "dropped a stream frame over the limit ({} bytes)",
@@ -491,9 +548,14 @@ async fn reader(
                     ));
                 }
                 // Garbage, another key or too long: this stream cannot be trusted any further.
-                return;
+                let unauthenticated = matches!(e, DecodeError::Auth | DecodeError::Label);
+                return if unauthenticated && admitted.is_some() {
+                    Ended::Unauthenticated
+                } else {
+                    Ended::Closed
+                };
             }
-            Err(ReadError::Closed) => return,
+            Err(ReadError::Closed) => return Ended::Closed,
         }
     }
 }

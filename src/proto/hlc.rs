@@ -38,6 +38,11 @@ impl Hlc {
         self.last
     }
 
+    /// A clock value's parts: wall-clock milliseconds since the Unix epoch, and the counter.
+    pub fn parts(value: u64) -> (u64, u16) {
+        (value >> LOGICAL_BITS, (value & 0xffff) as u16)
+    }
+
     pub fn observe(&mut self, seen: u64) {
         self.last = self.last.max(seen.min(HLC_MAX));
     }

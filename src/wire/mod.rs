@@ -28,7 +28,8 @@ pub use seal::{
     NONCE_RANDOM_LEN, SEAL_HEADER_LEN, STAMP_LEN, TAG_LEN, WINDOW_MIN_MS, WINDOW_PROBE_INTERVALS,
 };
 pub use stream::{
-    encode_stream, StreamHeader, STREAM_HEADER_LEN, STREAM_HEADER_MAX, STREAM_SMALL_FRAME_MAX,
+    encode_stream, StreamHeader, REFUSAL, STREAM_HEADER_LEN, STREAM_HEADER_MAX,
+    STREAM_SMALL_FRAME_MAX,
 };
 
 pub const MAGIC: [u8; 2] = *b"PK";
@@ -161,6 +162,9 @@ pub enum DecodeError {
     Label,
     /// Longer than the limit for its transport.
     TooLarge,
+    /// The refusal (`REFUSAL`): the peer could not authenticate (or match the label of) a frame
+    /// we sent it on this stream, and closes it. Not a message, and never counted as dropped.
+    Refused,
 }
 
 /// One message's body, encoded once, to be framed for a datagram or a stream.

@@ -22,6 +22,13 @@
 //!
 //! The header tag and the body use different nonces (one bit apart: the top bit of a send time,
 //! which no clock reaches), so no nonce is used twice.
+//!
+//! One stream frame is not a message: the refusal (`REFUSAL`), a plain 9-byte header of type
+//! 255 with flags 0 and length 0, sent once by a member that could not authenticate a frame
+//! (or match its label) on a connection the peer opened, before it closes that connection. It
+//! is accepted plain in every encryption mode because it changes nothing but the log: the
+//! sender learns that its frames fail there (a wrong or missing key, another label) instead of
+//! hearing nothing. It weighs no more than the header it answers.
 
 use super::schema::MessageType;
 use super::seal::{self, Opener};
@@ -39,6 +46,23 @@ pub const STREAM_HEADER_MAX: usize =
 /// datagram's worth of rumors (1,283 bytes) beside at most one larger rumor (an `Alive` with
 /// 2 × 1024 bytes of attributes), so a few KiB; 64 KiB leaves room to spare.
 pub const STREAM_SMALL_FRAME_MAX: usize = 64 << 10;
+
+/// The refusal's type byte: no message type, so no decoder mistakes it for one.
+const REFUSAL_TYPE: u8 = 255;
+
+/// The refusal (see the module's doc): what a member writes back, once, on a connection whose
+/// frame it could not authenticate, before it closes it.
+pub const REFUSAL: [u8; STREAM_HEADER_LEN] = [
+    MAGIC[0],
+    MAGIC[1],
+    PROTOCOL_VERSION,
+    REFUSAL_TYPE,
+    0,
+    0,
+    0,
+    0,
+    0,
+];
 
 /// The header tag's nonce: the frame's with its first bit flipped.
 fn header_nonce(nonce: &[u8]) -> [u8; NONCE_LEN] {
@@ -111,6 +135,9 @@ impl StreamHeader {
     /// The whole header's length, from its first `HEADER_LEN` bytes (magic, version, type and
     /// flags, all checked here): what a reader reads before `decode`.
     pub fn len(prefix: &[u8]) -> Result<usize, DecodeError> {
+        if prefix.len() >= HEADER_LEN && prefix[..HEADER_LEN] == REFUSAL[..HEADER_LEN] {
+            return Ok(STREAM_HEADER_LEN);
+        }
         if prefix.len() < HEADER_LEN
             || prefix[..2] != MAGIC
             || prefix[2] != PROTOCOL_VERSION
@@ -147,6 +174,13 @@ impl StreamHeader {
     ) -> Result<StreamHeader, DecodeError> {
         if StreamHeader::len(bytes)? != bytes.len() {
             return Err(DecodeError::Malformed);
+        }
+        if bytes[3] == REFUSAL_TYPE {
+            return Err(if bytes == REFUSAL {
+                DecodeError::Refused
+            } else {
+                DecodeError::Malformed
+            });
         }
         let message_type = MessageType::from_byte(bytes[3]).ok_or(DecodeError::Malformed)?;
         let (end, nonce_at) = take_envelope(bytes, STREAM_HEADER_LEN, bytes[4], key)?;

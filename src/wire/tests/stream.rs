@@ -266,3 +266,39 @@ fn hostile_stream_bytes_never_panic() {
         }
     }
 }
+
+/// The refusal is nine golden bytes, read as `Refused` whatever our keys, mode and label (it is
+/// how a member with another key learns why it hears nothing), and nothing else of type 255 is:
+/// other flags, a length, or a datagram of those bytes are malformed.
+#[test]
+fn the_refusal_is_read_in_every_mode_and_only_as_itself() {
+    assert_eq!(hex(&REFUSAL), "504b04ff0000000000");
+    let limits = Limits::stream(1 << 20);
+    let mut required = Key::new(Some("k")).with_label("prod");
+    required.set_mode(SealMode::Require).unwrap();
+    for key in [Key::new(None), Key::new(Some("k")), required] {
+        assert_eq!(header_len(&REFUSAL), Ok(STREAM_HEADER_LEN));
+        assert_eq!(
+            decode_stream(&REFUSAL, &key, limits),
+            Err(DecodeError::Refused)
+        );
+        let mut flagged = REFUSAL;
+        flagged[4] = 1;
+        assert_eq!(
+            decode_stream(&flagged, &key, limits),
+            Err(DecodeError::Malformed)
+        );
+        let mut long = REFUSAL;
+        long[8] = 1;
+        let mut framed = long.to_vec();
+        framed.push(0);
+        assert_eq!(
+            decode_stream(&framed, &key, limits),
+            Err(DecodeError::Malformed)
+        );
+        assert_eq!(
+            decode(&REFUSAL, &key, Limits::datagram()),
+            Err(DecodeError::Malformed)
+        );
+    }
+}
