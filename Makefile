@@ -66,10 +66,21 @@ all: lib examples
 
 # cargo decides what is stale; the recipe always runs, but the files only
 # change (and dependants only rebuild) when cargo actually relinks.
+#
+# Beside the shared library it leaves the SONAME link libpekonode.so.0 -> libpekonode.so, so
+# a program linked with -Ltarget/release -lpekonode (which records NEEDED libpekonode.so.0)
+# runs with LD_LIBRARY_PATH=target/release. Fragments in mk/ add commands that must follow
+# every build of the library (e.g. the Go binding's stamp) to LIB_AFTER: make targets run
+# after the build, in order.
 lib: $(STATIC_LIB)
+
+LIB_AFTER ?=
+SONAME_LINK := target/release/libpekonode.so.0
 
 $(STATIC_LIB): FORCE
 	$(CARGO) build --release
+	@test "$$(readlink $(SONAME_LINK) 2>/dev/null)" = libpekonode.so || ln -sfn libpekonode.so $(SONAME_LINK)
+	@for t in $(LIB_AFTER); do $(MAKE) --no-print-directory $$t || exit 1; done
 
 $(SHARED_LIB) $(HEADER): $(STATIC_LIB)
 	@test -f $@ || { echo "error: $@ was not produced by '$(CARGO) build --release' (build.rs generates the header)" >&2; exit 1; }

@@ -3,38 +3,67 @@
 #
 #   make install   [PREFIX=/usr/local] [DESTDIR=] [LIBDIR=$(PREFIX)/lib]
 #                  [INCLUDEDIR=$(PREFIX)/include] [PKGCONFIGDIR=$(LIBDIR)/pkgconfig]
+#                  [CMAKEDIR=$(LIBDIR)/cmake/pekonode]
 #       $(LIBDIR)/libpekonode.so.X.Y.Z, with the symlinks libpekonode.so.X (the SONAME) and
 #       libpekonode.so; $(LIBDIR)/libpekonode.a; $(INCLUDEDIR)/pekonode.h (and pekonode.hpp
-#       when include/ has one); $(PKGCONFIGDIR)/pekonode.pc from pekonode.pc.in.  The version
-#       is Cargo.toml's.  DESTDIR is prepended to every path but not written into
-#       pekonode.pc (staged installs, packaging).  With DESTDIR empty, run as root and
-#       ldconfig present, the linker cache is refreshed (LDCONFIG=: skips that).
+#       when include/ has one); $(PKGCONFIGDIR)/pekonode.pc from pekonode.pc.in; the CMake
+#       package $(CMAKEDIR)/pekonodeConfig.cmake and pekonodeConfigVersion.cmake from
+#       cmake/*.in (targets pekonode::pekonode and pekonode::pekonode_static; their paths
+#       are relative to the file's own location, so a moved or staged tree still works).
+#       The libraries are the stripped copies in build/stripped/ (below): the release
+#       profile keeps debug info, which is 90% of the .so.  The version is Cargo.toml's.
+#       DESTDIR is prepended to every path but not written into pekonode.pc (staged
+#       installs, packaging).  With DESTDIR empty, run as root and ldconfig present, the
+#       linker cache is refreshed (LDCONFIG=: skips that).
 #       Builds the library first when cargo is available (so `sudo make install` on a
 #       machine where only the user has cargo installs what `make` built).
-#   make uninstall  the same variables; removes exactly the files install writes.
-#   make test-install   tests/install/test-install.sh: installs into a mktemp -d prefix,
-#       builds examples/c/cluster_demo.c against it with pkg-config (shared, then
-#       --static), runs it, checks NEEDED/SONAME, the staged (DESTDIR) install and
-#       uninstall, and cleans up.
+#   make install-debug   install, plus the shared library's debug info:
+#       $(LIBDIR)/.debug/libpekonode.so.X.Y.Z.debug, which the installed .so names in its
+#       .gnu_debuglink.  gdb looks for that name beside the library, in its .debug/
+#       subdirectory and under /usr/lib/debug/<its directory>; .debug/ is the one that
+#       stays inside the prefix (so PREFIX, DESTDIR and uninstall treat it like the
+#       other files, and no root is needed for a prefix of one's own) without putting a
+#       lib*.so.* file where ldconfig looks for libraries.
+#   make uninstall  the same variables; removes exactly the files install and install-debug
+#       write (and the .debug/ and cmake/pekonode/ directories when that leaves them empty).
+#   make test-install   tests/install/test-build-tree.sh: the README's commands that build
+#       against target/release (shared with LD_LIBRARY_PATH, static; C and C++), run from a
+#       temp dir; then tests/install/test-install.sh: installs into a mktemp -d prefix,
+#       checks the stripping, builds examples/c/cluster_demo.c against it with pkg-config
+#       (shared, then --static), the README's static link beside the .so, runs them, checks
+#       NEEDED/SONAME, install-debug with gdb, the CMake package with a C++17 app
+#       (tests/install/test-cmake.sh), the staged (DESTDIR) install and uninstall, and cleans
+#       up.
 #   make test-valgrind  tests/valgrind/run.sh: build/cluster_demo, build/node and the C
 #       tests (built without sanitizers; VALGRIND_C_TESTS=0 leaves them out) under valgrind
 #       memcheck, each bounded by VALGRIND_TIMEOUT seconds; fails on memory errors and on
 #       definitely/indirectly lost blocks, lists "possibly lost" ones (the shared tokio
 #       runtime's threads) without failing.
 #
-# pkg-config and valgrind are installed with apt-get when missing (root, Debian/Ubuntu);
-# elsewhere the targets stop with a message naming the package.
+# Stripping: build/stripped/ holds libpekonode.so.X.Y.Z (strip --strip-debug, plus a
+# .gnu_debuglink to its debug file), libpekonode.so.X.Y.Z.debug (objcopy --only-keep-debug)
+# and libpekonode.a (strip --strip-debug on a copy), remade only when the library in
+# target/release is newer, so install stays fast.  --strip-debug rather than
+# --strip-unneeded: it keeps the symbol table (0.4 MB), so a panic's backtrace and perf name
+# the library's functions even without the debug file.
+#
+# pkg-config, valgrind and binutils (readelf, objcopy, strip) are installed with apt-get when
+# missing (root, Debian/Ubuntu); elsewhere the targets stop with a message naming the package.
 
 PREFIX       ?= /usr/local
 LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR     ?= $(LIBDIR)/cmake/pekonode
 DESTDIR      ?=
 INSTALL      ?= install
 LDCONFIG     ?= ldconfig
 PKG_CONFIG   ?= pkg-config
 VALGRIND     ?= valgrind
 READELF      ?= readelf
+OBJCOPY      ?= objcopy
+STRIP        ?= strip
+CMAKE        ?= cmake
 # Seconds each program may run under valgrind before it counts as a failure.
 VALGRIND_TIMEOUT ?= 300
 # VALGRIND_C_TESTS=0: test-valgrind runs only the two examples, not the C tests too.
@@ -57,6 +86,39 @@ PEKO_SUBMAKE = $(MAKE)
 PEKO_PC_LIBDIR     = $(if $(filter $(PREFIX)/lib,$(LIBDIR)),$${exec_prefix}/lib,$(LIBDIR))
 PEKO_PC_INCLUDEDIR = $(if $(filter $(PREFIX)/include,$(INCLUDEDIR)),$${prefix}/include,$(INCLUDEDIR))
 
+# pekonodeConfig.cmake finds the prefix from its own directory (CMAKEDIR below PREFIX: one
+# ".." per level, e.g. ../../.. for lib/cmake/pekonode) and the library and include
+# directories from the prefix; a directory outside PREFIX is written as it is.
+peko_empty :=
+peko_space := $(peko_empty) $(peko_empty)
+peko_under_prefix = $(filter $(PREFIX)/%,$(1))
+peko_below_prefix = $(patsubst $(PREFIX)/%,%,$(1))
+PEKO_CMAKE_PREFIX     = $(if $(call peko_under_prefix,$(CMAKEDIR)),$${CMAKE_CURRENT_LIST_DIR}/$(subst $(peko_space),/,$(patsubst %,..,$(subst /, ,$(call peko_below_prefix,$(CMAKEDIR))))),$(PREFIX))
+PEKO_CMAKE_LIBDIR     = $(if $(call peko_under_prefix,$(LIBDIR)),$${_pekonode_prefix}/$(call peko_below_prefix,$(LIBDIR)),$(LIBDIR))
+PEKO_CMAKE_INCLUDEDIR = $(if $(call peko_under_prefix,$(INCLUDEDIR)),$${_pekonode_prefix}/$(call peko_below_prefix,$(INCLUDEDIR)),$(INCLUDEDIR))
+PEKO_CMAKE_FILES      := pekonodeConfig.cmake pekonodeConfigVersion.cmake
+
+# The stripped libraries install takes (see above).
+PEKO_STRIP_DIR   := $(BUILD)/stripped
+PEKO_STRIPPED_SO := $(PEKO_STRIP_DIR)/$(PEKO_SO_REAL)
+PEKO_DEBUG_FILE  := $(PEKO_STRIPPED_SO).debug
+PEKO_STRIPPED_A  := $(PEKO_STRIP_DIR)/libpekonode.a
+PEKO_DEBUG_DIR    = $(LIBDIR)/.debug
+
+# What they are made from. Where cargo exists, the top-level Makefile's targets, so the build
+# runs first (in order, even under -j). Where it does not (`sudo make install` of what the
+# user built), the same files by their absolute names, which have no rule that runs cargo:
+# make only compares their times, and says what to do when they are missing.
+ifneq ($(PEKO_INSTALL_DEPS),)
+PEKO_SO_BUILT := $(SHARED_LIB)
+PEKO_A_BUILT  := $(STATIC_LIB)
+else
+PEKO_SO_BUILT := $(abspath $(SHARED_LIB))
+PEKO_A_BUILT  := $(abspath $(STATIC_LIB))
+$(PEKO_SO_BUILT) $(PEKO_A_BUILT):
+	@echo "install: $@ is missing (run 'make lib' first)" >&2; exit 1
+endif
+
 # $(call peko_need_tool,COMMAND,DEBIAN-PACKAGE): make sure COMMAND exists; install the
 # package with apt-get only when it is missing (needs root), otherwise say what to install.
 define peko_need_tool
@@ -72,25 +134,48 @@ define peko_need_tool
 fi
 endef
 
-.PHONY: install uninstall test-install test-valgrind
+.PHONY: install install-debug uninstall test-install test-valgrind
 
-install: $(PEKO_INSTALL_DEPS)
+# The debug file first, then a stripped copy that links to it (the link holds the file's name
+# and CRC). Made in a directory of this shell's own and moved into place, so neither an
+# interrupted run nor another make running this rule at the same time leaves a half-written
+# file that looks up to date.
+$(PEKO_STRIPPED_SO): $(PEKO_SO_BUILT)
+	$(call peko_need_tool,$(OBJCOPY),binutils)
+	$(call peko_need_tool,$(STRIP),binutils)
+	@mkdir -p $(PEKO_STRIP_DIR)
+	t=$@.tmp.$$$$ && rm -rf $$t && mkdir $$t && \
+	$(OBJCOPY) --only-keep-debug $< $$t/$(PEKO_SO_REAL).debug && \
+	$(STRIP) --strip-debug -o $$t/$(PEKO_SO_REAL) $< && \
+	$(OBJCOPY) --add-gnu-debuglink=$$t/$(PEKO_SO_REAL).debug $$t/$(PEKO_SO_REAL) && \
+	mv -f $$t/$(PEKO_SO_REAL).debug $(PEKO_DEBUG_FILE) && mv -f $$t/$(PEKO_SO_REAL) $@ && \
+	rmdir $$t || { rm -rf $$t; exit 1; }
+
+$(PEKO_DEBUG_FILE): $(PEKO_STRIPPED_SO)
+	@test -f $@ || { echo "error: $@ was not written with $<; remove $< and retry" >&2; exit 1; }
+
+$(PEKO_STRIPPED_A): $(PEKO_A_BUILT)
+	$(call peko_need_tool,$(STRIP),binutils)
+	@mkdir -p $(PEKO_STRIP_DIR)
+	t=$@.tmp.$$$$ && $(STRIP) --strip-debug -o $$t $< && mv -f $$t $@ || { rm -f $$t; exit 1; }
+
+install: $(PEKO_INSTALL_DEPS) $(PEKO_STRIPPED_SO) $(PEKO_STRIPPED_A)
 	@test -n "$(PEKO_VERSION)" || { echo "install: no version found in Cargo.toml's [package]" >&2; exit 1; }
-	@for f in $(SHARED_LIB) $(STATIC_LIB) $(HEADER) pekonode.pc.in; do \
-	    test -f "$$f" || { echo "install: $$f is missing (run 'make lib' first)" >&2; exit 1; }; \
+	@for f in $(HEADER) pekonode.pc.in $(addprefix cmake/,$(addsuffix .in,$(PEKO_CMAKE_FILES))); do \
+	    test -f "$$f" || { echo "install: $$f is missing" >&2; exit 1; }; \
 	done
-	@if command -v $(READELF) >/dev/null 2>&1; then \
-	    so=$$($(READELF) -d $(SHARED_LIB) | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p'); \
-	    if [ "$$so" != "$(PEKO_SONAME)" ]; then \
-	        echo "install: $(SHARED_LIB) has SONAME '$$so', expected $(PEKO_SONAME) for version $(PEKO_VERSION) (see build.rs)" >&2; \
-	        exit 1; \
-	    fi; \
+	$(call peko_need_tool,$(READELF),binutils)
+	@so=$$($(READELF) -d $(PEKO_STRIPPED_SO) | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p'); \
+	if [ "$$so" != "$(PEKO_SONAME)" ]; then \
+	    echo "install: $(SHARED_LIB) has SONAME '$$so', expected $(PEKO_SONAME) for version $(PEKO_VERSION) (see build.rs)" >&2; \
+	    exit 1; \
 	fi
-	$(INSTALL) -d "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(PKGCONFIGDIR)"
-	$(INSTALL) -m 0755 $(SHARED_LIB) "$(DESTDIR)$(LIBDIR)/$(PEKO_SO_REAL)"
+	$(INSTALL) -d "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(PKGCONFIGDIR)" \
+	    "$(DESTDIR)$(CMAKEDIR)"
+	$(INSTALL) -m 0755 $(PEKO_STRIPPED_SO) "$(DESTDIR)$(LIBDIR)/$(PEKO_SO_REAL)"
 	ln -sfn $(PEKO_SO_REAL) "$(DESTDIR)$(LIBDIR)/$(PEKO_SONAME)"
 	ln -sfn $(PEKO_SONAME) "$(DESTDIR)$(LIBDIR)/libpekonode.so"
-	$(INSTALL) -m 0644 $(STATIC_LIB) "$(DESTDIR)$(LIBDIR)/libpekonode.a"
+	$(INSTALL) -m 0644 $(PEKO_STRIPPED_A) "$(DESTDIR)$(LIBDIR)/libpekonode.a"
 	$(INSTALL) -m 0644 $(HEADER) $(PEKO_HPP) "$(DESTDIR)$(INCLUDEDIR)/"
 	sed -e 's|@PREFIX@|$(PREFIX)|g' \
 	    -e 's|@LIBDIR@|$(PEKO_PC_LIBDIR)|g' \
@@ -98,9 +183,28 @@ install: $(PEKO_INSTALL_DEPS)
 	    -e 's|@VERSION@|$(PEKO_VERSION)|g' \
 	    pekonode.pc.in > "$(DESTDIR)$(PKGCONFIGDIR)/pekonode.pc"
 	chmod 0644 "$(DESTDIR)$(PKGCONFIGDIR)/pekonode.pc"
+	@# The pointer size the version file checks: the library's ELF class (ELF64: 8 bytes).
+	@bits=$$($(READELF) -h $(PEKO_STRIPPED_SO) | sed -n 's/^ *Class: *ELF\([0-9]*\).*/\1/p'); \
+	case "$$bits" in 32|64) ;; *) echo "install: no ELF class in $(PEKO_STRIPPED_SO)" >&2; exit 1 ;; esac; \
+	for f in $(PEKO_CMAKE_FILES); do \
+	    echo "cmake/$$f.in -> $(DESTDIR)$(CMAKEDIR)/$$f"; \
+	    sed -e 's|@PREFIX@|$(PEKO_CMAKE_PREFIX)|g' \
+	        -e 's|@LIBDIR@|$(PEKO_CMAKE_LIBDIR)|g' \
+	        -e 's|@INCLUDEDIR@|$(PEKO_CMAKE_INCLUDEDIR)|g' \
+	        -e 's|@VERSION@|$(PEKO_VERSION)|g' \
+	        -e 's|@SOMAJOR@|$(PEKO_SOMAJOR)|g' \
+	        -e "s|@SIZEOF_VOID_P@|$$((bits / 8))|g" \
+	        "cmake/$$f.in" > "$(DESTDIR)$(CMAKEDIR)/$$f" && \
+	    chmod 0644 "$(DESTDIR)$(CMAKEDIR)/$$f" || exit 1; \
+	done
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v $(LDCONFIG) >/dev/null 2>&1; then \
 	    echo "$(LDCONFIG)"; $(LDCONFIG) || true; \
 	fi
+
+# Needs the install it describes: the debug file matches only the .so built with it.
+install-debug: install $(PEKO_DEBUG_FILE)
+	$(INSTALL) -d "$(DESTDIR)$(PEKO_DEBUG_DIR)"
+	$(INSTALL) -m 0644 $(PEKO_DEBUG_FILE) "$(DESTDIR)$(PEKO_DEBUG_DIR)/$(PEKO_SO_REAL).debug"
 
 uninstall:
 	@test -n "$(PEKO_VERSION)" || { echo "uninstall: no version found in Cargo.toml's [package]" >&2; exit 1; }
@@ -108,9 +212,12 @@ uninstall:
 	      "$(DESTDIR)$(LIBDIR)/$(PEKO_SONAME)" \
 	      "$(DESTDIR)$(LIBDIR)/$(PEKO_SO_REAL)" \
 	      "$(DESTDIR)$(LIBDIR)/libpekonode.a" \
+	      "$(DESTDIR)$(PEKO_DEBUG_DIR)/$(PEKO_SO_REAL).debug" \
 	      "$(DESTDIR)$(INCLUDEDIR)/pekonode.h" \
 	      "$(DESTDIR)$(INCLUDEDIR)/pekonode.hpp" \
-	      "$(DESTDIR)$(PKGCONFIGDIR)/pekonode.pc"
+	      "$(DESTDIR)$(PKGCONFIGDIR)/pekonode.pc" \
+	      $(foreach f,$(PEKO_CMAKE_FILES),"$(DESTDIR)$(CMAKEDIR)/$(f)")
+	@rmdir "$(DESTDIR)$(PEKO_DEBUG_DIR)" "$(DESTDIR)$(CMAKEDIR)" 2>/dev/null || true
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v $(LDCONFIG) >/dev/null 2>&1; then \
 	    echo "$(LDCONFIG)"; $(LDCONFIG) || true; \
 	fi
@@ -118,8 +225,11 @@ uninstall:
 test-install: lib
 	$(call peko_need_tool,$(PKG_CONFIG),pkg-config)
 	$(call peko_need_tool,$(READELF),binutils)
+	$(call peko_need_tool,$(CMAKE),cmake)
+	CC="$(CC)" CXX="$(CXX)" READELF="$(READELF)" PEKO_VERSION="$(PEKO_VERSION)" \
+	    PEKO_SONAME="$(PEKO_SONAME)" sh tests/install/test-build-tree.sh
 	MAKE="$(PEKO_SUBMAKE)" CC="$(CC)" CXX="$(CXX)" PKG_CONFIG="$(PKG_CONFIG)" READELF="$(READELF)" \
-	    PEKO_VERSION="$(PEKO_VERSION)" PEKO_SONAME="$(PEKO_SONAME)" \
+	    CMAKE="$(CMAKE)" PEKO_VERSION="$(PEKO_VERSION)" PEKO_SONAME="$(PEKO_SONAME)" \
 	    PEKO_HPP="$(PEKO_HPP)" \
 	    sh tests/install/test-install.sh
 

@@ -16,14 +16,35 @@ import (
 // EventKind says what an Event reports (peko_event.kind).
 type EventKind uint32
 
-// The event kinds.
+// The event kinds. The values are those of the C library's PEKO_EVENT_* constants (checked when
+// the package compiles).
 const (
-	EventJoined   EventKind = C.PEKO_EVENT_JOINED   // a member joined (or came back)
-	EventLeft     EventKind = C.PEKO_EVENT_LEFT     // a member left gracefully
-	EventFailed   EventKind = C.PEKO_EVENT_FAILED   // a member failed, or a Set one was never heard from
-	EventUpdated  EventKind = C.PEKO_EVENT_UPDATED  // a member changed its name or private data
-	EventMetadata EventKind = C.PEKO_EVENT_METADATA // the cluster metadata changed; Member is the publisher
+	// EventJoined: a member joined, or came back after it had been dropped
+	// (PEKO_EVENT_JOINED). Member carries its name and private data.
+	EventJoined EventKind = 1
+	// EventLeft: a member left gracefully, with Leave or Close (PEKO_EVENT_LEFT).
+	EventLeft EventKind = 2
+	// EventFailed: a member stopped answering and was dropped, or a member given to Set was
+	// never heard from (PEKO_EVENT_FAILED).
+	EventFailed EventKind = 3
+	// EventUpdated: a member changed its name or private data with Update
+	// (PEKO_EVENT_UPDATED). Member carries the new values.
+	EventUpdated EventKind = 4
+	// EventMetadata: the cluster metadata changed (PEKO_EVENT_METADATA). Member is the
+	// publisher (Addr and Port only); call Read for the value.
+	EventMetadata EventKind = 5
 )
+
+// A compile-time check that the literals above equal the C constants: an index other than 0
+// into a one-element array (or a negative EventKind) does not compile.
+func _() {
+	var x [1]struct{}
+	_ = x[EventJoined-C.PEKO_EVENT_JOINED]
+	_ = x[EventLeft-C.PEKO_EVENT_LEFT]
+	_ = x[EventFailed-C.PEKO_EVENT_FAILED]
+	_ = x[EventUpdated-C.PEKO_EVENT_UPDATED]
+	_ = x[EventMetadata-C.PEKO_EVENT_METADATA]
+}
 
 func (k EventKind) String() string {
 	switch k {

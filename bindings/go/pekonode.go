@@ -6,9 +6,17 @@
 // cluster, and Events delivers membership and metadata changes on a channel. Close leaves the
 // cluster and frees the member; it must be called (a finalizer is only a safety net).
 //
-// The package links the static library target/release/libpekonode.a of the repository
-// (build it first with `cargo build --release` or `make lib`); programs need no
-// LD_LIBRARY_PATH.
+// The package links the static library target/release/libpekonode.a of the repository, built
+// with `make lib` in the checkout; programs need no LD_LIBRARY_PATH. cgo must be on
+// (CGO_ENABLED=1, the default where a C compiler is installed). Another module uses the
+// package through a replace directive pointing at the checkout's bindings/go.
+//
+// `make lib` also writes zz_library.go (not in git): the library's version and the sha256 of
+// the archive. go build tracks the package's Go files, not the archive named in the cgo
+// flags; that generated file is what makes go build (and go run, go test) relink after the
+// library changed. So rebuild the library with `make lib`, never a bare `cargo build
+// --release`. Without the file the package does not compile ("undefined: runMakeLibFirst",
+// see library.go). LibraryBuild returns what the file recorded.
 //
 // Every method may be called from any goroutine, concurrently. Close waits for calls in
 // progress to return, and every call after Close returns an error matching ErrClosed.
@@ -56,9 +64,11 @@ func (p Protocol) String() string {
 }
 
 // Config mirrors peko_config. The zero value of every field means the library's default, as a
-// zero does in C: amount 3, cycle 500ms, buffer 256, size 16384, timeout 10 x Cycle (5s with
-// the default cycle), no secret key, UDP, listening on the wildcard address of the local
-// member's family, no console log. Durations are rounded up to whole milliseconds.
+// zero does in C (it is passed on as 0): amount 3, cycle 500ms, buffer 256, size 16384, no
+// secret key, UDP, listening on the wildcard address of the local member's family, no console
+// log; a zero Timeout is the C library's rule for timeout_ms 0 (5s, or 10 x Cycle when that is
+// longer), the same in every language. The README's table "Configuration (peko_config)" is
+// where every default is documented. Durations are rounded up to whole milliseconds.
 type Config struct {
 	Amount     int           // members each round's gossip goes to (fan-out), at most 64
 	Cycle      time.Duration // gossip round period, 10ms to 1h

@@ -41,7 +41,7 @@ func run() int {
 	key := flag.String("key", "", "shared secret authenticating every packet")
 	useTCP := flag.Bool("tcp", false, "send everything over TCP")
 	cycle := flag.Duration("cycle", 0, "gossip round period (0 = 500ms)")
-	timeout := flag.Duration("timeout", 0, "failure timeout (0 = 10 x cycle)")
+	timeout := flag.Duration("timeout", 0, "failure timeout (0 = 5s, or 10 x cycle when longer)")
 	consoleLog := flag.Bool("print", false, "the library's console log")
 	runFor := flag.Duration("for", 0, "leave after this long (0 = until interrupted)")
 	flag.Parse()

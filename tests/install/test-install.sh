@@ -2,20 +2,34 @@
 # `make test-install`: checks what `make install` lays down, as a user of the installed
 # library sees it.
 #
-#   1. make install PREFIX=<mktemp -d>: the files, the symlink chain, the SONAME, pekonode.pc.
+#   1. make install PREFIX=<mktemp -d>: the files, the symlink chain, the SONAME, pekonode.pc,
+#      the CMake package. Stripped: the .so is under PEKO_SO_MAX_BYTES (4 MB), has no
+#      .debug_info and a .gnu_debuglink naming libpekonode.so.X.Y.Z.debug; no member of the
+#      .a has .debug_info and it is smaller than target/release's. Sizes are printed.
 #   2. pkg-config (PKG_CONFIG_PATH = the temp prefix) gives the version, cflags and libs.
 #   3. examples/c/cluster_demo.c built with `cc $(pkg-config --cflags --libs pekonode)`
 #      from outside the source tree: NEEDED libpekonode.so.0, resolved from the temp lib
-#      dir with LD_LIBRARY_PATH, and it runs to success. peko_version() == the .pc Version.
+#      dir with LD_LIBRARY_PATH, and it runs to success. The README's
+#      `cc app.c $(pkg-config --cflags --libs pekonode)` (tests/install/app/app.c) prints
+#      the .pc's Version.
 #   4. The same with `pkg-config --static` and the shared objects moved away (an install
-#      with only the archive): no NEEDED libpekonode, runs without LD_LIBRARY_PATH.
-#   5. make uninstall PREFIX=...: no file is left.
-#   6. A staged install (DESTDIR=<tmp> PREFIX=/opt/pekonode): files under DESTDIR, but
-#      pekonode.pc says prefix=/opt/pekonode; uninstall with the same variables empties it.
+#      with only the archive): no NEEDED libpekonode, runs without LD_LIBRARY_PATH. Then the
+#      README's static link with the .so installed beside the archive, `cc app.c
+#      $(pkg-config --cflags pekonode) "$(pkg-config --variable=libdir pekonode)/libpekonode.a"
+#      -lpthread -ldl -lm`: no NEEDED libpekonode, runs.
+#   5. tests/install/test-cmake.sh: find_package(pekonode) from a C++17 app, shared and
+#      static, with the README's cmake commands; the version file; a moved prefix.
+#   6. make install-debug: the .debug file in lib/.debug/ has .debug_info; where gdb is
+#      installed, gdb finds line info for peko_version in the installed .so after it and
+#      not before (so the check can tell).
+#   7. make uninstall PREFIX=...: no file is left, nor the .debug/ and cmake/pekonode/ dirs.
+#   8. A staged install (DESTDIR=<tmp> PREFIX=/opt/pekonode): files under DESTDIR, but
+#      pekonode.pc says prefix=/opt/pekonode and the CMake files name no absolute path;
+#      uninstall with the same variables empties it.
 #
 # Run from the source tree by mk/install.mk, which passes MAKE, CC, CXX, PKG_CONFIG,
-# READELF, PEKO_VERSION, PEKO_SONAME and PEKO_HPP. Everything happens in one temp dir,
-# removed on exit.
+# READELF, CMAKE, PEKO_VERSION, PEKO_SONAME and PEKO_HPP. Everything happens in one temp
+# dir, removed on exit.
 set -eu
 
 MAKE=${MAKE:-make}
@@ -23,10 +37,14 @@ CC=${CC:-cc}
 CXX=${CXX:-c++}
 PKG_CONFIG=${PKG_CONFIG:-pkg-config}
 READELF=${READELF:-readelf}
+CMAKE=${CMAKE:-cmake}
+GDB=${GDB:-gdb}
 : "${PEKO_VERSION:?set by mk/install.mk}"
 : "${PEKO_SONAME:?set by mk/install.mk}"
 PEKO_HPP=${PEKO_HPP:-}
 DEMO_TIMEOUT=${DEMO_TIMEOUT:-120}
+# The issue's bound for the shared library a user installs (stripped, it is about 1.9 MB).
+PEKO_SO_MAX_BYTES=${PEKO_SO_MAX_BYTES:-4000000}
 
 SRC=$(pwd)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pekonode-install.XXXXXX")
@@ -39,6 +57,7 @@ PREFIX=$TMP/prefix
 LIB=$PREFIX/lib
 INC=$PREFIX/include
 REAL=libpekonode.so.$PEKO_VERSION
+CMAKEDIR=$LIB/cmake/pekonode
 
 say() { printf 'test-install: %s\n' "$*"; }
 fail() { printf 'test-install: FAILED: %s\n' "$*" >&2; exit 1; }
@@ -50,6 +69,22 @@ run_bounded() {
     else
         "$@"
     fi
+}
+
+# Sections of FILE (an ELF file, or every member of an archive) named .debug_info: a count.
+debug_info_sections() { "$READELF" -S "$1" | grep -c '[[:space:]]\.debug_info[[:space:]]' || true; }
+
+size_of() { wc -c <"$1" | tr -d ' '; }
+
+# readme_command LINE: README.md must have LINE as a line of its own (a command of its C quick
+# start), so that what it tells users is what this test runs; then runs it here, with $CC
+# and $PKG_CONFIG for cc and pkg-config.
+readme_command() {
+    grep -qxF -- "$1" "$SRC/README.md" ||
+        fail "README.md no longer has the line '$1': update tests/install/ with the README"
+    say "$1"
+    cmd=$(printf '%s\n' "$1" | sed -e 's|^cc |"$CC" |' -e 's|pkg-config |"$PKG_CONFIG" |g')
+    eval "$cmd"
 }
 
 # Every install/uninstall here must stay away from the machine's linker cache, and use the
@@ -86,7 +121,27 @@ fi
 grep -q '@[A-Z]*@' "$LIB/pkgconfig/pekonode.pc" && fail "unsubstituted @VAR@ left in pekonode.pc"
 soname=$("$READELF" -d "$LIB/$REAL" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
 [ "$soname" = "$PEKO_SONAME" ] || fail "SONAME of $REAL is '$soname', expected $PEKO_SONAME"
-say "files: OK ($REAL, $PEKO_SONAME -> $REAL, libpekonode.so -> $PEKO_SONAME, libpekonode.a, pekonode.h${PEKO_HPP:+, pekonode.hpp}, pkgconfig/pekonode.pc); SONAME $soname"
+for f in pekonodeConfig.cmake pekonodeConfigVersion.cmake; do
+    [ -f "$CMAKEDIR/$f" ] || fail "$CMAKEDIR/$f missing"
+    grep -q '@[A-Z_]*@' "$CMAKEDIR/$f" && fail "unsubstituted @VAR@ left in $f"
+done
+say "files: OK ($REAL, $PEKO_SONAME -> $REAL, libpekonode.so -> $PEKO_SONAME, libpekonode.a, pekonode.h${PEKO_HPP:+, pekonode.hpp}, pkgconfig/pekonode.pc, cmake/pekonode/pekonodeConfig{,Version}.cmake); SONAME $soname"
+
+# ---- 1b. stripped libraries ------------------------------------------------------------
+so_size=$(size_of "$LIB/$REAL")
+so_built=$(size_of "$SRC/target/release/libpekonode.so")
+a_size=$(size_of "$LIB/libpekonode.a")
+a_built=$(size_of "$SRC/target/release/libpekonode.a")
+say "sizes: libpekonode.so $so_built bytes in target/release, $so_size installed; libpekonode.a $a_built in target/release, $a_size installed"
+[ "$so_size" -lt "$PEKO_SO_MAX_BYTES" ] ||
+    fail "the installed $REAL is $so_size bytes, not under $PEKO_SO_MAX_BYTES (not stripped?)"
+[ "$(debug_info_sections "$LIB/$REAL")" -eq 0 ] || fail "the installed $REAL has a .debug_info section"
+link=$("$READELF" -p .gnu_debuglink "$LIB/$REAL" 2>/dev/null | sed -n 's/^ *\[ *0\] *//p')
+[ "$link" = "$REAL.debug" ] || fail "the installed $REAL's .gnu_debuglink names '$link', expected $REAL.debug"
+n=$(debug_info_sections "$LIB/libpekonode.a")
+[ "$n" -eq 0 ] || fail "$n members of the installed libpekonode.a have .debug_info"
+[ "$a_size" -lt "$a_built" ] || fail "the installed libpekonode.a ($a_size bytes) is not smaller than target/release's ($a_built)"
+say "stripped: $REAL has no .debug_info, .gnu_debuglink $link; libpekonode.a has no .debug_info"
 
 # ---- 2. pkg-config ---------------------------------------------------------------------
 PKG_CONFIG_PATH=$LIB/pkgconfig
@@ -143,11 +198,14 @@ if "$READELF" -d demo_shared | grep -E -q '\((RPATH|RUNPATH)\)'; then
 fi
 say "readelf -d demo_shared: NEEDED $needed"
 
-printf '#include <stdio.h>\n#include <pekonode.h>\nint main(void) { puts(peko_version()); return 0; }\n' >version.c
-# shellcheck disable=SC2046
-"$CC" -o version version.c $("$PKG_CONFIG" --cflags --libs pekonode) || fail "building version.c"
-libver=$(LD_LIBRARY_PATH=$LIB ./version) || fail "running version against $LIB"
+# The README's command, on tests/install/app/app.c; a.out prints peko_version() first.
+cp "$SRC/tests/install/app/app.c" app.c
+readme_command 'cc app.c $(pkg-config --cflags --libs pekonode)' || fail "building app.c with pkg-config"
+say "LD_LIBRARY_PATH=$LIB ./a.out"
+LD_LIBRARY_PATH=$LIB run_bounded ./a.out >app.log 2>app.err || { cat app.err >&2; fail "running app.c's a.out against $LIB"; }
+libver=$(head -n 1 app.log)
 [ "$libver" = "$PEKO_VERSION" ] || fail "peko_version() of the installed library is '$libver', .pc says $PEKO_VERSION"
+rm -f a.out
 
 if command -v ldd >/dev/null 2>&1; then
     resolved=$(LD_LIBRARY_PATH=$LIB ldd ./demo_shared | sed -n "s/^[[:space:]]*$PEKO_SONAME => \([^ ]*\).*/\1/p")
@@ -183,20 +241,77 @@ rc=0
 [ "$rc" -eq 0 ] || { cat demo_static.log >&2; fail "demo_static exited $rc"; }
 tail -n 1 demo_static.log
 
-# ---- 5. uninstall ----------------------------------------------------------------------
+# The README's static link with both installed: the archive by its path (pkg-config --static
+# only adds the private libraries; -lpekonode would still take the .so).
+[ -e "$LIB/libpekonode.so" ] || fail "libpekonode.so is not back in $LIB"
+readme_command 'cc app.c $(pkg-config --cflags pekonode) "$(pkg-config --variable=libdir pekonode)/libpekonode.a" -lpthread -ldl -lm' ||
+    fail "the README's static link against the installed archive"
+if "$READELF" -d a.out | grep -q 'NEEDED.*libpekonode'; then
+    fail "the README's static link needs libpekonode: $("$READELF" -d a.out | grep 'NEEDED.*libpekonode')"
+fi
+(unset LD_LIBRARY_PATH; run_bounded ./a.out) >app.log 2>app.err || { cat app.err >&2; fail "the static a.out failed"; }
+[ "$(head -n 1 app.log)" = "$PEKO_VERSION" ] || fail "the static a.out printed '$(head -n 1 app.log)', not $PEKO_VERSION"
+say "static a.out beside the .so: no NEEDED libpekonode; prints $(head -n 1 app.log)"
+rm -f a.out
+
+# ---- 5. the CMake package ----------------------------------------------------------------
+CMAKE="$CMAKE" READELF="$READELF" PEKO_VERSION="$PEKO_VERSION" PEKO_SONAME="$PEKO_SONAME" \
+    DEMO_TIMEOUT="$DEMO_TIMEOUT" sh "$SRC/tests/install/test-cmake.sh" "$PREFIX" ||
+    fail "the CMake package (tests/install/test-cmake.sh, above)"
+
+# ---- 6. install-debug --------------------------------------------------------------------
+# gdb reads the installed .so on its own (no process): line info for peko_version comes only
+# from the debug file the .gnu_debuglink names, found in lib/.debug/.
+gdb_line() {
+    timeout "$DEMO_TIMEOUT" "$GDB" -nx -batch -iex 'set debuginfod enabled off' \
+        -ex 'info line peko_version' "$LIB/$REAL" 2>&1 | grep 'peko_version' || true
+}
+have_gdb=
+command -v "$GDB" >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1 && have_gdb=1
+if [ -n "$have_gdb" ]; then
+    before=$(gdb_line)
+    case "$before" in
+        *"No line number information"*) ;;
+        *) fail "before install-debug, gdb already finds line info for peko_version: '$before'" ;;
+    esac
+fi
+cd "$SRC"
+sub_make install-debug "" "$PREFIX" >"$TMP/install-debug.log" 2>&1 ||
+    { cat "$TMP/install-debug.log" >&2; fail "make install-debug PREFIX=$PREFIX"; }
+cd "$TMP"
+DEBUGFILE=$LIB/.debug/$REAL.debug
+[ -f "$DEBUGFILE" ] || fail "make install-debug: $DEBUGFILE missing"
+[ "$(debug_info_sections "$DEBUGFILE")" -ge 1 ] || fail "$DEBUGFILE has no .debug_info"
+say "make install-debug: $DEBUGFILE ($(size_of "$DEBUGFILE") bytes) has .debug_info"
+if [ -n "$have_gdb" ]; then
+    after=$(gdb_line)
+    case "$after" in
+        Line*'.rs"'*) ;;
+        *) fail "after install-debug, gdb finds no line info for peko_version in $LIB/$REAL: '$after'" ;;
+    esac
+    say "gdb -batch -ex 'info line peko_version' $REAL: before install-debug '$before'; after: '$after'"
+else
+    say "gdb (or timeout) not installed: not checking that gdb finds the debug file"
+fi
+
+# ---- 7. uninstall ----------------------------------------------------------------------
 cd "$SRC"
 sub_make uninstall "" "$PREFIX" >"$TMP/uninstall.log" 2>&1 ||
     { cat "$TMP/uninstall.log" >&2; fail "make uninstall PREFIX=$PREFIX"; }
 left=$(find "$PREFIX" ! -type d)
 [ -z "$left" ] || fail "make uninstall left: $left"
-say "make uninstall PREFIX=...: no file left"
+for d in "$LIB/.debug" "$CMAKEDIR"; do
+    [ ! -d "$d" ] || fail "make uninstall left the directory $d"
+done
+say "make uninstall PREFIX=...: no file left, nor lib/.debug/ or lib/cmake/pekonode/"
 
-# ---- 6. staged install: DESTDIR ------------------------------------------------------
+# ---- 8. staged install: DESTDIR ------------------------------------------------------
 STAGE=$TMP/stage
 sub_make install "$STAGE" /opt/pekonode >"$TMP/stage.log" 2>&1 ||
     { cat "$TMP/stage.log" >&2; fail "make install DESTDIR=$STAGE PREFIX=/opt/pekonode"; }
 for f in lib/$REAL lib/$PEKO_SONAME lib/libpekonode.so lib/libpekonode.a include/pekonode.h \
-         lib/pkgconfig/pekonode.pc; do
+         lib/pkgconfig/pekonode.pc lib/cmake/pekonode/pekonodeConfig.cmake \
+         lib/cmake/pekonode/pekonodeConfigVersion.cmake; do
     [ -e "$STAGE/opt/pekonode/$f" ] || fail "DESTDIR install: $STAGE/opt/pekonode/$f missing"
 done
 grep -qx 'prefix=/opt/pekonode' "$STAGE/opt/pekonode/lib/pkgconfig/pekonode.pc" ||
@@ -205,10 +320,15 @@ grep -q "$STAGE" "$STAGE/opt/pekonode/lib/pkgconfig/pekonode.pc" &&
     fail "DESTDIR install: the staging dir leaked into pekonode.pc"
 [ "$(PKG_CONFIG_PATH=$STAGE/opt/pekonode/lib/pkgconfig "$PKG_CONFIG" --variable=libdir pekonode)" = /opt/pekonode/lib ] ||
     fail "DESTDIR install: pkg-config --variable=libdir is not /opt/pekonode/lib"
+# pekonodeConfig.cmake finds everything from its own directory: neither the staging dir nor
+# the final prefix is written in it.
+if grep -n -e "$STAGE" -e /opt/pekonode "$STAGE/opt/pekonode/lib/cmake/pekonode/pekonodeConfig.cmake"; then
+    fail "DESTDIR install: pekonodeConfig.cmake names an absolute path (above)"
+fi
 sub_make uninstall "$STAGE" /opt/pekonode >"$TMP/unstage.log" 2>&1 ||
     { cat "$TMP/unstage.log" >&2; fail "make uninstall DESTDIR=$STAGE PREFIX=/opt/pekonode"; }
 left=$(find "$STAGE" ! -type d)
 [ -z "$left" ] || fail "make uninstall DESTDIR=... left: $left"
-say "DESTDIR=<stage> PREFIX=/opt/pekonode: files staged, pekonode.pc says /opt/pekonode, uninstall empties it"
+say "DESTDIR=<stage> PREFIX=/opt/pekonode: files staged, pekonode.pc says /opt/pekonode, pekonodeConfig.cmake is relative, uninstall empties it"
 
 say "PASS"
