@@ -78,7 +78,7 @@ type Config struct {
 	SecretKey  string        // shared secret authenticating every packet; "" = none
 	Protocol   Protocol      // ProtocolUDP (default) or ProtocolTCP
 	ListenAddr string        // IP literal to bind; "" = the wildcard ("0.0.0.0" or "::")
-	IsPrint    bool          // timestamped console log ([Join], member list each round, ...)
+	IsPrint    bool          // timestamped console log (calls, member news, the list when it changes)
 }
 
 // Member is a cluster member as the library sees it (peko_node_info): the local member given

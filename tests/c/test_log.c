@@ -46,7 +46,8 @@ static struct log_counts log_snapshot(void)
 }
 
 /* Gossip rounds each member runs after the work below has spread; at
- * PEKO_LOG_INFO every round logs the member list. */
+ * PEKO_LOG_INFO each round checks whether the member list changed and logs it
+ * if so. */
 #define SETTLE_ROUNDS 5
 
 static int listed_as(peko_node *node, uint16_t port, const char *name)
@@ -61,7 +62,7 @@ static int listed_as(peko_node *node, uint16_t port, const char *name)
  * itself `name` and alpha published `meta`, waits until alpha lists beta as
  * `name` (alpha handled the update: an [Update] line), beta reads `meta` (beta
  * took the metadata: a [Metadata] line), and then each of them has run
- * SETTLE_ROUNDS more gossip rounds (a [List] line each). Every line that work
+ * SETTLE_ROUNDS more gossip rounds (each may log a [List] line). Every line that work
  * would log at PEKO_LOG_INFO has been logged, or not, by then. */
 static void wait_loggable_work(peko_node *a, peko_node *b, uint16_t pb, const char *name,
                                const char *meta)
