@@ -1,6 +1,14 @@
 # make test-python: the Python bindings' pytest suite (bindings/python/tests) against the
 # freshly built target/release/libpekonode.so.
 #
+# make test-python-wheel: tests/python/test-wheel.sh: `pip wheel ./bindings/python` builds a
+# py3-none-<platform> wheel holding the library (setuptools-rust compiles the crate with cargo
+# into build/wheel-target; target/release is left alone), which is installed into a fresh venv
+# (in a mktemp -d directory), as is `pip install ./bindings/python` into another, and
+# examples/python/three_members.py runs in each with PEKONODE_LIB unset. PY_WHEEL_TIMEOUT
+# bounds each example run (seconds, default 180). setuptools and setuptools-rust come from
+# PyPI into pip's isolated build environment.
+#
 # Uses the system python3's pytest when it has one; otherwise creates a venv under
 # $(BUILD)/py-venv and installs pytest there (nothing is installed system-wide).
 # Variables: PY_PYTHON (default python3), PY_TEST_ARGS (extra pytest arguments, e.g. -k events).
@@ -35,4 +43,9 @@ $(PY_VENV)/.ok:
 	fi
 	@touch $@
 
-TEST_EXTRA += test-python
+# No dependency on lib: the wheel build compiles its own copy of the library.
+.PHONY: test-python-wheel
+test-python-wheel:
+	PY_PYTHON="$(PY_PYTHON)" sh tests/python/test-wheel.sh
+
+TEST_EXTRA += test-python test-python-wheel

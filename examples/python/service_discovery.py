@@ -8,8 +8,8 @@ data, find each other by role, and share one config blob as cluster metadata.
     python3 examples/python/service_discovery.py --serve --name web-1 --role web \\
         --join 127.0.0.1:7946                                # ... and another that joins it
 
-Needs libpekonode.so: `cargo build --release` in the checkout, or set PEKONODE_LIB.
-Everything binds 127.0.0.1 only.
+Runs with the package installed (`python3 -m pip install ./bindings/python`, which builds the
+library), or straight from the checkout after `make lib`. Everything binds 127.0.0.1 only.
 """
 
 import argparse

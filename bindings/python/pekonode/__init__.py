@@ -12,9 +12,16 @@
         for ev in node.events(timeout=1.0):  # JOINED / LEFT / FAILED / UPDATED / METADATA
             print(ev.kind.name, ev.member)
 
-The shared library is taken from $PEKONODE_LIB (full path), else ``libpekonode.so`` next to
-this package, else the source checkout's ``target/release/libpekonode.so``. See README.md in
-bindings/python for the details (threads, the GIL, errors, logging).
+Where the shared library is found, first match wins (pekonode/_lib.py has the details):
+
+1. ``$PEKONODE_LIB``: a path (it contains ``/``) to a file that must load, or a soname for the
+   system loader (``libpekonode.so.0``); set and failing, it is an ImportError, no fallback;
+2. the library bundled in this package (the platform wheel, ``pip install ./bindings/python``);
+3. in a source checkout only, the checkout's ``target/release/libpekonode.so`` (``make lib``);
+4. the system loader: ``libpekonode.so.0`` (``make install``).
+
+``pekonode.LIB_PATH`` is the file loaded. See README.md in bindings/python for the details
+(threads, the GIL, errors, logging).
 """
 
 from ._lib import LIB_PATH

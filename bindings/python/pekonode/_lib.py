@@ -1,4 +1,4 @@
-"""Low-level ctypes layer: finds and loads libpekonode.so, mirrors the C structures of
+"""Low-level ctypes layer: finds and loads libpekonode, mirrors the C structures of
 include/pekonode.h and declares argtypes/restype for every exported function.
 
 Nothing here is friendly; use :class:`pekonode.Node`. The names follow the C header so the
@@ -6,11 +6,22 @@ header's documentation applies unchanged (``pekonode._lib.lib.peko_get`` is ``pe
 
 Where the library is found, first match wins:
 
-1. ``$PEKONODE_LIB``: the full path of the shared library (an explicit override; if it is set
-   but the file cannot be loaded, that is an error, with no silent fallback);
-2. ``libpekonode.so`` next to this file (a wheel or an installed copy ships it there);
-3. ``target/release/libpekonode.so`` of the source checkout this package sits in
-   (``bindings/python/pekonode/`` -> ``../../../target/release/``), after ``cargo build --release``.
+1. ``$PEKONODE_LIB`` when set: a value containing ``/`` is a path and must name a file that
+   loads; any other value is a soname handed to the system loader (``PEKONODE_LIB=
+   libpekonode.so.0``). It is an explicit choice: if it fails, that is an ImportError naming
+   it, with no fallback.
+2. The library bundled in the package: ``libpekonode*.so`` next to this file. The platform
+   wheel (``pip install ./bindings/python`` builds it) carries it under the name setuptools-rust
+   gives it, ``libpekonode.cpython-3XX-<platform>.so``; a file named ``libpekonode.so`` there
+   comes first.
+3. Only when the package sits in a source checkout (``<checkout>/bindings/python/pekonode``):
+   the checkout's ``target/release/libpekonode.so`` (``make lib``).
+4. The system loader: ``libpekonode.so.0`` (after ``make install``; found through ldconfig's
+   cache or ``LD_LIBRARY_PATH``).
+
+When none loads, the ImportError lists what was tried and how to fix it for the way the
+package was installed. ``LIB_PATH`` is the file loaded (for a soname, the file the loader
+chose).
 
 ctypes.CDLL (not PyDLL) releases the GIL around every foreign call, so blocking calls
 (peko_join, peko_next_event, peko_leave, peko_free) let other Python threads run.
@@ -36,10 +47,12 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import List, Tuple
+from typing import Callable, List, Mapping, Optional, Tuple
 
 ENV_VAR = "PEKONODE_LIB"
 LIB_NAME = "libpekonode.so"
+SONAME = "libpekonode.so.0"
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 # ---- constants (pekonode.h) ------------------------------------------------------------------
 
@@ -211,43 +224,123 @@ PROTOTYPES = {
 # ---- finding and loading the library ---------------------------------------------------------
 
 
-def candidates() -> List[Tuple[str, Path]]:
-    """The places searched, in order, as (how it was found, path)."""
-    out: List[Tuple[str, Path]] = []
-    env = os.environ.get(ENV_VAR)
-    if env:
-        out.append((f"${ENV_VAR}", Path(env)))
-        return out  # an explicit choice: never fall back behind the user's back
-    here = Path(__file__).resolve().parent
-    out.append(("next to the package", here / LIB_NAME))
-    out.append(("source checkout", here.parent.parent.parent / "target" / "release" / LIB_NAME))
+def bundled_libraries(package_dir: Path) -> List[Path]:
+    """The library files in the package directory: libpekonode.so first, then any other
+    libpekonode*.so (the wheel's is named like an extension module, with Python's suffix)."""
+    exact = package_dir / LIB_NAME
+    others = sorted(p for p in package_dir.glob("libpekonode*.so") if p != exact)
+    return [p for p in [exact, *others] if p.is_file()]
+
+
+def checkout_root(package_dir: Path) -> Optional[Path]:
+    """The source checkout the package sits in (<root>/bindings/python/pekonode), or None."""
+    root = package_dir.parent.parent.parent
+    if (package_dir.parent.name == "python" and package_dir.parent.parent.name == "bindings"
+            and (root / "Cargo.toml").is_file()):
+        return root
+    return None
+
+
+def candidates(environ: Optional[Mapping[str, str]] = None,
+               package_dir: Optional[Path] = None) -> List[Tuple[str, str]]:
+    """The places searched, in order, as (what it is, path or soname); a path contains '/',
+    anything else goes to the system loader."""
+    environ = os.environ if environ is None else environ
+    package_dir = PACKAGE_DIR if package_dir is None else Path(package_dir)
+    explicit = environ.get(ENV_VAR)
+    if explicit:
+        return [(f"${ENV_VAR}", explicit)]  # the user's choice: never fall back behind their back
+    out = [("bundled with the package", str(p)) for p in bundled_libraries(package_dir)]
+    root = checkout_root(package_dir)
+    if root is not None:
+        out.append(("this source checkout", str(root / "target" / "release" / LIB_NAME)))
+    out.append(("system loader: ldconfig's cache, LD_LIBRARY_PATH", SONAME))
     return out
 
 
-def _load() -> Tuple[ctypes.CDLL, Path]:
+class _DlInfo(Structure):
+    _fields_ = [("dli_fname", c_char_p), ("dli_fbase", c_void_p),
+                ("dli_sname", c_char_p), ("dli_saddr", c_void_p)]
+
+
+def _loaded_from(dll: ctypes.CDLL, name: str) -> Path:
+    """The file behind `dll`: `name` itself when it is a path, else the file the system loader
+    chose for the soname (dladdr on one of its functions)."""
+    if "/" in name:
+        return Path(name)
+    try:
+        dladdr = ctypes.CDLL(None).dladdr
+        dladdr.argtypes = [c_void_p, POINTER(_DlInfo)]
+        dladdr.restype = c_int
+        info = _DlInfo()
+        if dladdr(ctypes.cast(dll.peko_version, c_void_p), ctypes.byref(info)) and info.dli_fname:
+            return Path(os.fsdecode(info.dli_fname))
+    except (AttributeError, OSError, TypeError, ctypes.ArgumentError):
+        pass
+    return Path(name)
+
+
+def _load_explicit(value: str, loader: Callable[[str], ctypes.CDLL]) -> Tuple[ctypes.CDLL, Path]:
+    if "/" in value:
+        if not os.path.isfile(value):
+            raise ImportError(
+                f"pekonode: {ENV_VAR}={value!r} does not name a file; set it to the path of "
+                f"{LIB_NAME} or to a soname the system loader finds (e.g. {SONAME}), or unset it"
+            )
+        try:
+            return loader(value), Path(value)
+        except OSError as e:
+            raise ImportError(f"pekonode: cannot load {ENV_VAR}={value!r}: {e}") from e
+    try:
+        dll = loader(value)
+    except OSError as e:
+        raise ImportError(
+            f"pekonode: the system loader cannot load {ENV_VAR}={value!r} (a value without '/' "
+            f"is a soname, looked up in ldconfig's cache and LD_LIBRARY_PATH; a path needs a "
+            f"'/'): {e}"
+        ) from e
+    return dll, _loaded_from(dll, value)
+
+
+def _not_found(package_dir: Path, tried: List[str]) -> str:
+    root = checkout_root(package_dir)
+    if root is not None:
+        fix = (f"Build it with `make lib` in {root} (target/release/{LIB_NAME}), or install it "
+               f"system-wide with `make install`, or set {ENV_VAR} to its path or soname.")
+    else:
+        if bundled_libraries(package_dir):
+            have = "The library bundled with this package did not load (above)."
+        else:
+            have = (f"This installation of pekonode carries no library ({package_dir} holds no "
+                    f"libpekonode*.so): it was not installed from the platform wheel.")
+        fix = (f"{have} Install the platform wheel (`python3 -m pip install ./bindings/python` "
+               f"in a pekonode checkout builds it, with cargo), or install the C library with "
+               f"`make install` (then ldconfig, or LD_LIBRARY_PATH), or set {ENV_VAR} to the "
+               f"library's path or soname.")
+    return "pekonode: cannot load libpekonode. Tried, in order:\n" + "\n".join(tried) + "\n" + fix
+
+
+def _load(environ: Optional[Mapping[str, str]] = None, package_dir: Optional[Path] = None,
+          loader: Callable[[str], ctypes.CDLL] = ctypes.CDLL) -> Tuple[ctypes.CDLL, Path]:
+    """Loads the first candidate that loads; `loader` is ctypes.CDLL (the tests pass their own).
+    CDLL, not PyDLL: the GIL is released during every call."""
+    environ = os.environ if environ is None else environ
+    package_dir = PACKAGE_DIR if package_dir is None else Path(package_dir)
+    explicit = environ.get(ENV_VAR)
+    if explicit:
+        return _load_explicit(explicit, loader)
     tried = []
-    for how, path in candidates():
-        if how.startswith("$"):
-            if not path.is_file():
-                raise ImportError(
-                    f"pekonode: {ENV_VAR}={str(path)!r} does not name a file; set it to the full "
-                    f"path of {LIB_NAME} (build it with `cargo build --release`) or unset it"
-                )
-        elif not path.is_file():
-            tried.append(f"  {path} ({how}): not found")
+    for how, what in candidates(environ, package_dir):
+        if "/" in what and not os.path.isfile(what):
+            tried.append(f"  {what} ({how}): not found")
             continue
         try:
-            # CDLL: the GIL is released during every call (PyDLL would keep it).
-            return ctypes.CDLL(str(path)), path
+            dll = loader(what)
         except OSError as e:
-            if how.startswith("$"):
-                raise ImportError(f"pekonode: cannot load {ENV_VAR}={str(path)!r}: {e}") from e
-            tried.append(f"  {path} ({how}): {e}")
-    raise ImportError(
-        f"pekonode: cannot find {LIB_NAME}. Set {ENV_VAR} to its full path, put it next to the "
-        f"package, or run `cargo build --release` in the pekonode checkout. Tried:\n"
-        + "\n".join(tried)
-    )
+            tried.append(f"  {what} ({how}): {e}")
+            continue
+        return dll, _loaded_from(dll, what)
+    raise ImportError(_not_found(package_dir, tried))
 
 
 def _declare(dll: ctypes.CDLL) -> None:

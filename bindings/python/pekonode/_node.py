@@ -185,8 +185,9 @@ def lib_version() -> str:
 @dataclass
 class Config:
     """peko_config. A field left at None keeps peko_config_default's value (amount 3,
-    cycle_ms 500, buffer 256, size 16384, timeout_ms 5000, no key, UDP, wildcard listen
-    address, no console log). See include/pekonode.h for ranges.
+    cycle_ms 500, buffer 256, size 16384, timeout_ms 0 = 5000 or 10 x cycle_ms when that is
+    longer (the rule every binding shares: README, "Configuration"), no key, UDP, wildcard
+    listen address, no console log). See include/pekonode.h for ranges.
 
     ``listen_addr=None`` binds the wildcard address (0.0.0.0 / ::); give ``"127.0.0.1"`` to
     stay on loopback."""

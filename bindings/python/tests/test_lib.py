@@ -1,4 +1,5 @@
-"""The ctypes layer: loading, prototypes for every export, exact struct layouts, the GIL."""
+"""The ctypes layer: prototypes for every export, exact struct layouts, the GIL (where the
+library is found: test_loader.py)."""
 
 import ctypes
 import os
@@ -38,7 +39,7 @@ def test_loaded_with_cdll_so_the_gil_is_released():
     assert type(_lib.lib) is ctypes.CDLL
     assert not isinstance(_lib.lib, ctypes.PyDLL)
     assert os.path.isfile(pekonode.LIB_PATH)
-    if os.environ.get("PEKONODE_LIB"):
+    if "/" in os.environ.get("PEKONODE_LIB", ""):
         assert os.path.samefile(pekonode.LIB_PATH, os.environ["PEKONODE_LIB"])
 
 
@@ -149,39 +150,3 @@ def test_last_error_is_per_thread():
                                'addr "localhost" is not an IPv4 or IPv6 address literal')}
     (status, msg), = errors["zero"]
     assert status == pekonode.Status.INVALID_ARG and "unspecified" in msg
-
-
-def test_library_not_found_message(tmp_path):
-    """PEKONODE_LIB naming a missing file gives a clear ImportError (in a fresh interpreter)."""
-    import sys
-
-    env = dict(os.environ, PEKONODE_LIB=str(tmp_path / "nope.so"))
-    code = "import pekonode"
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    assert r.returncode != 0
-    assert "ImportError" in r.stderr and "PEKONODE_LIB" in r.stderr and "nope.so" in r.stderr
-
-
-def test_lookup_next_to_the_package_then_error(tmp_path):
-    """Without PEKONODE_LIB: pekonode/libpekonode.so next to the package is used; with none
-    there (and no checkout around it) the ImportError says what was tried."""
-    import sys
-
-    pkg = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pekonode")
-    dst = tmp_path / "site" / "pekonode"
-    shutil.copytree(pkg, dst, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
-    env = {k: v for k, v in os.environ.items() if k != "PEKONODE_LIB"}
-    code = "import pekonode; print(pekonode.LIB_PATH, pekonode.lib_version())"
-
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                       cwd=str(dst.parent))
-    assert r.returncode != 0
-    assert "ImportError: pekonode: cannot find libpekonode.so" in r.stderr
-    assert str(dst / "libpekonode.so") in r.stderr and "PEKONODE_LIB" in r.stderr
-
-    shutil.copy(pekonode.LIB_PATH, dst / "libpekonode.so")
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                       cwd=str(dst.parent))
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == [str(dst / "libpekonode.so"), pekonode.lib_version()]
