@@ -3,8 +3,10 @@
 //! is bounded: per `WINDOW`, at most `ERRORS_PER_WINDOW` error lines and
 //! `EVENT_LINES_PER_WINDOW` lines of member news (joined, updated, failed, left, metadata,
 //! exchanged), and for each kind one more line, at its first line after the window, saying how
-//! many were not printed. The other lines follow the host's own doing: one member list per cycle
-//! while the log is on, and one line per call that changes something.
+//! many were not printed. The other lines follow the host's own doing: the member list when it
+//! changes (and once a minute otherwise) while the log is on, and one line per call that changes
+//! something. Error lines about one address (frames that fail authentication) come at most once
+//! a minute per address and topic (`error_about`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,8 +23,8 @@ pub const WINDOW: Duration = Duration::from_secs(10);
 /// An error line about one source on one topic (`Logger::error_about`) is repeated at most this
 /// often while the cause lasts...
 pub const NOTICE_PERIOD: Duration = Duration::from_secs(60);
-/// ...for at most this many sources at once (a flood from many addresses names the first ones;
-/// the others wait for an entry to age out, and the errors' budget bounds the lines anyway).
+/// ...for at most this many sources at once (past it, the one said longest ago is forgotten; the
+/// errors' budget bounds the lines anyway).
 const NOTICE_SOURCES: usize = 64;
 
 /// Severity of a log line, as `peko_set_log` takes it.
@@ -188,7 +190,7 @@ impl Logger {
         self.label.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// An informational line the host caused (a call, the member list once per cycle).
+    /// An informational line the host caused (a call, the member list when it changed).
     pub fn info(&self, tag: &str, msg: impl std::fmt::Display) {
         if !self.enabled() {
             return;
@@ -233,7 +235,8 @@ impl Logger {
 
     /// An error line about `source` (an address whose frames we cannot authenticate, say): the
     /// first at once, then at most once per `NOTICE_PERIOD` for that source and `topic`, within
-    /// the errors' budget.
+    /// the errors' budget (a notice the budget held back is not counted as said). The table of
+    /// sources holds `NOTICE_SOURCES`; a new one pushes out the one said longest ago.
     pub fn error_about(
         &self,
         source: SocketAddr,
@@ -241,24 +244,29 @@ impl Logger {
         msg: impl std::fmt::Display,
     ) {
         let now = Instant::now();
-        {
-            let mut seen = self.notices.lock().unwrap_or_else(|e| e.into_inner());
-            let fresh = |t: &Instant| now.duration_since(*t) < NOTICE_PERIOD;
-            if seen.get(&(source, topic)).is_some_and(fresh) {
-                return;
-            }
-            if seen.len() >= NOTICE_SOURCES {
-                seen.retain(|_, t| fresh(t));
-                if seen.len() >= NOTICE_SOURCES {
-                    return;
-                }
-            }
-            seen.insert((source, topic), now);
+        let said = |seen: &HashMap<(SocketAddr, &'static str), Instant>| {
+            seen.get(&(source, topic))
+                .is_some_and(|t| now.duration_since(*t) < NOTICE_PERIOD)
+        };
+        if said(&self.notices.lock().unwrap_or_else(|e| e.into_inner())) {
+            return;
         }
-        self.error(msg);
+        // Printed outside the table's lock: a host logger must never run inside our locks.
+        if !self.error(msg) {
+            return;
+        }
+        let mut seen = self.notices.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= NOTICE_SOURCES && !seen.contains_key(&(source, topic)) {
+            let oldest = seen.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                seen.remove(&k);
+            }
+        }
+        seen.insert((source, topic), now);
     }
 
-    pub fn error(&self, msg: impl std::fmt::Display) {
+    /// An error line, within the errors' budget; whether it was printed.
+    pub fn error(&self, msg: impl std::fmt::Display) -> bool {
         // Decided under the budget's lock, printed after it: a host logger must never run
         // inside our locks.
         let (suppressed, print) = Budget::admit(&self.errors, ERRORS_PER_WINDOW);
@@ -277,6 +285,7 @@ impl Logger {
         if print {
             emit(format!("{} [Error] {} {msg}", timestamp(), self.label()));
         }
+        print
     }
 }
 
@@ -298,28 +307,54 @@ mod tests {
         assert_eq!(Budget::admit(&b, 5), (0, true));
     }
 
-    /// A notice about one source is said once per period, others' notices still come, and a
-    /// flood of sources cannot grow the table past its bound.
+    /// A notice about one source is said once per period, others' notices still come, a notice
+    /// the budget held back comes at the next chance, and a flood of sources pushes out the
+    /// oldest instead of silencing newcomers.
     #[test]
     fn a_notice_about_a_source_comes_once_per_period() {
         let log = Logger::new(false, "t".into());
-        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
         let printed = || log.errors.lock().unwrap().printed;
-        log.error_about(a, "auth", "x");
-        log.error_about(a, "auth", "x");
+        let fresh_window = || *log.errors.lock().unwrap() = Budget::new();
+        log.error_about(at(1), "auth", "x");
+        log.error_about(at(1), "auth", "x");
         assert_eq!(printed(), 1);
-        log.error_about(a, "label", "x");
+        log.error_about(at(1), "label", "x");
         assert_eq!(printed(), 2, "another topic about the same source");
-        for port in 2..200 {
-            log.error_about(SocketAddr::from(([127, 0, 0, 1], port)), "auth", "x");
+        // The budget is spent: held back, and so not counted as said.
+        for port in 2..10 {
+            log.error_about(at(port), "auth", "x");
+        }
+        assert_eq!(printed(), ERRORS_PER_WINDOW);
+        fresh_window();
+        log.error_about(at(9), "auth", "x");
+        assert_eq!(
+            printed(),
+            1,
+            "a held-back notice comes once the budget allows"
+        );
+        // Many sources: the table stays bounded and a new source is still said.
+        for port in 100..300 {
+            fresh_window();
+            log.error_about(at(port), "auth", "x");
         }
         assert_eq!(log.notices.lock().unwrap().len(), NOTICE_SOURCES);
+        fresh_window();
+        log.error_about(at(1000), "auth", "x");
+        assert_eq!(printed(), 1, "a full table does not silence a new source");
+        // Once the period is over, said again.
         let mut seen = log.notices.lock().unwrap();
-        *seen.get_mut(&(a, "auth")).unwrap() -= NOTICE_PERIOD;
+        let t = seen.get_mut(&(at(1000), "auth")).unwrap();
+        *t = t.checked_sub(NOTICE_PERIOD).unwrap_or(*t);
+        let aged = *t;
         drop(seen);
-        *log.errors.lock().unwrap() = Budget::new();
-        log.error_about(a, "auth", "x");
-        assert_eq!(printed(), 1, "said again once the period is over");
+        fresh_window();
+        log.error_about(at(1000), "auth", "x");
+        let again = printed() == 1;
+        assert!(
+            again || aged.elapsed() < NOTICE_PERIOD,
+            "said again once the period is over"
+        );
     }
 
     #[test]

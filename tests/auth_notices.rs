@@ -147,33 +147,39 @@ fn another_label_is_logged_on_both_sides() {
     both_sides_say_so(&seed, &newcomer, &["carry another cluster label"]);
 }
 
-/// Datagrams (which get no answer: their source is only a claim) are logged by their receiver,
-/// once per address per `log::NOTICE_PERIOD` however many come.
+/// Datagrams (which get no answer: their source is only a claim) are logged by their receiver
+/// when the source is in its table, once per address per `log::NOTICE_PERIOD` however many
+/// come; from a source it does not know (anyone can forge one) they are only counted.
 #[test]
-fn datagrams_under_another_key_are_logged_once_per_address() {
+fn datagrams_under_another_key_are_logged_once_per_known_address() {
     capture_errors();
     let seed = member(Some("the cluster's key"), "", "datagram seed");
     let s = seed.local_id();
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let from = sock.local_addr().unwrap();
-    let ping = wire::encode(
-        &Message::Ping {
-            seq: 1,
-            from,
-            target: s,
-            rumors: Vec::new(),
-        },
-        &wire::Key::new(Some("another key")),
-    );
+    let known = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let from = known.local_addr().unwrap();
+    seed.set(from, Attributes::default()).unwrap();
+    let ping = |sock: &UdpSocket| {
+        wire::encode(
+            &Message::Ping {
+                seq: 1,
+                from: sock.local_addr().unwrap(),
+                target: s,
+                rumors: Vec::new(),
+            },
+            &wire::Key::new(Some("another key")),
+        )
+    };
     let auth0 = seed.counters().dropped_auth;
     for _ in 0..20 {
-        sock.send_to(&ping, s).unwrap();
+        stranger.send_to(&ping(&stranger), s).unwrap();
+        known.send_to(&ping(&known), s).unwrap();
     }
-    let needle = format!("frames from {from} fail authentication");
     assert!(
-        wait_for(GENEROUS, || seed.counters().dropped_auth >= auth0 + 20).is_some(),
-        "the seed did not drop the 20 datagrams"
+        wait_for(GENEROUS, || seed.counters().dropped_auth >= auth0 + 40).is_some(),
+        "the seed did not drop the 40 datagrams"
     );
+    let needle = format!("frames from {from} fail authentication");
     assert!(
         wait_for(GENEROUS, || logged(s, &[&needle])).is_some(),
         "no line: {:#?}",
@@ -181,4 +187,10 @@ fn datagrams_under_another_key_are_logged_once_per_address() {
     );
     let said = lines_of(s).iter().filter(|l| l.contains(&needle)).count();
     assert_eq!(said, 1, "20 datagrams from one address, one line");
+    let unknown = format!("frames from {} ", stranger.local_addr().unwrap());
+    assert!(
+        !lines_of(s).iter().any(|l| l.contains(&unknown)),
+        "a source not in the table was named: {:#?}",
+        lines_of(s)
+    );
 }

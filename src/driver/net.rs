@@ -4,7 +4,7 @@
 //! themselves live in `stream`.
 
 use super::runtime;
-use super::shared::Shared;
+use super::shared::{lock, Shared};
 use super::stats::add;
 use super::stream;
 use crate::config::{Config, Protocol};
@@ -178,8 +178,9 @@ impl Shared {
     }
 
     /// Counts a frame from `source` dropped for `e`. One that failed authentication, or carried
-    /// another label, is also logged (`Logger::error_about`: once a minute per address): it is a
-    /// setting the operators of both members must see, and nothing else would tell them.
+    /// another label, is also logged (`Logger::error_about`: once a minute per address) when it
+    /// came on a connection or from a member in our table: it is a setting the operators of both
+    /// members must see, and nothing else would tell them.
     /// `stream`: `source` is the far end of a connection it opened, whose port is an ephemeral
     /// one, not its member's: the notice names the address alone, once for all its connections.
     pub(super) fn count_dropped(&self, e: DecodeError, source: SocketAddr, stream: bool) {
@@ -193,6 +194,12 @@ impl Shared {
         };
         add(counter, 1);
         if !matches!(e, DecodeError::Auth | DecodeError::Label) {
+            return;
+        }
+        // A datagram's source is only a claim: one not in our table is not named, so forged
+        // sources cannot fill the log (a member asking us over TCP, whose address the handshake
+        // proved, is named on the stream path).
+        if !stream && lock(&self.core).member_status(&source).is_none() {
             return;
         }
         let (key, from) = if stream {

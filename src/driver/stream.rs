@@ -452,7 +452,13 @@ pub async fn accept_loop(s: Arc<Shared>, listener: TcpListener) {
                 }
             };
             if end == Ended::Unauthenticated {
-                refuse(&s2, id, &mut read, writing).await;
+                // Bounded, and cut short like the connection itself: evicted (its slot is
+                // already given back) or the member stopping.
+                tokio::select! {
+                    _ = refuse(&s2, id, &mut read, writing) => {}
+                    _ = admitted.evicted() => add(&s2.stats.connections_evicted, 1),
+                    _ = soft.cancelled() => {}
+                }
             }
             s2.pool.forget(id);
         });
