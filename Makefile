@@ -67,18 +67,21 @@ all: lib examples
 # cargo decides what is stale; the recipe always runs, but the files only
 # change (and dependants only rebuild) when cargo actually relinks.
 #
-# Beside the shared library it leaves the SONAME link libpekonode.so.0 -> libpekonode.so, so
-# a program linked with -Ltarget/release -lpekonode (which records NEEDED libpekonode.so.0)
-# runs with LD_LIBRARY_PATH=target/release. Fragments in mk/ add commands that must follow
+# Beside the shared library it leaves the SONAME link (libpekonode.so.0 for version 0.x.y:
+# PEKO_SONAME, from Cargo.toml's version in mk/install.mk) -> libpekonode.so, so a program
+# linked with -Ltarget/release -lpekonode (which records NEEDED libpekonode.so.0) runs with
+# LD_LIBRARY_PATH=target/release. Fragments in mk/ add commands that must follow
 # every build of the library (e.g. the Go binding's stamp) to LIB_AFTER: make targets run
 # after the build, in order.
 lib: $(STATIC_LIB)
 
 LIB_AFTER ?=
-SONAME_LINK := target/release/libpekonode.so.0
+# Recursively expanded: PEKO_SONAME is defined in mk/install.mk, included at the end.
+SONAME_LINK = target/release/$(PEKO_SONAME)
 
 $(STATIC_LIB): FORCE
 	$(CARGO) build --release
+	@test -n "$(PEKO_SOMAJOR)" || { echo "lib: no version under [package] in Cargo.toml: no SONAME link" >&2; exit 1; }
 	@test "$$(readlink $(SONAME_LINK) 2>/dev/null)" = libpekonode.so || ln -sfn libpekonode.so $(SONAME_LINK)
 	@for t in $(LIB_AFTER); do $(MAKE) --no-print-directory $$t || exit 1; done
 
@@ -186,6 +189,7 @@ bench-overload:
 clean:
 	$(CARGO) clean
 	rm -rf $(BUILD)
+	rm -f bindings/go/zz_library.go bindings/go/zz_library.go.tmp.*
 
 # Per-topic targets (report, language bindings, install) live in mk/*.mk. A fragment adds its
 # test target to TEST_EXTRA and its example target to EXAMPLES_EXTRA; make test and make

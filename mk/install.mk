@@ -10,8 +10,9 @@
 #       package $(CMAKEDIR)/pekonodeConfig.cmake and pekonodeConfigVersion.cmake from
 #       cmake/*.in (targets pekonode::pekonode and pekonode::pekonode_static; their paths
 #       are relative to the file's own location, so a moved or staged tree still works).
-#       The libraries are the stripped copies in build/stripped/ (below): the release
-#       profile keeps debug info, which is 90% of the .so.  The version is Cargo.toml's.
+#       The libraries are stripped copies (below): the release profile keeps debug info,
+#       which is 90% of the .so.  The version is Cargo.toml's.  The directories must each be
+#       one word (no spaces): make's word functions compute the CMake package's paths.
 #       DESTDIR is prepended to every path but not written into pekonode.pc (staged
 #       installs, packaging).  With DESTDIR empty, run as root and ldconfig present, the
 #       linker cache is refreshed (LDCONFIG=: skips that).
@@ -40,12 +41,15 @@
 #       definitely/indirectly lost blocks, lists "possibly lost" ones (the shared tokio
 #       runtime's threads) without failing.
 #
-# Stripping: build/stripped/ holds libpekonode.so.X.Y.Z (strip --strip-debug, plus a
-# .gnu_debuglink to its debug file), libpekonode.so.X.Y.Z.debug (objcopy --only-keep-debug)
-# and libpekonode.a (strip --strip-debug on a copy), remade only when the library in
-# target/release is newer, so install stays fast.  --strip-debug rather than
-# --strip-unneeded: it keeps the symbol table (0.4 MB), so a panic's backtrace and perf name
-# the library's functions even without the debug file.
+# Stripping: install and install-debug each make, in a mktemp -d directory of their own that
+# they remove afterwards, libpekonode.so.X.Y.Z.debug (objcopy --only-keep-debug), then
+# libpekonode.so.X.Y.Z (strip --strip-debug, plus a .gnu_debuglink to that debug file) and
+# libpekonode.a (strip --strip-debug on a copy), and install from there.  Nothing is written
+# into the source tree, so a `sudo make install` leaves no root-owned file in build/ that
+# would stop the user's later make, make clean or make install PREFIX=~/x.  install-debug
+# installs the .so and the debug file made together (the link holds the debug file's CRC).
+# --strip-debug rather than --strip-unneeded: it keeps the symbol table (0.4 MB), so a
+# panic's backtrace and perf name the library's functions even without the debug file.
 #
 # pkg-config, valgrind and binutils (readelf, objcopy, strip) are installed with apt-get when
 # missing (root, Debian/Ubuntu); elsewhere the targets stop with a message naming the package.
@@ -98,12 +102,7 @@ PEKO_CMAKE_LIBDIR     = $(if $(call peko_under_prefix,$(LIBDIR)),$${_pekonode_pr
 PEKO_CMAKE_INCLUDEDIR = $(if $(call peko_under_prefix,$(INCLUDEDIR)),$${_pekonode_prefix}/$(call peko_below_prefix,$(INCLUDEDIR)),$(INCLUDEDIR))
 PEKO_CMAKE_FILES      := pekonodeConfig.cmake pekonodeConfigVersion.cmake
 
-# The stripped libraries install takes (see above).
-PEKO_STRIP_DIR   := $(BUILD)/stripped
-PEKO_STRIPPED_SO := $(PEKO_STRIP_DIR)/$(PEKO_SO_REAL)
-PEKO_DEBUG_FILE  := $(PEKO_STRIPPED_SO).debug
-PEKO_STRIPPED_A  := $(PEKO_STRIP_DIR)/libpekonode.a
-PEKO_DEBUG_DIR    = $(LIBDIR)/.debug
+PEKO_DEBUG_DIR = $(LIBDIR)/.debug
 
 # What they are made from. Where cargo exists, the top-level Makefile's targets, so the build
 # runs first (in order, even under -j). Where it does not (`sudo make install` of what the
@@ -136,46 +135,62 @@ endef
 
 .PHONY: install install-debug uninstall test-install test-valgrind
 
-# The debug file first, then a stripped copy that links to it (the link holds the file's name
-# and CRC). Made in a directory of this shell's own and moved into place, so neither an
-# interrupted run nor another make running this rule at the same time leaves a half-written
-# file that looks up to date.
-$(PEKO_STRIPPED_SO): $(PEKO_SO_BUILT)
-	$(call peko_need_tool,$(OBJCOPY),binutils)
-	$(call peko_need_tool,$(STRIP),binutils)
-	@mkdir -p $(PEKO_STRIP_DIR)
-	t=$@.tmp.$$$$ && rm -rf $$t && mkdir $$t && \
-	$(OBJCOPY) --only-keep-debug $< $$t/$(PEKO_SO_REAL).debug && \
-	$(STRIP) --strip-debug -o $$t/$(PEKO_SO_REAL) $< && \
-	$(OBJCOPY) --add-gnu-debuglink=$$t/$(PEKO_SO_REAL).debug $$t/$(PEKO_SO_REAL) && \
-	mv -f $$t/$(PEKO_SO_REAL).debug $(PEKO_DEBUG_FILE) && mv -f $$t/$(PEKO_SO_REAL) $@ && \
-	rmdir $$t || { rm -rf $$t; exit 1; }
+# A directory with a space is several words to make's word functions (the CMake package's
+# relative prefix above would come out wrong without a word of warning): stop instead. Run
+# by the install and uninstall recipes only, so other targets never see it.
+define peko_check_dirs
+@if [ "$(words $(PREFIX) $(LIBDIR) $(INCLUDEDIR) $(CMAKEDIR))" != 4 ]; then \
+    echo "$@: PREFIX, LIBDIR, INCLUDEDIR and CMAKEDIR must each be one word (not empty, no spaces): make splits them at spaces" >&2; \
+    exit 1; \
+fi
+endef
 
-$(PEKO_DEBUG_FILE): $(PEKO_STRIPPED_SO)
-	@test -f $@ || { echo "error: $@ was not written with $<; remove $< and retry" >&2; exit 1; }
+# $(call peko_install_stripped,WHAT): in one shell, make the debug file and the stripped .so
+# linking to it (the link holds the file's name and CRC, so the two made together always
+# match) in a mktemp -d directory of that shell's own, install the .so, with WHAT `a` also a
+# stripped copy of the .a, with `debug` the debug file; the directory is removed on success,
+# failure and interrupts alike.
+define peko_install_stripped
+@t=$$(mktemp -d "$${TMPDIR:-/tmp}/pekonode-strip.XXXXXX") || exit 1; \
+trap 'rm -rf "$$t"' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM; \
+set -e; \
+echo "$(OBJCOPY) --only-keep-debug $(PEKO_SO_BUILT) $$t/$(PEKO_SO_REAL).debug"; \
+$(OBJCOPY) --only-keep-debug $(PEKO_SO_BUILT) "$$t/$(PEKO_SO_REAL).debug"; \
+echo "$(STRIP) --strip-debug -o $$t/$(PEKO_SO_REAL) $(PEKO_SO_BUILT)"; \
+$(STRIP) --strip-debug -o "$$t/$(PEKO_SO_REAL)" $(PEKO_SO_BUILT); \
+(cd "$$t" && $(OBJCOPY) --add-gnu-debuglink=$(PEKO_SO_REAL).debug $(PEKO_SO_REAL)); \
+echo "$(INSTALL) -m 0755 $$t/$(PEKO_SO_REAL) $(DESTDIR)$(LIBDIR)/$(PEKO_SO_REAL)"; \
+$(INSTALL) -m 0755 "$$t/$(PEKO_SO_REAL)" "$(DESTDIR)$(LIBDIR)/$(PEKO_SO_REAL)"; \
+$(if $(filter a,$(1)),\
+echo "$(STRIP) --strip-debug -o $$t/libpekonode.a $(PEKO_A_BUILT)"; \
+$(STRIP) --strip-debug -o "$$t/libpekonode.a" $(PEKO_A_BUILT); \
+echo "$(INSTALL) -m 0644 $$t/libpekonode.a $(DESTDIR)$(LIBDIR)/libpekonode.a"; \
+$(INSTALL) -m 0644 "$$t/libpekonode.a" "$(DESTDIR)$(LIBDIR)/libpekonode.a";) \
+$(if $(filter debug,$(1)),\
+echo "$(INSTALL) -m 0644 $$t/$(PEKO_SO_REAL).debug $(DESTDIR)$(PEKO_DEBUG_DIR)/$(PEKO_SO_REAL).debug"; \
+$(INSTALL) -m 0644 "$$t/$(PEKO_SO_REAL).debug" "$(DESTDIR)$(PEKO_DEBUG_DIR)/$(PEKO_SO_REAL).debug";) \
+true
+endef
 
-$(PEKO_STRIPPED_A): $(PEKO_A_BUILT)
-	$(call peko_need_tool,$(STRIP),binutils)
-	@mkdir -p $(PEKO_STRIP_DIR)
-	t=$@.tmp.$$$$ && $(STRIP) --strip-debug -o $$t $< && mv -f $$t $@ || { rm -f $$t; exit 1; }
-
-install: $(PEKO_INSTALL_DEPS) $(PEKO_STRIPPED_SO) $(PEKO_STRIPPED_A)
+install: $(PEKO_INSTALL_DEPS) $(PEKO_SO_BUILT) $(PEKO_A_BUILT)
+	$(peko_check_dirs)
 	@test -n "$(PEKO_VERSION)" || { echo "install: no version found in Cargo.toml's [package]" >&2; exit 1; }
 	@for f in $(HEADER) pekonode.pc.in $(addprefix cmake/,$(addsuffix .in,$(PEKO_CMAKE_FILES))); do \
 	    test -f "$$f" || { echo "install: $$f is missing" >&2; exit 1; }; \
 	done
 	$(call peko_need_tool,$(READELF),binutils)
-	@so=$$($(READELF) -d $(PEKO_STRIPPED_SO) | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p'); \
+	$(call peko_need_tool,$(OBJCOPY),binutils)
+	$(call peko_need_tool,$(STRIP),binutils)
+	@so=$$($(READELF) -d $(PEKO_SO_BUILT) | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p'); \
 	if [ "$$so" != "$(PEKO_SONAME)" ]; then \
 	    echo "install: $(SHARED_LIB) has SONAME '$$so', expected $(PEKO_SONAME) for version $(PEKO_VERSION) (see build.rs)" >&2; \
 	    exit 1; \
 	fi
 	$(INSTALL) -d "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(PKGCONFIGDIR)" \
 	    "$(DESTDIR)$(CMAKEDIR)"
-	$(INSTALL) -m 0755 $(PEKO_STRIPPED_SO) "$(DESTDIR)$(LIBDIR)/$(PEKO_SO_REAL)"
+	$(call peko_install_stripped,a)
 	ln -sfn $(PEKO_SO_REAL) "$(DESTDIR)$(LIBDIR)/$(PEKO_SONAME)"
 	ln -sfn $(PEKO_SONAME) "$(DESTDIR)$(LIBDIR)/libpekonode.so"
-	$(INSTALL) -m 0644 $(PEKO_STRIPPED_A) "$(DESTDIR)$(LIBDIR)/libpekonode.a"
 	$(INSTALL) -m 0644 $(HEADER) $(PEKO_HPP) "$(DESTDIR)$(INCLUDEDIR)/"
 	sed -e 's|@PREFIX@|$(PREFIX)|g' \
 	    -e 's|@LIBDIR@|$(PEKO_PC_LIBDIR)|g' \
@@ -184,8 +199,8 @@ install: $(PEKO_INSTALL_DEPS) $(PEKO_STRIPPED_SO) $(PEKO_STRIPPED_A)
 	    pekonode.pc.in > "$(DESTDIR)$(PKGCONFIGDIR)/pekonode.pc"
 	chmod 0644 "$(DESTDIR)$(PKGCONFIGDIR)/pekonode.pc"
 	@# The pointer size the version file checks: the library's ELF class (ELF64: 8 bytes).
-	@bits=$$($(READELF) -h $(PEKO_STRIPPED_SO) | sed -n 's/^ *Class: *ELF\([0-9]*\).*/\1/p'); \
-	case "$$bits" in 32|64) ;; *) echo "install: no ELF class in $(PEKO_STRIPPED_SO)" >&2; exit 1 ;; esac; \
+	@bits=$$($(READELF) -h $(PEKO_SO_BUILT) | sed -n 's/^ *Class: *ELF\([0-9]*\).*/\1/p'); \
+	case "$$bits" in 32|64) ;; *) echo "install: no ELF class in $(PEKO_SO_BUILT)" >&2; exit 1 ;; esac; \
 	for f in $(PEKO_CMAKE_FILES); do \
 	    echo "cmake/$$f.in -> $(DESTDIR)$(CMAKEDIR)/$$f"; \
 	    sed -e 's|@PREFIX@|$(PEKO_CMAKE_PREFIX)|g' \
@@ -201,12 +216,14 @@ install: $(PEKO_INSTALL_DEPS) $(PEKO_STRIPPED_SO) $(PEKO_STRIPPED_A)
 	    echo "$(LDCONFIG)"; $(LDCONFIG) || true; \
 	fi
 
-# Needs the install it describes: the debug file matches only the .so built with it.
-install-debug: install $(PEKO_DEBUG_FILE)
+# Needs the install it describes; installs the .so again, with the debug file made beside it
+# in the same directory, so the .gnu_debuglink's CRC is that file's.
+install-debug: install
 	$(INSTALL) -d "$(DESTDIR)$(PEKO_DEBUG_DIR)"
-	$(INSTALL) -m 0644 $(PEKO_DEBUG_FILE) "$(DESTDIR)$(PEKO_DEBUG_DIR)/$(PEKO_SO_REAL).debug"
+	$(call peko_install_stripped,debug)
 
 uninstall:
+	$(peko_check_dirs)
 	@test -n "$(PEKO_VERSION)" || { echo "uninstall: no version found in Cargo.toml's [package]" >&2; exit 1; }
 	rm -f "$(DESTDIR)$(LIBDIR)/libpekonode.so" \
 	      "$(DESTDIR)$(LIBDIR)/$(PEKO_SONAME)" \

@@ -185,7 +185,8 @@ pub fn parse_args() -> Plan {
             mode: Mode::Large,
             sizes: sizes.unwrap_or_else(|| vec![1000]),
             cycle_ms: cycle_ms.unwrap_or(1000),
-            // 0: the library's default, 10 cycles.
+            // 0: the library's default, 5000 ms or 10 x cycle_ms when that is longer (10 s at
+            // the 1 s cycle).
             timeout_ms: timeout_ms.unwrap_or(0),
             steady_covers_ae: steady.is_none(),
             steady: steady.unwrap_or(Duration::from_secs(30)),
@@ -210,7 +211,7 @@ pub fn parse_args() -> Plan {
                 false => vec![50, 100, 200],
             }),
             cycle_ms: cycle_ms.unwrap_or(200),
-            // peko_config_default's timeout: the library's defaults with a faster cycle.
+            // What the library's default (0) comes to at a 200 ms cycle: 5000 ms.
             timeout_ms: timeout_ms.unwrap_or(5000),
             steady_covers_ae: false,
             steady: steady.unwrap_or(Duration::from_secs(20)),

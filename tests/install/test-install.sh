@@ -94,7 +94,7 @@ sub_make() {
     target=$1 destdir=$2 prefix=$3
     "$MAKE" --no-print-directory -C "$SRC" LDCONFIG=: "$target" DESTDIR="$destdir" \
         PREFIX="$prefix" LIBDIR="$prefix/lib" INCLUDEDIR="$prefix/include" \
-        PKGCONFIGDIR="$prefix/lib/pkgconfig"
+        PKGCONFIGDIR="$prefix/lib/pkgconfig" CMAKEDIR="$prefix/lib/cmake/pekonode"
 }
 
 # ---- 1. install into the temp prefix --------------------------------------------------
