@@ -14,6 +14,7 @@
 
 mod codec;
 mod convert;
+pub mod gojson;
 mod schema;
 mod seal;
 mod stream;

@@ -10,6 +10,7 @@ use crate::proto::random::Rng;
 use crate::proto::{Attributes, Held, MemberState, MetaVersion, Metadata, Status};
 use golden::{golden_messages, hex};
 
+mod gojson;
 mod golden;
 mod limits;
 mod stream;

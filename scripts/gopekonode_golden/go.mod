@@ -1,0 +1,3 @@
+module pekonode.local/gopekonode_golden
+
+go 1.21
