@@ -1,8 +1,11 @@
 //! pekonode: gossip membership and cluster metadata, shipped as a C ABI.
 //!
 //! Layers, each in its own module: `proto` (the sans-IO protocol core), `wire` (the one place
-//! the byte format lives), `driver` (tokio runtime, sockets, timers), `ffi` (the thin C boundary).
+//! the byte format lives), `driver` (tokio runtime, sockets, timers), `ffi` (the thin C boundary),
+//! and `compat`, the sans-IO core of the Go pekonode compatibility mode (its packets are in
+//! `wire::gojson`).
 
+pub mod compat;
 pub mod config;
 pub mod driver;
 pub mod error;

@@ -48,13 +48,15 @@ func main() {
 		name string
 		p    Packet
 	}{
-		{"heartbeat", Packet{Node: node, Infected: map[string]bool{"127.0.0.1:8000": true}, Metadata: Metadata{Data: []byte("")}, SecretKey: token("")}},
-		{"heartbeat_keyed_relayed", Packet{Node: node, Infected: map[string]bool{"127.0.0.1:8000": true, "127.0.0.1:8002": true, "127.0.0.1:8001": true, "10.0.0.7:8000": true}, Metadata: Metadata{Data: []byte("")}, SecretKey: token("secret")}},
+		// A heartbeat carries the zero Metadata (a nil Data), as the original's cycle task makes it.
+		{"heartbeat", Packet{Node: node, Infected: map[string]bool{"127.0.0.1:8000": true}, SecretKey: token("")}},
+		{"heartbeat_keyed_relayed", Packet{Node: node, Infected: map[string]bool{"127.0.0.1:8000": true, "127.0.0.1:8002": true, "127.0.0.1:8001": true, "10.0.0.7:8000": true}, SecretKey: token("secret")}},
 		{"publish", Packet{Node: node, Infected: map[string]bool{"127.0.0.1:8000": true}, Metadata: Metadata{Data: []byte("hello, cluster"), Update: 1764670668494123456}, IsUpdate: true, SecretKey: token("secret")}},
 		{"swap_request", Packet{Node: node, Infected: map[string]bool{}, Metadata: Metadata{Data: []byte{0, 1, 2, 0xfe, 0xff}, Update: 1764670668494123456}, IsSwap: 1, SecretKey: token("secret")}},
 		{"swap_response", Packet{Node: node, Infected: map[string]bool{}, Metadata: Metadata{Data: []byte("v2"), Update: 1764670669000000000}, IsSwap: 2, SecretKey: token("secret")}},
-		{"never_published", Packet{Node: Node{Addr: "::1", Port: 65535}, Infected: map[string]bool{}, Metadata: Metadata{}, IsSwap: 1}},
-		{"escapes", Packet{Node: Node{Addr: "127.0.0.1", Port: 1, Name: "<a&b> \"q\" \\ \n\t\r\b\f\x01\x7f é 日本 \u2028\u2029 😀", PrivateData: "x/y"}, Infected: map[string]bool{"127.0.0.1:1": true}, Metadata: Metadata{Data: []byte("")}, SecretKey: token("k")}},
+		// A node that never published exchanges the Data it was created with: empty, not nil.
+		{"never_published", Packet{Node: Node{Addr: "::1", Port: 65535}, Infected: map[string]bool{}, Metadata: Metadata{Data: []byte("")}, IsSwap: 1}},
+		{"escapes", Packet{Node: Node{Addr: "127.0.0.1", Port: 1, Name: "<a&b> \"q\" \\ \n\t\r\b\f\x01\x7f é 日本 \u2028\u2029 😀", PrivateData: "x/y"}, Infected: map[string]bool{"127.0.0.1:1": true}, SecretKey: token("k")}},
 	}
 	for _, c := range cases {
 		b, err := json.Marshal(c.p)

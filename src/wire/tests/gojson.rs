@@ -40,7 +40,6 @@ fn ours() -> Vec<(&'static str, GoPacket)> {
             GoPacket {
                 node: node(),
                 infected: infected(&["127.0.0.1:8000"]),
-                data: Some(Vec::new()),
                 ..GoPacket::default()
             },
         ),
@@ -54,7 +53,6 @@ fn ours() -> Vec<(&'static str, GoPacket)> {
                     "127.0.0.1:8001",
                     "10.0.0.7:8000",
                 ]),
-                data: Some(Vec::new()),
                 secret_key: secret.clone(),
                 ..GoPacket::default()
             },
@@ -101,7 +99,7 @@ fn ours() -> Vec<(&'static str, GoPacket)> {
                     port: 65535,
                     ..GoNode::default()
                 },
-                data: None,
+                data: Some(Vec::new()),
                 is_swap: 1,
                 ..GoPacket::default()
             },
@@ -117,7 +115,6 @@ fn ours() -> Vec<(&'static str, GoPacket)> {
                     private_data: "x/y".into(),
                 },
                 infected: infected(&["127.0.0.1:1"]),
-                data: Some(Vec::new()),
                 secret_key: token(Some("k")),
                 ..GoPacket::default()
             },
