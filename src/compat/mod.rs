@@ -346,9 +346,14 @@ impl CompatCore {
         }
     }
 
+    /// Whether a packet's key token is ours (the original compares it, in clear).
+    pub fn accepts_token(&self, token: &str) -> bool {
+        token == self.cfg.token
+    }
+
     /// A packet that came off the network (any transport), already decoded.
     pub fn handle(&mut self, now: Millis, mut p: GoPacket) {
-        if p.secret_key != self.cfg.token {
+        if !self.accepts_token(&p.secret_key) {
             self.counters.wrong_token += 1;
             return;
         }

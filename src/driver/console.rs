@@ -32,9 +32,17 @@ impl ListPrinter {
 }
 
 impl Shared {
+    /// The local member first, then the others listed, of whichever core runs.
+    pub(super) fn member_view(&self) -> Vec<(crate::proto::MemberId, crate::proto::Attributes)> {
+        match self.compat() {
+            Some(m) => super::compat::lock(m).members(),
+            None => lock(&self.core).members(),
+        }
+    }
+
     /// The console log's member list: "N members: addr:port/name ...".
     pub(super) fn member_list(&self) -> String {
-        let members = lock(&self.core).members();
+        let members = self.member_view();
         let list: Vec<String> = members
             .iter()
             .map(|(id, a)| {

@@ -46,6 +46,7 @@ impl Node {
         change: fn(&mut wire::Key, &str) -> std::result::Result<(), KeyError>,
     ) -> Result<()> {
         self.open(call)?;
+        self.native_only(call)?;
         self.shared()
             .change_key(|k| change(k, secret))
             .map_err(key_error)?;
@@ -64,6 +65,7 @@ impl Node {
     /// Sets how plain frames are treated (`SealMode`); `Send` and `Require` need a key.
     pub fn set_seal_mode(&self, mode: SealMode) -> Result<()> {
         self.open("peko_encryption_set")?;
+        self.native_only("peko_encryption_set")?;
         self.shared()
             .change_key(|k| k.set_mode(mode))
             .map_err(key_error)?;
@@ -88,6 +90,7 @@ impl Node {
             )));
         }
         self.before_join("peko_label_set")?;
+        self.native_only("peko_label_set")?;
         self.shared().change_key(|k| {
             k.set_label(label);
             Ok(())

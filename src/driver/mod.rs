@@ -17,9 +17,12 @@
 //! - `events`: the user's pull-style event queue and its pollable descriptor.
 //! - `stats`: the counters.
 //! - `console`: what the console log prints on its own (the member list when it changes).
+//! - `compat`: the Go pekonode compatibility mode's sockets and loops (`crate::compat` is its
+//!   core).
 
 pub mod args;
 mod budget;
+mod compat;
 mod console;
 pub mod events;
 mod frame;

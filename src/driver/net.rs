@@ -145,7 +145,7 @@ impl Shared {
         }
     }
 
-    fn send_datagram(&self, sock: &UdpSocket, to: std::net::SocketAddr, frame: &[u8]) {
+    pub(super) fn send_datagram(&self, sock: &UdpSocket, to: std::net::SocketAddr, frame: &[u8]) {
         match sock.try_send_to(frame, to) {
             Ok(_) => {
                 add(&self.stats.datagrams_sent, 1);

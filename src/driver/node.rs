@@ -1,17 +1,20 @@
 //! `Node`: the public face of one cluster member, what `ffi` forwards every `peko_*` call to.
 
 use super::args;
+use super::compat::lock as compat_lock;
 use super::events::UserEvent;
 use super::net;
 use super::runtime;
 use super::shared::{lock, wall_ms, Shared};
 use super::stats::{CoreView, Counters, StatsSnapshot};
+use crate::compat::{CompatConfig, CompatCore};
 use crate::config::{Config, Protocol};
 use crate::error::{Error, Result};
 use crate::log::Logger;
 use crate::proto::{Attributes, Core, CoreConfig, Metadata, Timing};
 use crate::wire;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -24,6 +27,8 @@ pub struct Node {
     /// locks they were read out of step: a close that found the member not joined, then a join,
     /// left sockets bound that nothing would ever close.)
     life: Mutex<Life>,
+    /// The Go pekonode compatibility mode was chosen (`set_go_compat`, before `join`).
+    go_compat: AtomicBool,
 }
 
 /// The states of `Node::life`; `Closed` is final.
@@ -61,6 +66,7 @@ impl Node {
         Ok(Node {
             shared: Arc::new(Shared::new(core, cfg, log)),
             life: Mutex::new(Life::Created),
+            go_compat: AtomicBool::new(false),
         })
     }
 
@@ -102,6 +108,29 @@ impl Node {
         Ok(())
     }
 
+    /// Chooses the Go pekonode compatibility mode (`true`) or the native protocol, before
+    /// `join`: in that mode the member speaks only the original's packets (`crate::compat`).
+    pub fn set_go_compat(&self, on: bool) -> Result<()> {
+        self.before_join("peko_compat_set")?;
+        self.go_compat.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether the member runs (or will run, once joined) in the Go compatibility mode.
+    pub fn go_compat(&self) -> bool {
+        self.go_compat.load(Ordering::Relaxed)
+    }
+
+    /// A state error in the Go compatibility mode, for what only the native protocol has.
+    pub(super) fn native_only(&self, what: &str) -> Result<()> {
+        if self.go_compat() {
+            return Err(Error::state(format!(
+                "{what} is not available in the Go pekonode compatibility mode"
+            )));
+        }
+        Ok(())
+    }
+
     pub fn config(&self) -> &Config {
         &self.shared.cfg
     }
@@ -116,6 +145,13 @@ impl Node {
         args::peer(peer)?;
         args::attributes(&attrs)?;
         self.open("set")?;
+        let attrs = match self
+            .shared
+            .with_compat(|c, now| c.set(now, peer, attrs.clone()))
+        {
+            Some(()) => return Ok(()),
+            None => attrs,
+        };
         self.shared
             .with_core(|core, now| core.set_peer(now, peer, attrs));
         // After `join` the core may have armed a timer for its first push (`set_peer`).
@@ -143,11 +179,16 @@ impl Node {
             let me = SocketAddr::new(local.ip(), port);
             s.log.set_label(me.to_string());
             s.set_udp_socket(Some(sockets.udp.clone()));
-            runtime::start(s, sockets);
-            let ((), produced) = s.step(|core, now| {
-                core.rebind(me);
-                core.join(now);
-            });
+            let produced = if self.go_compat() {
+                self.start_go_compat(me, sockets)
+            } else {
+                runtime::start(s, sockets);
+                s.step(|core, now| {
+                    core.rebind(me);
+                    core.join(now);
+                })
+                .1
+            };
             *life = Life::Joined;
             (port, produced)
         };
@@ -157,13 +198,21 @@ impl Node {
             "Join",
             format_args!(
                 "listening on port {port} ({})",
-                match s.cfg.protocol {
-                    Protocol::Udp => "UDP, TCP for large messages",
-                    Protocol::Tcp => "TCP",
+                match (self.go_compat(), s.cfg.protocol) {
+                    (false, Protocol::Udp) => "UDP, TCP for large messages",
+                    (false, Protocol::Tcp) => "TCP",
+                    (true, Protocol::Udp) => "Go pekonode compatibility mode, UDP",
+                    (true, Protocol::Tcp) => "Go pekonode compatibility mode, TCP",
                 }
             ),
         );
-        if s.key().mode() != wire::SealMode::Require {
+        if self.go_compat() {
+            s.log.warn(format_args!(
+                "Go pekonode compatibility mode: packets are plain JSON and carry the key's MD5 \
+                 in clear; anyone who sees one can join and forge membership and metadata: use \
+                 it only to migrate a Go cluster, on a trusted network"
+            ));
+        } else if s.key().mode() != wire::SealMode::Require {
             s.log.warn(format_args!(
                 "plain frames accepted (no secret key, or encryption not required): anyone who \
                  can reach port {port} (UDP and TCP) can read and forge membership and metadata \
@@ -176,8 +225,42 @@ impl Node {
         Ok(())
     }
 
+    /// Builds and starts the compatibility core at `me` (the bound address), with the members
+    /// given to `set` before; the native core only keeps the address (`local_id`).
+    fn start_go_compat(&self, me: SocketAddr, sockets: net::Sockets) -> super::shared::Produced {
+        let s = &self.shared;
+        let (attrs, peers) = {
+            let mut members = lock(&s.core).members();
+            let me = members.remove(0);
+            (me.1, members)
+        };
+        let mut core = CompatCore::new(CompatConfig {
+            me,
+            attrs,
+            amount: s.cfg.amount as usize,
+            cycle_ms: s.cfg.cycle_ms.into(),
+            timeout_ms: s.cfg.timeout_ms.into(),
+            token: wire::gojson::token(s.cfg.secret_key.as_deref()),
+            seed: wall_ms() ^ (me.port() as u64) << 48 ^ rand::random::<u64>(),
+        });
+        let now = s.now();
+        for (id, a) in peers {
+            core.set(now, id, a);
+        }
+        // Metadata published before join goes out in the exchanges.
+        if let Some(m) = lock(&s.core).metadata() {
+            core.publish(wall_ns(), m.data.clone(), |p| {
+                s.fits_go_buffer(p.encode().len())
+            });
+        }
+        core.join(now);
+        let _ = s.compat.set(Mutex::new(core));
+        super::compat::start(s, sockets.tcp, sockets.udp);
+        s.step(|core, _| core.rebind(me)).1
+    }
+
     pub fn members(&self) -> Vec<(SocketAddr, Attributes)> {
-        lock(&self.shared.core).members()
+        self.shared.member_view()
     }
 
     /// Replaces the cluster metadata everywhere. More than the configured `size` bytes is
@@ -189,6 +272,24 @@ impl Node {
         self.open("publish")?;
         let data = data.to_vec();
         let len = data.len();
+        if self.go_compat() && s.compat().is_some() {
+            let wall_ns = wall_ns();
+            let fits = |p: &wire::gojson::GoPacket| s.fits_go_buffer(p.encode().len());
+            let published = s.with_compat(|c, _| c.publish(wall_ns, data, fits));
+            if published == Some(false) {
+                return Err(Error::new(
+                    crate::error::PEKO_ERR_TOO_LARGE,
+                    format!(
+                        "{len} bytes of metadata make a packet that fills a Go node's {}-byte \
+                     buffer (base64 adds a third): it would be dropped",
+                        s.cfg.size
+                    ),
+                ));
+            }
+            s.log
+                .info("Publish", format_args!("{len} bytes of metadata"));
+            return Ok(());
+        }
         s.with_core(|core, now| {
             let wall = wall_ms();
             core.set_wall_clock(now, wall);
@@ -208,11 +309,17 @@ impl Node {
     }
 
     pub fn metadata(&self) -> Option<Metadata> {
+        if let Some(m) = self.shared.compat() {
+            return compat_lock(m).metadata();
+        }
         lock(&self.shared.core).metadata().cloned()
     }
 
     /// Calls `f` with the local metadata without copying it out of the lock.
     pub fn with_metadata<R>(&self, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
+        if let Some(m) = self.shared.compat() {
+            return f(compat_lock(m).metadata_data());
+        }
         let core = lock(&self.shared.core);
         f(core.metadata().map(|m| m.data.as_slice()))
     }
@@ -221,7 +328,10 @@ impl Node {
     pub fn stop(&self) -> Result<()> {
         {
             let _life = self.joined("stop")?;
-            lock(&self.shared.core).stop();
+            match self.shared.compat() {
+                Some(m) => compat_lock(m).stop(),
+                None => lock(&self.shared.core).stop(),
+            }
         }
         self.shared.log.info("Stop", "silent until start");
         Ok(())
@@ -231,6 +341,21 @@ impl Node {
     /// and after `close`.
     pub fn start(&self) -> Result<()> {
         let s = &self.shared;
+        if s.compat().is_some() {
+            let started = {
+                let _life = self.joined("start")?;
+                s.with_compat(|c, now| {
+                    let was = c.is_running();
+                    c.start(now);
+                    !was && c.is_running()
+                })
+            };
+            if started == Some(true) {
+                s.log.info("Start", "gossiping again");
+                s.wake.notify_one();
+            }
+            return Ok(());
+        }
         let (started, produced) = {
             let _life = self.joined("start")?;
             s.step(|core, now| {
@@ -268,13 +393,24 @@ impl Node {
     pub fn update(&self, attrs: Attributes) -> Result<()> {
         args::attributes(&attrs)?;
         self.open("update")?;
-        if lock(&self.shared.core).has_left() {
+        let left = match self.shared.compat() {
+            Some(m) => compat_lock(m).has_left(),
+            None => lock(&self.shared.core).has_left(),
+        };
+        if left {
             return Err(Error::state("the member has left"));
         }
         self.shared.log.info(
             "Update",
             format_args!("now ({}, {})", attrs.name, attrs.private_data),
         );
+        let attrs = match self
+            .shared
+            .with_compat(|c, _| c.update_attrs(attrs.clone()))
+        {
+            Some(()) => return Ok(()),
+            None => attrs,
+        };
         self.shared.with_core(|core, _| core.update_attrs(attrs));
         self.shared.wake.notify_one();
         Ok(())
@@ -287,6 +423,13 @@ impl Node {
         let s = &self.shared;
         let notices = {
             let _life = self.joined("leave")?;
+            if let Some(m) = s.compat() {
+                // The original has no leave message: the others time us out.
+                compat_lock(m).leave();
+                s.log
+                    .info("Leave", "silent (Go nodes drop it within their timeout)");
+                return Ok(true);
+            }
             lock(&s.core).leave()
         };
         let count = notices.len();
@@ -306,6 +449,9 @@ impl Node {
 
     /// Rumors still queued for sending: 0 once the news this member knows has been spread.
     pub fn pending_rumors(&self) -> usize {
+        if self.shared.compat().is_some() {
+            return 0;
+        }
         lock(&self.shared.core).pending_rumors()
     }
 
@@ -315,6 +461,23 @@ impl Node {
 
     /// Every counter a user can read (`peko_stats`, `peko_counter`), copied now.
     pub fn counters(&self) -> Counters {
+        if let Some(m) = self.shared.compat() {
+            let c = compat_lock(m).counters();
+            let view = CoreView {
+                alive: compat_lock(m).listed(),
+                suspect: 0,
+                rounds: c.rounds,
+                counters: crate::proto::CoreCounters {
+                    members_refused: c.members_refused,
+                    ..Default::default()
+                },
+            };
+            return Counters::new(
+                &self.shared.stats.snapshot(),
+                &view,
+                self.shared.events.lost_total(),
+            );
+        }
         let core = {
             let core = lock(&self.shared.core);
             let (alive, suspect) = core.counts();
@@ -350,8 +513,13 @@ impl Node {
             return;
         }
         let s = &self.shared;
-        let notices = lock(&s.core).leave();
-        s.dispatch(notices);
+        match s.compat() {
+            Some(m) => compat_lock(m).leave(),
+            None => {
+                let notices = lock(&s.core).leave();
+                s.dispatch(notices);
+            }
+        }
         runtime::stop(s);
         s.log.info("Leave", "sockets closed");
     }
@@ -368,4 +536,12 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Wall-clock nanoseconds since the epoch: the Go original's metadata version.
+fn wall_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos().min(i64::MAX as u128) as i64)
+        .unwrap_or(0)
 }

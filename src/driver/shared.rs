@@ -4,14 +4,15 @@
 use super::events::Events;
 use super::stats::Stats;
 use super::stream;
+use crate::compat::CompatCore;
 use crate::config::Config;
 use crate::log::Logger;
 use crate::proto::{Core, Event, Outgoing};
 use crate::wire;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::UdpSocket;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -35,6 +36,11 @@ pub(crate) struct Shared {
     /// Stops the writers too (after they had a moment to flush).
     pub(super) hard_stop: CancellationToken,
     pub(super) tracker: TaskTracker,
+    /// The Go pekonode compatibility core, set at `join` when that mode was chosen; the native
+    /// core then only keeps the local member's address (`driver::compat`).
+    pub(super) compat: OnceLock<Mutex<CompatCore>>,
+    /// The compatibility mode's outbound TCP connections in flight (`compat::TCP_SENDS_MAX`).
+    pub(super) compat_sends: Arc<Semaphore>,
 }
 
 /// What one step of the core produced: messages to send and events to report.
@@ -77,6 +83,8 @@ impl Shared {
             soft_stop: CancellationToken::new(),
             hard_stop: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            compat: OnceLock::new(),
+            compat_sends: Arc::new(Semaphore::new(super::compat::TCP_SENDS_MAX)),
         }
     }
 
@@ -155,7 +163,7 @@ impl Shared {
         }
     }
 
-    fn log_events(&self, events: Vec<Event>) {
+    pub(super) fn log_events(&self, events: Vec<Event>) {
         if !self.log.enabled() {
             return;
         }

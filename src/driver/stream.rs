@@ -74,7 +74,7 @@ pub struct Pool {
     /// Bytes held for writing on all the connections (queued, or being written).
     queued_bytes: Arc<AtomicUsize>,
     /// This member in the process's registry of inbound connections (`inbound`).
-    member: u64,
+    pub(super) member: u64,
     /// In-flight inbound body bytes.
     budget: Budget,
 }
