@@ -41,6 +41,21 @@
 // `peko_config.protocol`: everything over kept-open TCP connections.
 #define PEKO_PROTOCOL_TCP 1
 
+// `peko_compat_set`: the native protocol (the default).
+#define PEKO_COMPAT_NATIVE 0
+
+// `peko_compat_set`: the Go pekonode compatibility mode: the member speaks only the packets of
+// the Go library pekonode (github.com/dpwgc/pekonode v1.0.8), so it can join a running
+// cluster of Go nodes, and the nodes can be replaced one at a time (README, "Migrating from the
+// Go pekonode"). In that mode: heartbeats every cycle_ms to `amount` nodes, a metadata exchange
+// with one node per cycle, metadata versions in wall-clock nanoseconds (newest wins), a node
+// silent for timeout_ms leaves the list (a PEKO_EVENT_FAILED); packets are plain JSON and
+// carry the MD5 of secret_key in clear (anyone who sees one can join); peko_key_*,
+// peko_encryption_set and peko_label_set return PEKO_ERR_STATE; peko_leave only goes silent
+// (the original has no leave message). The Go nodes key their lists by the whole node: after
+// peko_update they list this member twice until the old entry times out.
+#define PEKO_COMPAT_GO_PEKONODE 1
+
 // `peko_encryption_set`: send plain frames; accept plain and sealed ones. The mode of a member
 // started without a key.
 #define PEKO_ENCRYPTION_ACCEPT 1
@@ -384,6 +399,13 @@ extern "C" {
 // timeout_ms 0 (= 5000, or 10 x cycle_ms when that is longer), no secret key, UDP, listen on the wildcard address, no console log.
 // NULL does nothing.
 void peko_config_default(struct peko_config *out);
+
+// Chooses the protocol, between peko_new and peko_join (PEKO_ERR_STATE after):
+// PEKO_COMPAT_NATIVE or PEKO_COMPAT_GO_PEKONODE; another value is PEKO_ERR_INVALID_ARG.
+peko_status peko_compat_set(struct peko_node *node, uint32_t mode);
+
+// Writes the protocol chosen (a PEKO_COMPAT_* value) into `*out_mode`.
+peko_status peko_compat_get(struct peko_node *node, uint32_t *out_mode);
 
 // Creates the local member (nothing is bound or sent until peko_join). Strings in `config` and
 // `local` are copied. On PEKO_OK, `*out` holds a handle to free with peko_free.

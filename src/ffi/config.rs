@@ -1,6 +1,6 @@
 //! `peko_config`, its defaults, and its conversion into the driver's `Config`.
 
-use super::{boundary, opt_str};
+use super::{boundary, handle, null, opt_str, peko_node};
 use crate::config::{Config, Protocol};
 use crate::driver::args;
 use crate::error::*;
@@ -99,4 +99,53 @@ pub unsafe extern "C" fn peko_config_default(out: *mut peko_config) {
         }
         Ok(())
     });
+}
+
+/// `peko_compat_set`: the native protocol (the default).
+pub const PEKO_COMPAT_NATIVE: u32 = 0;
+/// `peko_compat_set`: the Go pekonode compatibility mode: the member speaks only the packets of
+/// the Go library pekonode (github.com/dpwgc/pekonode v1.0.8), so it can join a running
+/// cluster of Go nodes, and the nodes can be replaced one at a time (README, "Migrating from the
+/// Go pekonode"). In that mode: heartbeats every cycle_ms to `amount` nodes, a metadata exchange
+/// with one node per cycle, metadata versions in wall-clock nanoseconds (newest wins), a node
+/// silent for timeout_ms leaves the list (a PEKO_EVENT_FAILED); packets are plain JSON and
+/// carry the MD5 of secret_key in clear (anyone who sees one can join); peko_key_*,
+/// peko_encryption_set and peko_label_set return PEKO_ERR_STATE; peko_leave only goes silent
+/// (the original has no leave message). The Go nodes key their lists by the whole node: after
+/// peko_update they list this member twice until the old entry times out.
+pub const PEKO_COMPAT_GO_PEKONODE: u32 = 1;
+
+/// Chooses the protocol, between peko_new and peko_join (PEKO_ERR_STATE after):
+/// PEKO_COMPAT_NATIVE or PEKO_COMPAT_GO_PEKONODE; another value is PEKO_ERR_INVALID_ARG.
+#[no_mangle]
+pub unsafe extern "C" fn peko_compat_set(node: *mut peko_node, mode: u32) -> peko_status {
+    boundary(|| {
+        let n = handle(node)?;
+        let on = match mode {
+            PEKO_COMPAT_NATIVE => false,
+            PEKO_COMPAT_GO_PEKONODE => true,
+            other => {
+                return Err(Error::invalid(format!(
+                    "compat mode {other} is neither PEKO_COMPAT_NATIVE nor \
+                     PEKO_COMPAT_GO_PEKONODE"
+                )))
+            }
+        };
+        n.set_go_compat(on)
+    })
+}
+
+/// Writes the protocol chosen (a PEKO_COMPAT_* value) into `*out_mode`.
+#[no_mangle]
+pub unsafe extern "C" fn peko_compat_get(node: *mut peko_node, out_mode: *mut u32) -> peko_status {
+    boundary(|| {
+        let n = handle(node)?;
+        let out = out_mode.as_mut().ok_or_else(|| null("out_mode"))?;
+        *out = if n.go_compat() {
+            PEKO_COMPAT_GO_PEKONODE
+        } else {
+            PEKO_COMPAT_NATIVE
+        };
+        Ok(())
+    })
 }
