@@ -10,167 +10,23 @@ mod common;
 
 use common::*;
 use pekonode::{Attributes, Config, Node, Protocol};
-use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::OnceLock;
 
 const CYCLE_MS: u32 = 200;
 const TIMEOUT_MS: u32 = 2000;
 
-/// The fixture binary, built once per test process; `None` without Go.
-fn fixture_binary() -> Option<&'static str> {
-    static BIN: OnceLock<Option<String>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if Command::new("go").arg("version").output().is_err() {
-            eprintln!("SKIPPED: no `go` on the PATH to build tests/gopekonode/fixture");
-            return None;
-        }
-        let out = format!("{}/gofixture", env!("CARGO_TARGET_TMPDIR"));
-        let dir = format!("{}/tests/gopekonode/fixture", env!("CARGO_MANIFEST_DIR"));
-        let st = Command::new("go")
-            .args(["build", "-o", &out, "."])
-            .current_dir(&dir)
-            .env("GOFLAGS", "-mod=mod")
-            .env("GOPROXY", "off")
-            .status()
-            .expect("run go build");
-        assert!(st.success(), "go build of the fixture failed");
-        Some(out)
-    })
-    .as_deref()
-}
+#[path = "gopekonode/harness.rs"]
+mod harness;
+use harness::Fixture;
 
-/// One fixture node as `dump` reports it.
-#[derive(Debug, Clone)]
-struct GoView {
-    port: u16,
-    /// `addr:port/name` of every node it lists, itself included.
-    list: Vec<String>,
-    meta: Vec<u8>,
-    wrong_key: u64,
-}
-
-impl GoView {
-    fn lists(&self, id: SocketAddr) -> bool {
-        let prefix = format!("{id}/");
-        self.list.iter().any(|l| l.starts_with(&prefix))
-    }
-}
-
-struct Fixture {
-    child: Child,
-    stdin: ChildStdin,
-    out: BufReader<ChildStdout>,
-    ports: Vec<u16>,
-}
-
-impl Fixture {
-    fn start(nodes: usize, protocol: &str, key: &str) -> Option<Fixture> {
-        let bin = fixture_binary()?;
-        let mut child = Command::new(bin)
-            .args([
-                "-nodes",
-                &nodes.to_string(),
-                "-protocol",
-                protocol,
-                "-key",
-                key,
-                "-cycle",
-                &CYCLE_MS.to_string(),
-                "-timeout",
-                &TIMEOUT_MS.to_string(),
-                "-life",
-                "240s",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the fixture");
-        let stdin = child.stdin.take().unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut ports = Vec::new();
-        while ports.len() < nodes {
-            let mut line = String::new();
-            assert!(out.read_line(&mut line).unwrap() > 0, "the fixture ended");
-            let f: Vec<&str> = line.split_whitespace().collect();
-            assert_eq!(f.first(), Some(&"READY"), "{line}");
-            ports.push(f[2].parse().unwrap());
-        }
-        Some(Fixture {
-            child,
-            stdin,
-            out,
-            ports,
-        })
-    }
-
-    fn id(&self, i: usize) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.ports[i]))
-    }
-
-    fn ids(&self) -> Vec<SocketAddr> {
-        (0..self.ports.len()).map(|i| self.id(i)).collect()
-    }
-
-    fn command(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        let mut reply = String::new();
-        self.out.read_line(&mut reply).unwrap();
-        assert_eq!(reply.trim(), "OK", "{line}");
-    }
-
-    fn dump(&mut self) -> Vec<GoView> {
-        writeln!(self.stdin, "dump").unwrap();
-        let mut views = Vec::new();
-        loop {
-            let mut line = String::new();
-            assert!(
-                self.out.read_line(&mut line).unwrap() > 0,
-                "the fixture ended"
-            );
-            if line.trim() == "END" {
-                return views;
-            }
-            let mut v = GoView {
-                port: 0,
-                list: Vec::new(),
-                meta: Vec::new(),
-                wrong_key: 0,
-            };
-            for (i, field) in line.split_whitespace().enumerate() {
-                if i == 2 {
-                    v.port = field.parse().unwrap();
-                } else if let Some(l) = field.strip_prefix("list=") {
-                    v.list = l
-                        .split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(String::from)
-                        .collect();
-                } else if let Some(m) = field.strip_prefix("meta=") {
-                    let b64 = m.split('@').next().unwrap();
-                    v.meta = decode_b64(b64);
-                } else if let Some(w) = field.strip_prefix("wrongkey=") {
-                    v.wrong_key = w.parse().unwrap();
-                }
-            }
-            views.push(v);
-        }
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn decode_b64(s: &str) -> Vec<u8> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .expect("the fixture's base64")
+/// The fixture with three (or `nodes`) Go nodes at the tests' timing; `None` without Go.
+fn go_nodes(nodes: usize, protocol: &str, key: &str) -> Option<Fixture> {
+    let t = harness::Timing {
+        cycle_ms: CYCLE_MS,
+        timeout_ms: TIMEOUT_MS,
+        life_s: 240,
+    };
+    Fixture::start(env!("CARGO_TARGET_TMPDIR"), nodes, protocol, key, &t)
 }
 
 fn compat_member(protocol: Protocol, key: &str, name: &str, seed: SocketAddr) -> Node {
@@ -207,7 +63,7 @@ fn read(n: &Node) -> Vec<u8> {
 
 /// Ours joins three Go nodes through one of them: lists, metadata both ways, and its silence.
 fn joins_a_go_cluster(protocol: Protocol, proto_name: &str) {
-    let Some(mut go) = Fixture::start(3, proto_name, "k") else {
+    let Some(mut go) = go_nodes(3, proto_name, "k") else {
         return;
     };
     let ours = compat_member(protocol, "k", "ours", go.id(0));
@@ -271,7 +127,7 @@ fn a_compat_member_joins_go_nodes_over_tcp() {
 /// another key's) and never listed by them.
 #[test]
 fn a_compat_member_with_another_key_is_ignored() {
-    let Some(mut go) = Fixture::start(3, "udp", "k") else {
+    let Some(mut go) = go_nodes(3, "udp", "k") else {
         return;
     };
     let ours = compat_member(Protocol::Udp, "not k", "outsider", go.id(0));
@@ -293,7 +149,7 @@ fn a_compat_member_with_another_key_is_ignored() {
 /// consistent list and metadata between them.
 #[test]
 fn go_nodes_replaced_one_by_one() {
-    let Some(mut go) = Fixture::start(3, "udp", "k") else {
+    let Some(mut go) = go_nodes(3, "udp", "k") else {
         return;
     };
     let a = compat_member(Protocol::Udp, "k", "a", go.id(0));
