@@ -168,13 +168,16 @@ c-test: $(C_TEST_BIN)
 $(C_TEST_BIN): $(C_TEST_SRCS) $(C_TEST_HDRS) $(HEADER) $(C_TEST_LIBDEP) | $(BUILD)/tests
 	$(CC) $(CSTD_FLAGS) $(SAN_FLAGS) $(EXTRA_CFLAGS) -o $@ $(C_TEST_SRCS) $(C_TEST_LINKLIB) $(SYS_LIBS)
 
-# The node CLI starts, publishes, runs a few rounds and exits cleanly; a bad
-# argument exits 2.
+# The node CLI starts, publishes, runs a few rounds and exits cleanly, natively
+# and in the Go pekonode compatibility mode; a bad argument exits 2.
 .PHONY: smoke
 smoke: $(BUILD)/node
 	./$(BUILD)/node --addr 127.0.0.1 --port 0 --cycle 100 --rounds 3 --name smoke --data d --publish hello
+	./$(BUILD)/node --compat go-pekonode --addr 127.0.0.1 --port 0 --cycle 100 --rounds 3 --name smoke --key smoke --publish hello >/dev/null
 	@./$(BUILD)/node --no-such-option >/dev/null 2>&1; rc=$$?; \
 	if [ $$rc -ne 2 ]; then echo "smoke: node with a bad option exited $$rc, expected 2" >&2; exit 1; fi; \
+	./$(BUILD)/node --compat nope >/dev/null 2>&1; rc=$$?; \
+	if [ $$rc -ne 2 ]; then echo "smoke: node with --compat nope exited $$rc, expected 2" >&2; exit 1; fi; \
 	echo "smoke: node CLI OK"
 
 # --- bench --------------------------------------------------------------------

@@ -245,6 +245,16 @@ enum class Encryption : std::uint32_t {
     Require = PEKO_ENCRYPTION_REQUIRE,  // accepts only sealed (a configured secret_key)
 };
 
+// The protocol a Node speaks (peko_compat_set), chosen before join().
+enum class Compat : std::uint32_t {
+    Native = PEKO_COMPAT_NATIVE,  // pekonode's own protocol (the default)
+    // The JSON packets of the Go library github.com/dpwgc/pekonode, to join a cluster of Go
+    // nodes and replace them one at a time; plain JSON carrying the key's MD5 in clear. In this
+    // mode key_install/key_use/key_remove, set_encryption and set_label throw PEKO_ERR_STATE,
+    // and leave() only goes silent. Members in this mode also form a cluster among themselves.
+    GoPekonode = PEKO_COMPAT_GO_PEKONODE,
+};
+
 // peko_key_id: the id Node::key_list() gives `key` (16 hex digits derived from it).
 inline std::string key_id(const std::string& key) {
     static const char call[] = "peko_key_id";
@@ -509,6 +519,21 @@ public:
         static const char call[] = "peko_label_set";
         detail::check(::peko_label_set(h(call), detail::c_string(label, "label", call).c_str()),
                       call);
+    }
+
+    // peko_compat_set: the protocol, before join() (PEKO_ERR_STATE after); a value that is
+    // not a Compat enumerator throws PEKO_ERR_INVALID_ARG.
+    void set_compat(Compat mode) {
+        static const char call[] = "peko_compat_set";
+        detail::check(::peko_compat_set(h(call), static_cast<std::uint32_t>(mode)), call);
+    }
+
+    // peko_compat_get.
+    Compat compat() const {
+        static const char call[] = "peko_compat_get";
+        std::uint32_t mode = 0;
+        detail::check(::peko_compat_get(h(call), &mode), call);
+        return static_cast<Compat>(mode);
     }
 
     // peko_local_port: the bound port after join (useful with port 0), the configured one before.

@@ -3,7 +3,8 @@
  *
  *   node [--addr A] [--port N] [--join HOST:PORT]... [--name S] [--data S]
  *        [--key S] [--label S] [--tcp] [--publish TEXT] [--print] [--cycle MS]
- *        [--timeout MS] [--rounds N] [--machine] [--commands]
+ *        [--timeout MS] [--rounds N] [--compat native|go-pekonode] [--machine]
+ *        [--commands]
  *
  * It joins, then once per round prints the member list and the cluster
  * metadata.  It runs until SIGINT/SIGTERM (or --rounds N rounds), then leaves
@@ -17,6 +18,11 @@
  * each with "OK <command>" or "ERR <command>: <message>":
  *   key-install S | key-use S | key-remove S | encryption accept|send|require
  *   publish TEXT
+ *
+ * --compat go-pekonode speaks the packets of the Go library
+ * github.com/dpwgc/pekonode instead (peko_compat_set), to join a cluster of Go
+ * nodes with the same --key; --label is refused in that mode, and so are the
+ * key-* and encryption commands.
  *
  * Example, two terminals:
  *   build/node --port 7946 --name a --publish "hello"
@@ -65,6 +71,8 @@ static void usage(FILE *to, const char *prog)
             "  --timeout MS      silent members are dropped after MS ms (default 5000,\n"
             "                    or 10 x cycle when that is longer)\n"
             "  --rounds N        exit after N rounds (default: until SIGINT/SIGTERM)\n"
+            "  --compat MODE     native (default), or go-pekonode: speak the Go pekonode's\n"
+            "                    packets to join a cluster of Go nodes (same --key; no --label)\n"
             "  --machine         one line per round and event, for programs (see the source)\n"
             "  --commands        read commands from standard input (see the source)\n"
             "  --help            this text\n",
@@ -122,7 +130,7 @@ static int takes_value_option(const char *opt)
 {
     static const char *const options[] = {
         "--addr", "--port", "--join", "--name", "--data", "--key", "--label",
-        "--publish", "--cycle", "--timeout", "--rounds",
+        "--publish", "--cycle", "--timeout", "--rounds", "--compat",
     };
     size_t i;
     for (i = 0; i < sizeof options / sizeof options[0]; i++)
@@ -357,6 +365,7 @@ int main(int argc, char **argv)
     const char *publish = NULL;
     unsigned long port = DEFAULT_PORT, cycle = 0, timeout = 0, rounds = 0;
     int tcp = 0, print = 0, have_rounds = 0, machine = 0, commands = 0, i, rc = 1;
+    uint32_t compat = PEKO_COMPAT_NATIVE;
     char **join_hosts = NULL;
     uint16_t *join_ports = NULL;
     size_t njoin = 0, j;
@@ -434,6 +443,18 @@ int main(int argc, char **argv)
         } else if (strcmp(opt, "--rounds") == 0) {
             good = parse_u32(val, 0xffffffffUL, &rounds) && rounds > 0;
             have_rounds = 1;
+        } else if (strcmp(opt, "--compat") == 0) {
+            if (strcmp(val, "native") == 0)
+                compat = PEKO_COMPAT_NATIVE;
+            else if (strcmp(val, "go-pekonode") == 0)
+                compat = PEKO_COMPAT_GO_PEKONODE;
+            else {
+                fprintf(stderr, "%s: --compat takes native or go-pekonode, not '%s'\n", prog,
+                        val);
+                usage(stderr, prog);
+                rc = 2;
+                goto done;
+            }
         }
         if (!good) {
             if (!known)
@@ -465,6 +486,8 @@ int main(int argc, char **argv)
 
     if (!check(peko_new(&cfg, &local, &node), "peko_new"))
         goto done;
+    if (!check(peko_compat_set(node, compat), "peko_compat_set"))
+        goto done;
     if (label != NULL && !check(peko_label_set(node, label), "peko_label_set"))
         goto done;
     for (j = 0; j < njoin; j++) {
@@ -487,9 +510,10 @@ int main(int argc, char **argv)
     if (!check(peko_join(node), "peko_join") ||
         !check(peko_local_port(node, &bound), "peko_local_port"))
         goto done;
-    printf("node: %s on %s%s%s:%u (%s), version %s\n", name ? name : "(unnamed)",
+    printf("node: %s on %s%s%s:%u (%s%s), version %s\n", name ? name : "(unnamed)",
            strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "",
-           bound, tcp ? "tcp" : "udp", peko_version());
+           bound, tcp ? "tcp" : "udp",
+           compat == PEKO_COMPAT_GO_PEKONODE ? ", go-pekonode compat" : "", peko_version());
 
     if (publish != NULL &&
         !check(peko_publish(node, (const uint8_t *)publish, strlen(publish)),

@@ -19,13 +19,14 @@ extern const struct test_suite log_suite;       /* test_log.c */
 extern const struct test_suite counters_suite;  /* test_counters.c */
 extern const struct test_suite fork_suite;      /* test_fork.c */
 extern const struct test_suite keys_suite;      /* test_keys.c */
+extern const struct test_suite compat_suite;    /* test_compat.c */
 
 int main(int argc, char **argv)
 {
     static const struct test_suite *const suites[] = {
         &status_suite,    &args_suite,    &metadata_suite, &lifecycle_suite,
         &threads_suite,   &cluster_suite, &events_suite,   &log_suite,
-        &counters_suite,  &fork_suite,    &keys_suite,
+        &counters_suite,  &fork_suite,    &keys_suite,     &compat_suite,
     };
     return harness_main(suites, sizeof suites / sizeof suites[0], argc, argv);
 }

@@ -771,3 +771,84 @@ TEST(Keys, OtherLabelsStayApart) {
         << "a dropped none of b's frames";
     EXPECT_EQ(a.get().size(), 1u);
 }
+
+// ---- the Go pekonode compatibility mode ------------------------------------------------------
+
+namespace {
+
+// Our own key: compat packets carry its MD5, so other programs' compat members on this machine
+// are ignored rather than merged into our lists.
+peko::Config compat_config() {
+    peko::Config cfg = keyed_config("cpp-tests compat key");
+    cfg.timeout = 1s;
+    return cfg;
+}
+
+}  // namespace
+
+TEST(Compat, ChosenBeforeJoinOnly) {
+    peko::Node n(compat_config(), peko::Member(kLoopback, 0, "compat"));
+    EXPECT_EQ(n.compat(), peko::Compat::Native);
+    n.set_compat(peko::Compat::GoPekonode);
+    EXPECT_EQ(n.compat(), peko::Compat::GoPekonode);
+    n.set_compat(peko::Compat::Native);
+    EXPECT_EQ(n.compat(), peko::Compat::Native);
+    n.key_install("second");  // natively: so key_remove("second") would be allowed
+    n.set_compat(peko::Compat::GoPekonode);
+    expect_error([&] { n.set_compat(static_cast<peko::Compat>(2)); }, PEKO_ERR_INVALID_ARG,
+                 "compat mode 2");
+    EXPECT_EQ(n.compat(), peko::Compat::GoPekonode) << "an invalid mode changed it";
+
+    // What only the native protocol has is a state error, even with arguments it would take.
+    expect_error([&] { n.key_install("third"); }, PEKO_ERR_STATE, "key_install in compat");
+    expect_error([&] { n.key_use("second"); }, PEKO_ERR_STATE, "key_use in compat");
+    expect_error([&] { n.key_remove("second"); }, PEKO_ERR_STATE, "key_remove in compat");
+    expect_error([&] { n.set_encryption(peko::Encryption::Accept); }, PEKO_ERR_STATE,
+                 "set_encryption in compat");
+    expect_error([&] { n.set_label("blue"); }, PEKO_ERR_STATE, "set_label in compat");
+    EXPECT_EQ(n.key_list().size(), 2u);
+
+    n.join();
+    expect_error([&] { n.set_compat(peko::Compat::Native); }, PEKO_ERR_STATE,
+                 "set_compat after join");
+    expect_error([&] { n.set_compat(peko::Compat::GoPekonode); }, PEKO_ERR_STATE,
+                 "set_compat after join, same mode");
+    EXPECT_EQ(n.compat(), peko::Compat::GoPekonode);
+
+    peko::Node moved(std::move(n));
+    expect_error([&] { n.set_compat(peko::Compat::Native); }, PEKO_ERR_NULL_ARG,
+                 "set_compat on a moved-from Node");
+    expect_error([&] { (void)n.compat(); }, PEKO_ERR_NULL_ARG, "compat on a moved-from Node");
+}
+
+// Two members in the compat mode (the end of a migration): they list each other with names and
+// private data, and metadata published on either reaches the other.
+TEST(Compat, TwoMembersConvergeWithMetadata) {
+    peko::Node a(compat_config(), peko::Member(kLoopback, 0, "alpha", "alpha-data"));
+    peko::Node b(compat_config(), peko::Member(kLoopback, 0, "beta", "beta-data"));
+    a.set_compat(peko::Compat::GoPekonode);
+    b.set_compat(peko::Compat::GoPekonode);
+    a.join();
+    const std::uint16_t pa = a.local_port();
+    b.set(peko::Member(kLoopback, pa));
+    b.join();
+    const std::uint16_t pb = b.local_port();
+    ASSERT_TRUE(pa != 0 && pb != 0 && pa != pb);
+
+    auto lists = [&](const peko::Node& n, const peko::Member& want) {
+        std::vector<peko::Member> list = n.get();
+        std::optional<peko::Member> got = find(list, want.port);
+        return list.size() == 2 && got && *got == want;
+    };
+    const peko::Member alpha(kLoopback, pa, "alpha", "alpha-data");
+    const peko::Member beta(kLoopback, pb, "beta", "beta-data");
+    ASSERT_TRUE(eventually([&] { return lists(a, beta) && lists(b, alpha); }))
+        << "no convergence:\n  alpha:" << describe(a.get()) << "\n  beta:" << describe(b.get());
+
+    a.publish("from alpha");
+    EXPECT_TRUE(eventually([&] { return b.read_string() == "from alpha"; }))
+        << "beta read \"" << b.read_string() << "\"";
+    b.publish("from beta");
+    EXPECT_TRUE(eventually([&] { return a.read_string() == "from beta"; }))
+        << "alpha read \"" << a.read_string() << "\"";
+}

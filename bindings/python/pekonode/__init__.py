@@ -26,6 +26,7 @@ Where the shared library is found, first match wins (pekonode/_lib.py has the de
 
 from ._lib import LIB_PATH
 from ._node import (
+    Compat,
     Config,
     Encryption,
     Event,
@@ -45,6 +46,7 @@ from ._node import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Compat",
     "Config",
     "Encryption",
     "Event",

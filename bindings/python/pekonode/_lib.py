@@ -109,6 +109,9 @@ PEKO_KEYS_MAX = 8
 PEKO_LABEL_MAX = 255
 PEKO_KEY_ID_LEN = 16
 
+PEKO_COMPAT_NATIVE = 0
+PEKO_COMPAT_GO_PEKONODE = 1
+
 PEKO_OK = 0
 PEKO_ERR_NULL_ARG = 1
 PEKO_ERR_INVALID_ARG = 2
@@ -218,6 +221,8 @@ PROTOTYPES = {
     "peko_encryption_set": (peko_status, [peko_node_p, c_uint32]),
     "peko_encryption_get": (peko_status, [peko_node_p, POINTER(c_uint32)]),
     "peko_label_set": (peko_status, [peko_node_p, c_char_p]),
+    "peko_compat_set": (peko_status, [peko_node_p, c_uint32]),
+    "peko_compat_get": (peko_status, [peko_node_p, POINTER(c_uint32)]),
 }
 
 

@@ -18,6 +18,7 @@ from . import _lib
 from ._lib import lib
 
 __all__ = [
+    "Compat",
     "Config",
     "Encryption",
     "Event",
@@ -81,6 +82,19 @@ class Encryption(enum.IntEnum):
     ACCEPT = _lib.PEKO_ENCRYPTION_ACCEPT
     SEND = _lib.PEKO_ENCRYPTION_SEND
     REQUIRE = _lib.PEKO_ENCRYPTION_REQUIRE
+
+
+class Compat(enum.IntEnum):
+    """The protocol a Node speaks (peko_compat_set), chosen with Node.set_compat before join.
+    NATIVE is pekonode's own (the default). GO_PEKONODE speaks only the JSON packets of the Go
+    library github.com/dpwgc/pekonode, so the member can join a running cluster of Go nodes and
+    replace them one at a time; members in this mode also form a cluster among themselves. Its
+    packets are plain JSON carrying the MD5 of Config.secret_key in clear (anyone who sees one
+    can join); key_install, key_use, key_remove, set_encryption and set_label raise PekoError
+    STATE in that mode, and leave only goes silent."""
+
+    NATIVE = _lib.PEKO_COMPAT_NATIVE
+    GO_PEKONODE = _lib.PEKO_COMPAT_GO_PEKONODE
 
 
 class LogLevel(enum.IntEnum):
@@ -545,6 +559,31 @@ class Node:
         b = _cstr(label, "label")
         with self._use("peko_label_set") as h:
             _check(lib.peko_label_set(h, b), "peko_label_set")
+
+    # -- protocol ----------------------------------------------------------------------------
+
+    def set_compat(self, mode: Union[Compat, int, str]) -> None:
+        """Chooses the protocol (a :class:`Compat` or its name: "native", "go_pekonode" or
+        "go-pekonode"), before join (PekoError STATE after). Another number is PekoError
+        INVALID_ARG (ValueError beyond 32 bits, another name ValueError) and changes nothing."""
+        if isinstance(mode, str):
+            try:
+                mode = Compat[mode.upper().replace("-", "_")]
+            except KeyError:
+                raise ValueError(f"compat mode {mode!r} is neither native nor go-pekonode") from None
+        v = int(mode)
+        if not 0 <= v <= _U32_MAX:  # ctypes would wrap it into range
+            raise ValueError(f"compat mode {v} is outside 0..{_U32_MAX}")
+        with self._use("peko_compat_set") as h:
+            _check(lib.peko_compat_set(h, v), "peko_compat_set")
+
+    @property
+    def compat(self) -> Union[Compat, int]:
+        """The :class:`Compat` protocol chosen (NATIVE unless set_compat changed it)."""
+        with self._use("peko_compat_get") as h:
+            v = ctypes.c_uint32(0)
+            _check(lib.peko_compat_get(h, byref(v)), "peko_compat_get")
+            return _enum(Compat, v.value)
 
     # -- metadata --------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ def header_functions():
 @needs_header
 def test_every_exported_function_has_a_prototype():
     names = header_functions()
-    assert len(names) == 31, names
+    assert len(names) == 33, names
     assert sorted(_lib.PROTOTYPES) == names
     for name in names:
         fn = getattr(_lib.lib, name)
@@ -118,6 +118,16 @@ def test_counter_ids_match_the_header():
     ours = {k: v for k, v in vars(_lib).items() if k.startswith("PEKO_COUNTER_")}
     assert len(header) == 32
     assert {k: int(v) for k, v in header.items()} == ours
+
+
+@needs_header
+def test_compat_modes_match_the_header():
+    text = open(HEADER).read()
+    header = dict(re.findall(r"^#define (PEKO_COMPAT_\w+) (\d+)$", text, re.M))
+    ours = {k: v for k, v in vars(_lib).items() if k.startswith("PEKO_COMPAT_")}
+    assert {k: int(v) for k, v in header.items()} == ours
+    assert {m.name: m.value for m in pekonode.Compat} == {
+        k[len("PEKO_COMPAT_"):]: v for k, v in ours.items()}
 
 
 def test_status_names_and_version():
