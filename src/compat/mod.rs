@@ -219,8 +219,9 @@ impl CompatCore {
         self.held.as_ref().map(|h| h.data.as_slice())
     }
 
-    /// The packet a publish of `data` sends, checked by `fits` (the encoded packet must fit a
-    /// receiver's buffer) before anything changes: `false` leaves the metadata as it was.
+    /// Publishes `data`: the packet, with the nodes it goes to marked in its `Infected`, must
+    /// pass `fits` (a receiver's buffer holds it) before anything changes: `false` leaves the
+    /// metadata as it was and sends nothing.
     pub fn publish(
         &mut self,
         wall_ns: i64,
@@ -240,6 +241,11 @@ impl CompatCore {
             is_swap: 0,
             secret_key: self.cfg.token.clone(),
         };
+        let targets = if self.running {
+            self.mark_targets(&mut p)
+        } else {
+            Vec::new()
+        };
         if !fits(&p) {
             return false;
         }
@@ -248,8 +254,8 @@ impl CompatCore {
             update,
             origin: self.cfg.me,
         });
-        if self.running {
-            self.pass_on(&mut p);
+        for id in targets {
+            self.out.push((id, p.clone()));
         }
         true
     }
@@ -324,6 +330,14 @@ impl CompatCore {
     /// Sends `p` to up to `amount` listed nodes not in its `Infected`, in random order, after
     /// marking them there (all of them, before the first is sent, as a Go node does).
     fn pass_on(&mut self, p: &mut GoPacket) {
+        for id in self.mark_targets(p) {
+            self.out.push((id, p.clone()));
+        }
+    }
+
+    /// Chooses up to `amount` listed nodes not in `p`'s `Infected`, in random order, and marks
+    /// them there.
+    fn mark_targets(&mut self, p: &mut GoPacket) -> Vec<MemberId> {
         let mut ids: Vec<MemberId> = self
             .members
             .iter()
@@ -341,9 +355,7 @@ impl CompatCore {
             let addr = &self.members[id].addr;
             p.infected.insert(infected_key(addr, id.port()), true);
         }
-        for id in ids {
-            self.out.push((id, p.clone()));
-        }
+        ids
     }
 
     /// Whether a packet's key token is ours (the original compares it, in clear).

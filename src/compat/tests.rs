@@ -192,9 +192,20 @@ fn publish_and_exchange_keep_the_newest_update() {
     c.handle(0, p);
     assert_eq!(c.metadata_data(), Some(&b"new"[..]));
     assert_eq!(c.drain_outgoing().len(), 2);
-    // A publish that does not fit a receiver's buffer is refused and changes nothing.
+    // A publish that does not fit a receiver's buffer is refused and changes nothing; the
+    // packet checked is the one sent, its targets marked in Infected.
     assert!(!c.publish(3_000, vec![0; 10], |_| false));
     assert_eq!(c.metadata_data(), Some(&b"new"[..]));
+    assert!(c.drain_outgoing().is_empty());
+    let marked = std::cell::Cell::new(0);
+    assert!(c.publish(3_000, vec![0; 10], |p| {
+        marked.set(p.infected.len());
+        true
+    }));
+    assert_eq!(marked.get(), 4, "itself and the three nodes it goes to");
+    let sent = c.drain_outgoing();
+    assert_eq!(sent.len(), 3);
+    assert!(sent.iter().all(|(_, p)| p.infected.len() == 4));
 }
 
 #[test]
