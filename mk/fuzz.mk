@@ -1,12 +1,13 @@
 # Fuzzing with cargo-fuzz (fuzz/: one target per decoder — datagram frame, stream frame, each
-# message body, a rumor — and a sequence of frames against one member; every target also applies
-# what decodes to a running core). See scripts/fuzz.sh.
+# message body, a rumor, a Go pekonode packet — and a sequence of frames against one member: six;
+# every target also applies what decodes to a running core, the compatibility core for the Go
+# packet). See scripts/fuzz.sh.
 #
-#   make fuzz-smoke   each target for FUZZ_SMOKE_SECONDS (12 s: a minute in all; output in
+#   make fuzz-smoke   each target for FUZZ_SMOKE_SECONDS (12 s: 72 s in all; output in
 #                     build/fuzz-smoke); part of make test
-#   make fuzz         each target for FUZZ_SECONDS (360 s: 30 minutes in all; build/fuzz)
-#   make fuzz-seeds   rewrite the committed seeds from fuzz/src/lib.rs's sample messages (after a
-#                     wire format change)
+#   make fuzz         each target for FUZZ_SECONDS (360 s: 36 minutes in all; build/fuzz)
+#   make fuzz-seeds   rewrite the committed seeds from fuzz/src/lib.rs's sample messages and the
+#                     Go golden packets (after a wire format change)
 #
 # cargo-fuzz is installed on first use (a pinned version, built from crates.io).
 

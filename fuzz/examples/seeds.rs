@@ -1,6 +1,8 @@
 //! Writes the seed corpus (`fuzz/corpus/<target>/`) from `sample_messages`: one file per message
 //! for the frame targets (none of the stream-only messages for `datagram`), the body alone for
-//! `body`, every rumor for `rumor`, and all frames in one run for `sequence`. Run it again when the wire format changes: `make fuzz-seeds`.
+//! `body`, every rumor for `rumor`, and all frames in one run for `sequence`; for `gojson`, the
+//! Go pekonode's golden packets (`src/wire/tests/gopekonode_golden.txt`). Run it again when
+//! the wire format changes: `make fuzz-seeds`.
 
 use pekonode::proto::{Message, RumorEncoding};
 use pekonode::wire::{self, Key, RUMOR_ENCODING};
@@ -38,4 +40,7 @@ fn main() {
         }
     }
     write("sequence", "all", &sequence);
+    for (name, packet) in pekonode_fuzz::compat::golden_packets() {
+        write("gojson", name, packet);
+    }
 }

@@ -3,7 +3,10 @@
 //!
 //! Every target decodes bytes the way the driver does (`pekonode::wire`), and whatever decodes is
 //! handed to a real `Core` with members, metadata and timers running: decoding must never panic,
-//! and neither may the core, whatever a decoded message claims.
+//! and neither may the core, whatever a decoded message claims. The Go pekonode compatibility
+//! mode's packets and core have their own module, `compat`.
+
+pub mod compat;
 
 use pekonode::proto::{
     Arrival, Attributes, Core, CoreConfig, MemberId, Message, Millis, Route, Timing,
