@@ -239,7 +239,6 @@ async fn accept_loop(s: Arc<Shared>, listener: TcpListener) {
 /// member list when it changed, as the native tick loop does.
 async fn tick_loop(s: Arc<Shared>) {
     let cycle = s.cfg.cycle_ms as u64;
-    let mut next_list = 0u64;
     let mut lists = super::console::ListPrinter::default();
     loop {
         let wake = s
@@ -250,16 +249,7 @@ async fn tick_loop(s: Arc<Shared>) {
             .unwrap_or(u64::MAX);
         let now = s.now();
         let running = s.compat().is_some_and(|m| lock(m).is_running());
-        if s.log.enabled() && now >= next_list && running {
-            next_list = now + cycle;
-            if let Some(list) = lists.due(now, s.member_list()) {
-                s.log.info("List", list);
-            }
-        }
-        let sleep_ms = wake.saturating_sub(now).clamp(1, cycle);
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
-            _ = s.wake.notified() => {}
-        }
+        lists.look(&s, now, cycle, running);
+        s.sleep_until(wake, now, cycle).await;
     }
 }

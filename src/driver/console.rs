@@ -15,9 +15,23 @@ pub const LIST_REPEAT_MS: Millis = 60_000;
 pub(super) struct ListPrinter {
     /// The last list printed, and when.
     last: Option<(String, Millis)>,
+    /// When a tick loop looks at the list next (`look`).
+    next_look: Millis,
 }
 
 impl ListPrinter {
+    /// A tick loop's look at the list, once per `cycle` while the log is on and the member
+    /// runs: printed when `due`.
+    pub(super) fn look(&mut self, s: &Shared, now: Millis, cycle: Millis, running: bool) {
+        if !s.log.enabled() || now < self.next_look || !running {
+            return;
+        }
+        self.next_look = now + cycle;
+        if let Some(list) = self.due(now, s.member_list()) {
+            s.log.info("List", list);
+        }
+    }
+
     /// Whether `list`, built at `now`, is to be printed: it differs from the last one printed,
     /// or that was `LIST_REPEAT_MS` ago.
     pub(super) fn due(&mut self, now: Millis, list: String) -> Option<String> {

@@ -80,11 +80,10 @@ pub(super) fn start(s: &Arc<Shared>, sockets: Sockets) {
 
 /// Ticks the core at its next deadline (at least once per cycle, sooner when woken), after the
 /// datagrams already waiting in the socket, and looks at the member list once per cycle when the
-/// console log is on (printed when it changed, `console::ListPrinter`). A tick that runs later than the core asked for counts against its own
-/// health (`Core::tick`).
+/// console log is on (printed when it changed, `console::ListPrinter`). A tick that runs later
+/// than the core asked for counts against its own health (`Core::tick`).
 async fn tick_loop(s: Arc<Shared>) {
     let cycle = lock(&s.core).timing().cycle;
-    let mut next_list = 0u64;
     let mut lists = ListPrinter::default();
     let mut buf = vec![0u8; crate::wire::DATAGRAM_RECV_MAX];
     loop {
@@ -97,16 +96,19 @@ async fn tick_loop(s: Arc<Shared>) {
             core.next_wake()
         });
         let now = s.now();
-        if s.log.enabled() && now >= next_list && lock(&s.core).is_running() {
-            next_list = now + cycle;
-            if let Some(list) = lists.due(now, s.member_list()) {
-                s.log.info("List", list);
-            }
-        }
+        lists.look(&s, now, cycle, lock(&s.core).is_running());
+        s.sleep_until(wake, now, cycle).await;
+    }
+}
+
+impl Shared {
+    /// A tick loop's wait: until `wake` (at least 1 ms, at most a `cycle` from `now`), or until
+    /// woken (`wake` notified: news to send now).
+    pub(super) async fn sleep_until(&self, wake: u64, now: u64, cycle: u64) {
         let sleep_ms = wake.saturating_sub(now).clamp(1, cycle);
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
-            _ = s.wake.notified() => {}
+            _ = self.wake.notified() => {}
         }
     }
 }
