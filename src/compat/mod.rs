@@ -36,6 +36,10 @@ mod tests;
 
 /// Nodes listed at most (a Go cluster is far smaller: its traffic grows with the square).
 pub const MEMBERS_MAX: usize = 4096;
+/// How far ahead of our wall clock a metadata `Update` may be and still be taken, as the native
+/// mode bounds its clock (`proto::hlc::DRIFT_MAX_MS`): a forged `Update` at the top would
+/// otherwise pin the metadata for good.
+pub const DRIFT_MAX_NS: i64 = crate::proto::hlc::DRIFT_MAX_MS as i64 * 1_000_000;
 
 pub struct CompatConfig {
     pub me: MemberId,
@@ -56,6 +60,9 @@ struct Entry {
     heard_at: Millis,
     /// Never heard from yet: given to `set`.
     unheard: bool,
+    /// When we last answered its exchange request: at most one answer per cycle, as a Go node
+    /// asks at most once per cycle (a forged request cannot draw our metadata faster).
+    answered_at: Option<Millis>,
 }
 
 /// The metadata held: the data and its `Update` (wall-clock nanoseconds), and who it came from.
@@ -75,8 +82,11 @@ pub struct CompatCounters {
     pub bad_node: u64,
     /// Nodes not listed: the table was full.
     pub members_refused: u64,
-    /// Exchange requests not answered: their node is not one we list.
+    /// Exchange requests not answered: their node is not one we list, or it had its answer
+    /// this cycle.
     pub swaps_refused: u64,
+    /// Metadata refused: its `Update` was more than `DRIFT_MAX_NS` ahead of our wall clock.
+    pub clocks_implausible: u64,
     pub rounds: u64,
 }
 
@@ -88,6 +98,9 @@ pub struct CompatCore {
     running: bool,
     left: bool,
     next_cycle: Millis,
+    /// Our wall clock in nanoseconds, as the driver last set it (`set_wall_clock`); 0: not
+    /// known, no drift bound (the unit tests and the fuzz target run without one).
+    wall_ns: i64,
     out: Vec<(MemberId, GoPacket)>,
     events: Vec<Event>,
     counters: CompatCounters,
@@ -108,10 +121,16 @@ impl CompatCore {
             running: false,
             left: false,
             next_cycle: 0,
+            wall_ns: 0,
             out: Vec::new(),
             events: Vec::new(),
             counters: CompatCounters::default(),
         }
+    }
+
+    /// The wall clock (nanoseconds since the epoch) that bounds the `Update`s taken.
+    pub fn set_wall_clock(&mut self, wall_ns: i64) {
+        self.wall_ns = wall_ns;
     }
 
     pub fn me(&self) -> MemberId {
@@ -153,6 +172,7 @@ impl CompatCore {
                 attrs,
                 heard_at: now,
                 unheard: true,
+                answered_at: None,
             },
         );
     }
@@ -249,11 +269,14 @@ impl CompatCore {
         if !fits(&p) {
             return false;
         }
-        self.held = Some(Held {
+        let held = Held {
             data: p.data.clone().unwrap_or_default(),
             update,
             origin: self.cfg.me,
-        });
+        };
+        // As the native mode reports its own publish.
+        self.events.push(Event::MetadataChanged(version(&held)));
+        self.held = Some(held);
         for id in targets {
             self.out.push((id, p.clone()));
         }
@@ -374,7 +397,7 @@ impl CompatCore {
             return;
         };
         if p.is_swap != 0 {
-            self.on_exchange(from, p);
+            self.on_exchange(now, from, p);
             return;
         }
         if from != self.cfg.me {
@@ -388,12 +411,20 @@ impl CompatCore {
         }
     }
 
-    fn on_exchange(&mut self, from: MemberId, p: GoPacket) {
+    fn on_exchange(&mut self, now: Millis, from: MemberId, p: GoPacket) {
         let ours = self.held.as_ref().map_or(0, |h| h.update);
         if p.update > ours {
             self.offer(from, &p);
         } else if p.update < ours && p.is_swap == 1 && self.running {
-            if !self.members.contains_key(&from) {
+            let cycle = self.cfg.cycle_ms;
+            let due = match self.members.get_mut(&from) {
+                Some(e) if e.answered_at.is_none_or(|t| now >= t + cycle) => {
+                    e.answered_at = Some(now);
+                    true
+                }
+                _ => false,
+            };
+            if !due {
                 self.counters.swaps_refused += 1;
                 return;
             }
@@ -405,6 +436,10 @@ impl CompatCore {
     /// Takes `p`'s metadata when it is newer than what we hold.
     fn offer(&mut self, from: MemberId, p: &GoPacket) {
         if self.held.as_ref().is_some_and(|h| p.update <= h.update) || p.update <= 0 {
+            return;
+        }
+        if self.wall_ns > 0 && p.update > self.wall_ns.saturating_add(DRIFT_MAX_NS) {
+            self.counters.clocks_implausible += 1;
             return;
         }
         let held = Held {
@@ -446,6 +481,7 @@ impl CompatCore {
                         attrs: attrs.clone(),
                         heard_at: now,
                         unheard: false,
+                        answered_at: None,
                     },
                 );
                 self.events.push(Event::Joined(id, attrs));

@@ -168,6 +168,11 @@ fn publish_and_exchange_keep_the_newest_update() {
     assert!(c.publish(500, b"b".to_vec(), |_| true));
     assert_eq!(c.metadata_data(), Some(&b"b"[..]));
     c.drain_outgoing();
+    let own: Vec<Event> = c.take_events();
+    assert!(
+        matches!(own[..], [Event::MetadataChanged(a), Event::MetadataChanged(b)] if a.origin == id(7000) && b.origin == id(7000)),
+        "our own publishes are reported, as in the native mode: {own:?}"
+    );
     // An older exchange request from a listed node gets ours back...
     c.handle(0, exchange(8001, 1, 10, b"old"));
     let answers = c.drain_outgoing();
@@ -175,10 +180,16 @@ fn publish_and_exchange_keep_the_newest_update() {
     assert_eq!(answers[0].0, id(8001));
     assert_eq!((answers[0].1.is_swap, answers[0].1.update), (2, 1_001));
     assert_eq!(answers[0].1.data.as_deref(), Some(&b"b"[..]));
-    // ...from a node we do not list, nothing (a forged request cannot aim our metadata).
-    c.handle(0, exchange(8099, 1, 10, b"old"));
+    // ...once per cycle at most (a Go node asks once per cycle)...
+    c.handle(CYCLE - 1, exchange(8001, 1, 10, b"old"));
     assert!(c.drain_outgoing().is_empty());
     assert_eq!(c.counters().swaps_refused, 1);
+    c.handle(CYCLE, exchange(8001, 1, 10, b"old"));
+    assert_eq!(c.drain_outgoing().len(), 1);
+    // ...and from a node we do not list, nothing.
+    c.handle(CYCLE, exchange(8099, 1, 10, b"old"));
+    assert!(c.drain_outgoing().is_empty());
+    assert_eq!(c.counters().swaps_refused, 2);
     // A newer one, request or answer, replaces ours, with no answer and no passing on.
     c.handle(0, exchange(8002, 2, 2_000, b"new"));
     assert!(c.drain_outgoing().is_empty());
@@ -226,4 +237,24 @@ fn a_stopped_member_sends_nothing_and_one_packet_in_sends_at_most_amount_out() {
     c.start(11 * CYCLE);
     c.tick(11 * CYCLE);
     assert!(!c.drain_outgoing().is_empty());
+}
+
+/// An `Update` further ahead of our wall clock than the drift bound is refused and counted: a
+/// forged one at the top of the range would pin the metadata for good.
+#[test]
+fn an_update_far_ahead_of_our_clock_is_refused() {
+    let mut c = joined_with(&[8001], 3);
+    let wall: i64 = 1_764_670_668_000_000_000;
+    c.set_wall_clock(wall);
+    c.handle(0, exchange(8001, 2, i64::MAX, b"forged"));
+    c.handle(0, exchange(8001, 2, wall + DRIFT_MAX_NS + 1, b"too far"));
+    assert_eq!(c.metadata_data(), None);
+    assert_eq!(c.counters().clocks_implausible, 2);
+    c.handle(0, exchange(8001, 2, wall + DRIFT_MAX_NS, b"fast clock"));
+    assert_eq!(c.metadata_data(), Some(&b"fast clock"[..]));
+    assert!(
+        c.publish(wall, b"ours".to_vec(), |_| true),
+        "ours still publishes after it"
+    );
+    assert_eq!(c.metadata_data(), Some(&b"ours"[..]));
 }

@@ -10,7 +10,7 @@
 //! `TCP_READ_TIMEOUT`; at most `TCP_SENDS_MAX` outbound connections are open at once.
 
 use super::inbound;
-use super::shared::Shared;
+use super::shared::{wall_ns, Shared};
 use super::stats::add;
 use crate::compat::CompatCore;
 use crate::proto::{Event, MemberId, Millis};
@@ -29,6 +29,12 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Outbound connections open at once; a packet beyond them is dropped (`dropped_queue_full`).
 pub const TCP_SENDS_MAX: usize = 64;
 
+/// What one step of the compatibility core produced: packets to send, events to log.
+pub(super) struct CompatProduced {
+    out: Vec<(MemberId, GoPacket)>,
+    events: Vec<Event>,
+}
+
 pub(super) fn lock(m: &Mutex<CompatCore>) -> MutexGuard<'_, CompatCore> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -39,32 +45,56 @@ impl Shared {
         self.compat.get()
     }
 
-    /// Runs `f` on the compatibility core, queues the events it produced (under its lock, so
-    /// they keep their order), then sends and logs what it produced. `None` in native mode.
+    /// Runs `f` on the compatibility core, then sends and logs what it produced. `None` in
+    /// native mode.
     pub(super) fn with_compat<R>(
         self: &Arc<Self>,
         f: impl FnOnce(&mut CompatCore, Millis) -> R,
     ) -> Option<R> {
-        let m = self.compat()?;
-        let (r, out, events) = {
-            let mut c = lock(m);
-            let r = f(&mut c, self.now());
-            let events: Vec<Event> = c.take_events();
-            if !events.is_empty() {
-                self.events.push_all(&events);
-            }
-            (r, c.drain_outgoing(), events)
-        };
-        self.send_packets(out);
-        if !events.is_empty() {
-            self.log_events(events);
-        }
+        let (r, produced) = self.compat_step(f)?;
+        self.compat_deliver(produced);
         Some(r)
+    }
+
+    /// Runs `f` on the compatibility core (its wall clock set first) and queues the events it
+    /// produced, under its lock so they keep their order; what is left to send and log goes to
+    /// `compat_deliver`, to be called with no library lock held (sending and logging may reach
+    /// the host's logger, which may call back into the library).
+    pub(super) fn compat_step<R>(
+        &self,
+        f: impl FnOnce(&mut CompatCore, Millis) -> R,
+    ) -> Option<(R, CompatProduced)> {
+        let m = self.compat()?;
+        let mut c = lock(m);
+        c.set_wall_clock(wall_ns());
+        let r = f(&mut c, self.now());
+        let events: Vec<Event> = c.take_events();
+        if !events.is_empty() {
+            self.events.push_all(&events);
+        }
+        let out = c.drain_outgoing();
+        Some((r, CompatProduced { out, events }))
+    }
+
+    pub(super) fn compat_deliver(self: &Arc<Self>, p: CompatProduced) {
+        self.send_packets(p.out);
+        if !p.events.is_empty() {
+            self.log_events(p.events);
+        }
     }
 
     /// Whether an encoded packet fits a Go node's receive buffer (it drops one that fills it).
     pub(super) fn fits_go_buffer(&self, len: usize) -> bool {
         len < self.cfg.size as usize
+    }
+
+    /// Whether a publish of `len` bytes made before `join` can fit once the compatibility core
+    /// sends it: its base64, with room for the longest node and `amount` + 1 marks.
+    pub(super) fn go_publish_may_fit(&self, len: usize) -> bool {
+        use crate::wire::gojson::{GO_ADDR_MAX, GO_ATTR_MAX, GO_TOKEN_MAX};
+        let fixed = 200 + 2 * GO_ATTR_MAX + GO_ADDR_MAX + GO_TOKEN_MAX;
+        let marks = (self.cfg.amount as usize + 1) * (GO_ADDR_MAX + 8);
+        self.fits_go_buffer(len.div_ceil(3) * 4 + fixed + marks)
     }
 
     fn send_packets(self: &Arc<Self>, out: Vec<(MemberId, GoPacket)>) {
@@ -211,19 +241,22 @@ async fn accept_loop(s: Arc<Shared>, listener: TcpListener) {
             let soft = s2.soft_stop.clone();
             let size = s2.cfg.size as usize;
             let read = async {
-                // One more byte than may come: a packet that long is over the size.
+                // Within the member's byte budget for inbound frames, as the native reader:
+                // a packet may be as long as the size (one more byte shows it was longer).
+                let grant = s2.pool.budget.grant(size + 1).await;
                 let mut buf = Vec::new();
                 let mut limited = (&mut stream).take(size as u64 + 1);
-                limited.read_to_end(&mut buf).await.map(|_| buf)
+                limited.read_to_end(&mut buf).await.map(|_| (buf, grant))
             };
             tokio::select! {
                 _ = soft.cancelled() => {}
                 _ = admitted.evicted() => add(&s2.stats.connections_evicted, 1),
                 r = tokio::time::timeout(TCP_READ_TIMEOUT, read) => {
-                    if let Ok(Ok(buf)) = r {
+                    if let Ok(Ok((buf, _grant))) = r {
                         add(&s2.stats.frames_received, 1);
                         add(&s2.stats.bytes_received, buf.len() as u64);
-                        if buf.len() > size {
+                        // As a datagram: one that fills the size-byte buffer is dropped.
+                        if buf.len() >= size {
                             add(&s2.stats.dropped_too_large, 1);
                         } else {
                             s2.on_go_packet(&buf, Some(peer));

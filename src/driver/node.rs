@@ -5,7 +5,7 @@ use super::compat::lock as compat_lock;
 use super::events::UserEvent;
 use super::net;
 use super::runtime;
-use super::shared::{lock, wall_ms, Shared};
+use super::shared::{lock, wall_ms, wall_ns, Shared};
 use super::stats::{CoreView, Counters, StatsSnapshot};
 use crate::compat::{CompatConfig, CompatCore};
 use crate::config::{Config, Protocol};
@@ -111,9 +111,28 @@ impl Node {
     /// Chooses the Go pekonode compatibility mode (`true`) or the native protocol, before
     /// `join`: in that mode the member speaks only the original's packets (`crate::compat`).
     pub fn set_go_compat(&self, on: bool) -> Result<()> {
-        self.before_join("peko_compat_set")?;
+        // Under the life lock, which `join` holds while it reads the flag and starts: the mode
+        // is either set before the join or refused, never changed under a running member.
+        let life = self.life();
+        match *life {
+            Life::Created => {}
+            Life::Joined => return Err(Error::state("peko_compat_set after join")),
+            Life::Closed => return Err(closed("peko_compat_set")),
+        }
         self.go_compat.store(on, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The life lock of a member not closed, for a call that changes a core: held while the
+    /// call picks the core (native, or the compatibility core `join` starts) and changes it,
+    /// so a `join` on another thread cannot switch cores in between. Send and log only after
+    /// it is released (the host's logger may call back into the library).
+    fn not_closed(&self, what: &str) -> Result<MutexGuard<'_, Life>> {
+        let life = self.life();
+        if *life == Life::Closed {
+            return Err(closed(what));
+        }
+        Ok(life)
     }
 
     /// Whether the member runs (or will run, once joined) in the Go compatibility mode.
@@ -144,16 +163,18 @@ impl Node {
     pub fn set(&self, peer: SocketAddr, attrs: Attributes) -> Result<()> {
         args::peer(peer)?;
         args::attributes(&attrs)?;
-        self.open("set")?;
-        let attrs = match self
-            .shared
-            .with_compat(|c, now| c.set(now, peer, attrs.clone()))
-        {
-            Some(()) => return Ok(()),
-            None => attrs,
+        let produced = {
+            let _life = self.not_closed("set")?;
+            if let Some(m) = self.shared.compat() {
+                // Listing a node sends nothing.
+                compat_lock(m).set(self.shared.now(), peer, attrs);
+                return Ok(());
+            }
+            self.shared
+                .step(|core, now| core.set_peer(now, peer, attrs))
+                .1
         };
-        self.shared
-            .with_core(|core, now| core.set_peer(now, peer, attrs));
+        self.shared.deliver(produced);
         // After `join` the core may have armed a timer for its first push (`set_peer`).
         self.shared.wake.notify_one();
         Ok(())
@@ -272,30 +293,44 @@ impl Node {
         self.open("publish")?;
         let data = data.to_vec();
         let len = data.len();
-        if self.go_compat() && s.compat().is_some() {
-            let wall_ns = wall_ns();
-            let fits = |p: &wire::gojson::GoPacket| s.fits_go_buffer(p.encode().len());
-            let published = s.with_compat(|c, _| c.publish(wall_ns, data, fits));
-            if published == Some(false) {
-                return Err(Error::new(
-                    crate::error::PEKO_ERR_TOO_LARGE,
-                    format!(
-                        "{len} bytes of metadata make a packet that fills a Go node's {}-byte \
+        let too_large = || {
+            Error::new(
+                crate::error::PEKO_ERR_TOO_LARGE,
+                format!(
+                    "{len} bytes of metadata make a packet that fills a Go node's {}-byte \
                      buffer (base64 adds a third): it would be dropped",
-                        s.cfg.size
-                    ),
-                ));
+                    s.cfg.size
+                ),
+            )
+        };
+        let life = self.not_closed("publish")?;
+        if s.compat().is_some() {
+            let fits = |p: &wire::gojson::GoPacket| s.fits_go_buffer(p.encode().len());
+            let (published, produced) = s
+                .compat_step(|c, _| c.publish(wall_ns(), data, fits))
+                .expect("the compatibility core runs");
+            drop(life);
+            s.compat_deliver(produced);
+            if !published {
+                return Err(too_large());
             }
             s.log
                 .info("Publish", format_args!("{len} bytes of metadata"));
             return Ok(());
         }
-        s.with_core(|core, now| {
+        // Before join in the compatibility mode the native core keeps it until `join` hands it
+        // over: refused now if its packet could not fit then.
+        if self.go_compat() && !s.go_publish_may_fit(len) {
+            return Err(too_large());
+        }
+        let (published, produced) = s.step(|core, now| {
             let wall = wall_ms();
             core.set_wall_clock(now, wall);
             core.publish(now, wall, data)
-        })
-        .map_err(|refused| {
+        });
+        drop(life);
+        s.deliver(produced);
+        published.map_err(|refused| {
             Error::state(format!(
                 "the metadata held (version {}) is at the top of the clock: a new version \
                  cannot be newer, so the publish was not applied",
@@ -392,27 +427,32 @@ impl Node {
     /// Changes the local member's name and private data at run time; the change spreads.
     pub fn update(&self, attrs: Attributes) -> Result<()> {
         args::attributes(&attrs)?;
-        self.open("update")?;
-        let left = match self.shared.compat() {
-            Some(m) => compat_lock(m).has_left(),
-            None => lock(&self.shared.core).has_left(),
+        let line = format!("now ({}, {})", attrs.name, attrs.private_data);
+        let produced = {
+            let _life = self.not_closed("update")?;
+            match self.shared.compat() {
+                Some(m) => {
+                    let mut c = compat_lock(m);
+                    if c.has_left() {
+                        return Err(Error::state("the member has left"));
+                    }
+                    // Goes out with the next heartbeat.
+                    c.update_attrs(attrs);
+                    None
+                }
+                None => {
+                    if lock(&self.shared.core).has_left() {
+                        return Err(Error::state("the member has left"));
+                    }
+                    Some(self.shared.step(|core, _| core.update_attrs(attrs)).1)
+                }
+            }
         };
-        if left {
-            return Err(Error::state("the member has left"));
+        self.shared.log.info("Update", line);
+        if let Some(p) = produced {
+            self.shared.deliver(p);
+            self.shared.wake.notify_one();
         }
-        self.shared.log.info(
-            "Update",
-            format_args!("now ({}, {})", attrs.name, attrs.private_data),
-        );
-        let attrs = match self
-            .shared
-            .with_compat(|c, _| c.update_attrs(attrs.clone()))
-        {
-            Some(()) => return Ok(()),
-            None => attrs,
-        };
-        self.shared.with_core(|core, _| core.update_attrs(attrs));
-        self.shared.wake.notify_one();
         Ok(())
     }
 
@@ -462,21 +502,24 @@ impl Node {
     /// Every counter a user can read (`peko_stats`, `peko_counter`), copied now.
     pub fn counters(&self) -> Counters {
         if let Some(m) = self.shared.compat() {
-            let c = compat_lock(m).counters();
+            let (c, listed) = {
+                let core = compat_lock(m);
+                (core.counters(), core.listed())
+            };
             let view = CoreView {
-                alive: compat_lock(m).listed(),
+                alive: listed,
                 suspect: 0,
                 rounds: c.rounds,
                 counters: crate::proto::CoreCounters {
                     members_refused: c.members_refused,
+                    clocks_implausible: c.clocks_implausible,
                     ..Default::default()
                 },
             };
-            return Counters::new(
-                &self.shared.stats.snapshot(),
-                &view,
-                self.shared.events.lost_total(),
-            );
+            let mut stats = self.shared.stats.snapshot();
+            // Packets whose node we cannot list are as unusable as garbage.
+            stats.dropped_malformed += c.bad_node;
+            return Counters::new(&stats, &view, self.shared.events.lost_total());
         }
         let core = {
             let core = lock(&self.shared.core);
@@ -536,12 +579,4 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-/// Wall-clock nanoseconds since the epoch: the Go original's metadata version.
-fn wall_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos().min(i64::MAX as u128) as i64)
-        .unwrap_or(0)
 }

@@ -54,6 +54,14 @@ pub(super) fn lock(m: &Mutex<Core>) -> MutexGuard<'_, Core> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Wall-clock nanoseconds since the epoch: the Go original's metadata version (`compat`).
+pub(super) fn wall_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos().min(i64::MAX as u128) as i64)
+        .unwrap_or(0)
+}
+
 /// Wall-clock milliseconds, for the metadata's hybrid logical clock and the core's seed.
 pub(super) fn wall_ms() -> u64 {
     SystemTime::now()

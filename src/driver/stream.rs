@@ -76,7 +76,7 @@ pub struct Pool {
     /// This member in the process's registry of inbound connections (`inbound`).
     pub(super) member: u64,
     /// In-flight inbound body bytes.
-    budget: Budget,
+    pub(super) budget: Budget,
 }
 
 impl Default for Pool {
