@@ -144,7 +144,7 @@ check-header: lib $(HEADER)
 test: lib
 	$(MAKE) --no-print-directory check-header
 	$(MAKE) --no-print-directory lint
-	$(CARGO) test --release --features sim
+	GO="$(GO)" $(if $(GO_FOUND),,PEKO_SKIP_GO_FIXTURE=1) $(CARGO) test --release --features sim
 	$(MAKE) --no-print-directory c-test
 	$(MAKE) --no-print-directory examples
 	$(MAKE) --no-print-directory smoke

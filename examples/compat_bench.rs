@@ -10,7 +10,9 @@
 //! window, what each member of ours sends per second (packets and bytes, as counted by the
 //! library) next to what each Go node of the fixture sends. Defaults: 5 and 5, the
 //! original's cycle scaled to 1 s (`--cycle 1000`), its default timeout (3 cycles + 2 s: 5 s),
-//! a 30 s window, UDP.
+//! a 30 s window, UDP. `--timeout` is the Go nodes'; ours take it, or 5 cycles when that is
+//! longer (the least `Node::new` accepts), as the README's migration steps say. Go is `$GO`, or
+//! `go` on the PATH.
 
 #[path = "../tests/gopekonode/harness.rs"]
 mod harness;
@@ -25,6 +27,8 @@ struct Args {
     ours: usize,
     cycle_ms: u32,
     timeout_ms: u32,
+    /// Ours: `timeout_ms`, or 5 cycles when that is longer.
+    ours_timeout_ms: u32,
     steady_s: u64,
     tcp: bool,
 }
@@ -35,6 +39,7 @@ fn args() -> Args {
         ours: 5,
         cycle_ms: 1000,
         timeout_ms: 0,
+        ours_timeout_ms: 0,
         steady_s: 30,
         tcp: false,
     };
@@ -60,8 +65,9 @@ fn args() -> Args {
     }
     if a.timeout_ms == 0 {
         // The original's default: 3 cycles + 2 s (in seconds there).
-        a.timeout_ms = 3 * a.cycle_ms + 2000;
+        a.timeout_ms = a.cycle_ms.saturating_mul(3).saturating_add(2000);
     }
+    a.ours_timeout_ms = a.timeout_ms.max(a.cycle_ms.saturating_mul(5));
     a
 }
 
@@ -102,14 +108,14 @@ fn main() {
     let proto = if a.tcp { "tcp" } else { "udp" };
     let start = Instant::now();
     let Some(mut go) = Fixture::start(dir.to_str().unwrap(), a.go, proto, "bench", &t) else {
-        eprintln!("compat_bench: needs Go on the PATH to build the fixture");
+        eprintln!("compat_bench: needs Go to build the fixture (PEKO_SKIP_GO_FIXTURE is set)");
         std::process::exit(1);
     };
     let ours: Vec<Node> = (0..a.ours)
         .map(|i| {
             let cfg = Config {
                 cycle_ms: a.cycle_ms,
-                timeout_ms: a.timeout_ms,
+                timeout_ms: a.ours_timeout_ms,
                 protocol: if a.tcp { Protocol::Tcp } else { Protocol::Udp },
                 secret_key: Some("bench".into()),
                 ..Config::default()
@@ -142,8 +148,9 @@ fn main() {
     };
     let lists = wait(limit, || complete(&mut go)).map(|_| start.elapsed());
     println!(
-        "mixed cluster: {} Go nodes (fixture) + {} of ours, {proto}, cycle {} ms, timeout {} ms",
-        a.go, a.ours, a.cycle_ms, a.timeout_ms
+        "mixed cluster: {} Go nodes (fixture) + {} of ours, {proto}, cycle {} ms, timeout {} ms \
+         (ours {} ms)",
+        a.go, a.ours, a.cycle_ms, a.timeout_ms, a.ours_timeout_ms
     );
     println!("every list complete, from the start: {}", secs(lists));
 

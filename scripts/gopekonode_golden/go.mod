@@ -1,3 +1,3 @@
 module pekonode.local/gopekonode_golden
 
-go 1.21
+go 1.22

@@ -2,7 +2,9 @@
 // the packet struct of github.com/dpwgc/pekonode v1.0.8 as its issue describes it (field order
 // as declared), encoded by Go's encoding/json, one packet per line as "name<TAB>json". Run it
 // with `go run .` here; its output is committed as src/wire/tests/gopekonode_golden.txt, which
-// our encoder must reproduce byte for byte and our decoder must read.
+// our encoder must reproduce byte for byte and our decoder must read. It needs Go 1.22 or later
+// (go.mod says so): from 1.22 encoding/json writes U+0008 and U+000C as \b and \f, as the
+// goldens hold them; Go 1.21 wrote \u0008 and \u000c.
 package main
 
 import (
