@@ -96,7 +96,9 @@ async fn tick_loop(s: Arc<Shared>) {
             core.next_wake()
         });
         let now = s.now();
-        lists.look(&s, now, cycle, lock(&s.core).is_running());
+        // Not a guard inside the call: `look` takes the core's lock itself.
+        let running = lock(&s.core).is_running();
+        lists.look(&s, now, cycle, running);
         s.sleep_until(wake, now, cycle).await;
     }
 }
