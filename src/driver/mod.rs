@@ -9,6 +9,8 @@
 //!   receive ends every frame passes through (core output to bytes, bytes to core input).
 //! - `stream`: TCP connections, both ways on each (kept outbound ones, admitted inbound ones),
 //!   their write queues bounded in bytes, replies routed by connection.
+//! - `accept`: inbound connections: admitted, read, answered, refused after a failed
+//!   authentication.
 //! - `frame`: reading one stream frame, header before body, within budgets and deadlines.
 //! - `inbound`: the caps on inbound connections, per source, per member and per process (a
 //!   descriptor budget from RLIMIT_NOFILE), with eviction of idle connections first.
@@ -20,6 +22,7 @@
 //! - `compat`: the Go pekonode compatibility mode's sockets and loops (`crate::compat` is its
 //!   core).
 
+mod accept;
 pub mod args;
 mod budget;
 mod compat;

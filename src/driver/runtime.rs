@@ -2,10 +2,10 @@
 //! background work: the UDP receive loop, the TCP accept loop and the timer loop that ticks the
 //! core.
 
+use super::accept;
 use super::console::ListPrinter;
 use super::net::{self, Sockets};
 use super::shared::{lock, wall_ms, Shared};
-use super::stream;
 use crate::error::{Error, Result};
 use once_cell::sync::Lazy;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -71,7 +71,7 @@ pub(super) fn start(s: &Arc<Shared>, sockets: Sockets) {
         tokio::select! { _ = soft.cancelled() => {}, _ = net::udp_loop(s1, udp) => {} }
     });
     s.spawn(async move {
-        tokio::select! { _ = soft2.cancelled() => {}, _ = stream::accept_loop(s2, tcp) => {} }
+        tokio::select! { _ = soft2.cancelled() => {}, _ = accept::accept_loop(s2, tcp) => {} }
     });
     s.spawn(async move {
         tokio::select! { _ = soft3.cancelled() => {}, _ = tick_loop(s3) => {} }

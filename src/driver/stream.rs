@@ -5,7 +5,8 @@
 //! the connection's id) and a writer (a queue bounded in frames, and in bytes both per
 //! connection and per member).
 //! Outbound connections are kept per peer and reused; replies find their connection by id and
-//! never open one. Inbound connections are admitted under the caps of `inbound`. Every frame is
+//! never open one. Inbound connections are accepted in `accept` (under the caps of `inbound`).
+//! Every frame is
 //! read by `frame::read_frame` (its header checked before its body, within the byte budgets of
 //! `budget` and a deadline proportional to its length). Both directions have a bound on idle
 //! time.
@@ -22,9 +23,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// Outbound connections kept per member; beyond it the least recently used is closed. Probes
@@ -44,7 +45,7 @@ const OUTBOUND_IDLE: Duration = Duration::from_secs(15);
 /// Longer than the writer's idle time, so the writing side is the one that closes.
 const INBOUND_IDLE: Duration = Duration::from_secs(30);
 /// How long an outbound connection reads the peer's last frames after its writer is done.
-const LINGER: Duration = Duration::from_secs(1);
+pub(super) const LINGER: Duration = Duration::from_secs(1);
 type Frame = Arc<Vec<u8>>;
 
 /// Our outbound connection to one peer: which connection it is, and when it was last used.
@@ -60,7 +61,7 @@ struct Writer {
 }
 
 #[derive(Default)]
-struct Conns {
+pub(super) struct Conns {
     /// The write queue of every open connection, inbound and outbound, by id: the map holds the
     /// only sender, so removing an entry lets its writer flush what is queued and end.
     queues: HashMap<ConnId, Writer>,
@@ -94,7 +95,7 @@ impl Default for Pool {
 
 /// The receiving end of a connection's write queue. What is still queued when it goes (the
 /// writer ended or was cancelled) no longer counts as held, and counts as failed sends.
-struct Queue {
+pub(super) struct Queue {
     rx: mpsc::Receiver<Frame>,
     held: Held,
 }
@@ -177,7 +178,7 @@ enum Queued {
 }
 
 impl Pool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Conns> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Conns> {
         self.conns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -201,7 +202,7 @@ impl Pool {
     /// replies.
     /// `held` counts the bytes held for writing on it (an inbound connection's is shared with
     /// its admission, which weighs it when choosing a connection to close).
-    fn register(
+    pub(super) fn register(
         &self,
         shared: &Arc<Shared>,
         conns: &mut Conns,
@@ -250,7 +251,7 @@ impl Pool {
     }
 
     /// A connection ended: replies to it are dropped from now on.
-    fn forget(&self, id: ConnId) {
+    pub(super) fn forget(&self, id: ConnId) {
         let mut c = self.lock();
         c.queues.remove(&id);
         c.outbound.retain(|_, o| o.conn != id);
@@ -373,7 +374,7 @@ async fn outbound(s: &Arc<Shared>, to: MemberId, id: ConnId, rx: Queue) {
 /// Writes queued frames to `to` until the queue closes, a write fails, or (with `idle`) nothing
 /// was queued for that long. A frame not written (the write failed or timed out, or this was
 /// cancelled) counts as a failed send when its `Writing` goes.
-async fn writer(
+pub(super) async fn writer(
     s: &Arc<Shared>,
     to: SocketAddr,
     mut stream: OwnedWriteHalf,
@@ -416,80 +417,9 @@ async fn writer(
     }
 }
 
-pub async fn accept_loop(s: Arc<Shared>, listener: TcpListener) {
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let Some(admitted) = inbound::admit(s.pool.member, peer.ip()) else {
-            add(&s.stats.connections_refused, 1);
-            continue;
-        };
-        let (id, rx) = {
-            let mut conns = s.pool.lock();
-            s.pool.register(&s, &mut conns, admitted.held())
-        };
-        let s2 = s.clone();
-        s.spawn(async move {
-            let soft = s2.soft_stop.clone();
-            let _ = stream.set_nodelay(true);
-            let (mut read, write) = stream.into_split();
-            // The peer's requests are read here; our answers go back through the queue. The
-            // reader decides when the connection ends.
-            let writing = writer(&s2, peer, write, rx, None);
-            tokio::pin!(writing);
-            let end = {
-                let reading = reader(&s2, &mut read, peer, id, Some(&admitted));
-                tokio::select! {
-                    _ = soft.cancelled() => Ended::Closed,
-                    _ = admitted.evicted() => {
-                        add(&s2.stats.connections_evicted, 1);
-                        Ended::Closed
-                    }
-                    end = reading => end,
-                    _ = &mut writing => Ended::Closed,
-                }
-            };
-            if end == Ended::Unauthenticated {
-                // Bounded, and cut short like the connection itself: evicted (its slot is
-                // already given back) or the member stopping.
-                tokio::select! {
-                    _ = refuse(&s2, id, &mut read, writing) => {}
-                    _ = admitted.evicted() => add(&s2.stats.connections_evicted, 1),
-                    _ = soft.cancelled() => {}
-                }
-            }
-            s2.pool.forget(id);
-        });
-    }
-}
-
-/// Tells the peer of an inbound connection that its frame failed authentication (or carried
-/// another label), so its operator learns why it hears nothing: queues the refusal behind any
-/// answers, closes the queue, lets the writer finish, then reads (and drops) what the peer still
-/// sends until it closes, briefly, so that closing with unread bytes does not reset the
-/// connection and discard the refusal. Nine bytes, once, to an address the handshake proved:
-/// no more than the header it answers.
-async fn refuse(
-    s: &Arc<Shared>,
-    id: ConnId,
-    read: &mut (impl AsyncRead + Unpin),
-    writing: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
-) {
-    reply(s, id, Arc::new(wire::REFUSAL.to_vec()));
-    s.pool.forget(id);
-    let drain = async {
-        let _ = writing.await;
-        let mut sink = [0u8; 4096];
-        while matches!(read.read(&mut sink).await, Ok(n) if n > 0) {}
-    };
-    let _ = tokio::time::timeout(LINGER, drain).await;
-}
-
 /// How a connection's reader ended.
 #[derive(Debug, PartialEq, Eq)]
-enum Ended {
+pub(super) enum Ended {
     /// The peer closed, went idle, sent garbage, or refused us.
     Closed,
     /// A frame on an inbound connection failed authentication or carried another label: the
@@ -500,7 +430,7 @@ enum Ended {
 /// Reads frames from one connection (either side may have opened it; `admitted` is the inbound
 /// registration, touched on every frame) and hands each to the core with the connection's id, so
 /// answers go back on it.
-async fn reader(
+pub(super) async fn reader(
     s: &Arc<Shared>,
     mut stream: impl AsyncRead + Unpin,
     peer: SocketAddr,
