@@ -6,10 +6,9 @@
 //! connection and per member).
 //! Outbound connections are kept per peer and reused; replies find their connection by id and
 //! never open one. Inbound connections are accepted in `accept` (under the caps of `inbound`).
-//! Every frame is
-//! read by `frame::read_frame` (its header checked before its body, within the byte budgets of
-//! `budget` and a deadline proportional to its length). Both directions have a bound on idle
-//! time.
+//! Every frame is read by `frame::read_frame` (its header checked before its body, within the
+//! byte budgets of `budget` and a deadline proportional to its length). Both directions have a
+//! bound on idle time.
 
 use super::budget::Budget;
 use super::frame::{read_frame, ReadError};
